@@ -1,0 +1,96 @@
+// The kernel half of sluice as one RAII object: open -> load -> attach of the BPF skeleton,
+// the ring buffers, and the maps the enforce stage writes. Destroying it detaches everything it
+// attached (nothing is pinned yet: pinning is DESIGN §6 / issue 6).
+#ifndef SLUICE_AGENT_BPF_SENSOR_H_
+#define SLUICE_AGENT_BPF_SENSOR_H_
+
+#include <linux/types.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "sluice/abi.h"
+
+struct sluice_sensor;  // generated skeleton (sluice/sluice_sensor.skel.h)
+struct bpf_link;
+struct ring_buffer;
+
+namespace sluice::bpf {
+
+// One attached hook, as reported by `sluiced` at start and later by status/metrics.
+struct ProbeStatus {
+  std::string probe;  // program name, e.g. "sluice_connect4"
+  std::string hook;   // e.g. "tracepoint/syscalls/sys_enter_connect", "cgroup/connect4"
+  bool attached = false;
+};
+
+// Ring reservation failures and full-map updates, summed over CPUs, indexed by event type.
+struct LossCounters {
+  std::array<uint64_t, SLUICE_EV_TYPE_MAX> ring_full{};
+  std::array<uint64_t, SLUICE_EV_TYPE_MAX> map_full{};
+};
+
+class Sensor {
+ public:
+  // Called from Poll() for every ring record, in ring order per ring.
+  using RecordHandler = std::function<void(absl::Span<const uint8_t>)>;
+
+  // Opens and loads the programs. On a verifier rejection the status carries the tail of the
+  // verifier log. Nothing is attached yet.
+  static absl::StatusOr<std::unique_ptr<Sensor>> Load();
+  ~Sensor();
+  Sensor(const Sensor&) = delete;
+  Sensor& operator=(const Sensor&) = delete;
+
+  // Attaches the tracepoints and the cgroup connect hooks at `cgroup2_root` (multi-attach links).
+  // On error everything attached so far is detached again.
+  absl::Status Attach(const std::string& cgroup2_root);
+
+  // Sets up ring consumption; `handler` sees every record.
+  absl::Status StartRings(RecordHandler handler);
+  // Waits up to `timeout_ms` for a wakeup, then drains every ring (records submitted without a
+  // wakeup are only seen by an explicit consume). Returns records handled, or an error.
+  absl::StatusOr<int> Poll(int timeout_ms);
+
+  LossCounters ReadLoss() const;
+  const std::vector<ProbeStatus>& probes() const { return probes_; }
+
+  // Map fds for the enforce stage (agent/bpf/policy_maps.h).
+  int selector_cfg_fd() const;
+  int cgroup_match_fd() const;
+  int exe_match_fd() const;
+  int task_match_fd() const;
+  int workload_cfg_fd() const;
+  int egress_allow_fd() const;
+
+ private:
+  Sensor() = default;
+  absl::Status AttachOne(const char* prog_name, const std::string& hook, int cgroup_fd);
+  void DetachAll();
+
+  struct SkelDeleter {
+    void operator()(::sluice_sensor* s) const;
+  };
+  struct LinkDeleter {
+    void operator()(bpf_link* l) const;
+  };
+  struct RingDeleter {
+    void operator()(ring_buffer* r) const;
+  };
+  std::unique_ptr<::sluice_sensor, SkelDeleter> skel_;
+  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
+  std::unique_ptr<ring_buffer, RingDeleter> rings_;
+  std::unique_ptr<RecordHandler> handler_;
+  std::vector<ProbeStatus> probes_;
+};
+
+}  // namespace sluice::bpf
+
+#endif  // SLUICE_AGENT_BPF_SENSOR_H_

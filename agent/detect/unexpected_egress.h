@@ -1,0 +1,42 @@
+// unexpected_egress (DESIGN §5): a watched workload connected to a destination that its rule does
+// not allow. MITRE ATT&CK T1041 (exfiltration over C2 channel) and T1048 (over an alternative
+// protocol): an unknown peer is where both end up.
+#ifndef SLUICE_AGENT_DETECT_UNEXPECTED_EGRESS_H_
+#define SLUICE_AGENT_DETECT_UNEXPECTED_EGRESS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "agent/detect/alert.h"
+#include "agent/detect/ip.h"
+#include "agent/detect/rules.h"
+
+namespace sluice::detect {
+
+// One connect attempt as the engine hands it to detectors.
+struct ConnectObservation {
+  int64_t time_ms = 0;  // epoch milliseconds
+  IpAddr daddr;
+  uint16_t dport = 0;
+  std::string protocol;  // "tcp", "udp" or "" when unknown
+  uint8_t verdict = 0;   // enum sluice_verdict (SLUICE_VERDICT_*) from the enforcement hook
+  bool has_result = false;
+  int32_t ret = 0;  // syscall return value, when has_result
+  ProcessInfo process;
+  WorkloadInfo workload;
+};
+
+class UnexpectedEgressDetector {
+ public:
+  static constexpr char kId[] = "unexpected_egress";
+
+  // An alert when obs.daddr:obs.dport is not allowed for the workload of `rule`; nullopt for
+  // allowed and loopback destinations (loopback is not egress). Blank workload name and role in
+  // obs are filled from the rule.
+  std::optional<Alert> Evaluate(const Workload& rule, const ConnectObservation& obs) const;
+};
+
+}  // namespace sluice::detect
+
+#endif  // SLUICE_AGENT_DETECT_UNEXPECTED_EGRESS_H_

@@ -1,0 +1,133 @@
+#include "agent/enforce/policy.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace sluice::enforce {
+namespace {
+
+using detect::Cidr;
+using detect::PortRange;
+using detect::SourceLocation;
+using detect::Workload;
+
+constexpr PortRange kAnyPort = {0, 65535};
+
+// The ranges of one distinct prefix of a workload, before inheritance.
+struct Prefix {
+  Cidr cidr;
+  std::vector<PortRange> ranges;
+  SourceLocation loc;  // the first allow entry that named this prefix
+};
+
+// Sorts and merges overlapping and adjacent ranges: [1,5] + [6,9] is [1,9].
+std::vector<PortRange> Merge(std::vector<PortRange> ranges) {
+  std::sort(ranges.begin(), ranges.end(), [](const PortRange& a, const PortRange& b) {
+    return a.lo != b.lo ? a.lo < b.lo : a.hi < b.hi;
+  });
+  std::vector<PortRange> out;
+  for (const PortRange& r : ranges) {
+    if (!out.empty() && static_cast<uint32_t>(r.lo) <= static_cast<uint32_t>(out.back().hi) + 1) {
+      out.back().hi = std::max(out.back().hi, r.hi);
+    } else {
+      out.push_back(r);
+    }
+  }
+  return out;
+}
+
+// The distinct prefixes of a workload; identical prefixes from several entries are one entry.
+std::vector<Prefix> DistinctPrefixes(const Workload& w) {
+  // Keyed by (length, address) so that the result is sorted the way the map entries are.
+  std::map<std::pair<int, std::array<uint8_t, 16>>, Prefix> by_key;
+  for (const detect::EgressAllow& a : w.allow) {
+    Cidr cidr = a.cidr;
+    cidr.base = detect::MaskPrefix(cidr.base, cidr.prefix_len);
+    auto [it, inserted] =
+        by_key.try_emplace({cidr.prefix_len, cidr.base.bytes}, Prefix{cidr, {}, a.loc});
+    if (a.ports.empty()) {
+      it->second.ranges.push_back(kAnyPort);
+    } else {
+      it->second.ranges.insert(it->second.ranges.end(), a.ports.begin(), a.ports.end());
+    }
+  }
+  std::vector<Prefix> out;
+  out.reserve(by_key.size());
+  for (auto& [key, prefix] : by_key) out.push_back(std::move(prefix));
+  return out;
+}
+
+absl::Status CompileAllow(const Workload& w, std::vector<AllowEntry>* out) {
+  const std::vector<Prefix> prefixes = DistinctPrefixes(w);
+  for (const Prefix& p : prefixes) {
+    std::vector<PortRange> ranges;
+    // prefixes is sorted by length, so every container of p comes before or at p itself.
+    for (const Prefix& q : prefixes) {
+      if (q.cidr.prefix_len > p.cidr.prefix_len) break;
+      if (q.cidr.Contains(p.cidr.base))
+        ranges.insert(ranges.end(), q.ranges.begin(), q.ranges.end());
+    }
+    ranges = Merge(std::move(ranges));
+    if (ranges.size() > SLUICE_MAX_PORT_RANGES) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "workload \"", w.name, "\": allow entry ", p.cidr.ToString(), " at ", p.loc.file, ":",
+          p.loc.line, ":", p.loc.column, " needs ", ranges.size(),
+          " port ranges once merged with the prefixes that contain it; the kernel holds at most ",
+          SLUICE_MAX_PORT_RANGES));
+    }
+    AllowEntry e;
+    std::memset(&e, 0, sizeof(e));
+    e.key.prefixlen = 32 + static_cast<uint32_t>(p.cidr.prefix_len);
+    e.key.workload_id = htonl(w.id);
+    std::memcpy(e.key.addr, p.cidr.base.bytes.data(), sizeof(e.key.addr));
+    e.value.nranges = static_cast<uint32_t>(ranges.size());
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      e.value.ranges[i].lo = ranges[i].lo;
+      e.value.ranges[i].hi = ranges[i].hi;
+    }
+    out->push_back(e);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<CompiledPolicy> CompilePolicy(const detect::RuleSet& rules, GlobalMode mode) {
+  if (rules.workloads.size() > SLUICE_MAX_WORKLOADS) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        rules.workloads.size(), " workloads; the kernel supports at most ", SLUICE_MAX_WORKLOADS));
+  }
+  CompiledPolicy policy;
+  policy.workloads.resize(rules.workloads.size(), sluice_workload_cfg{});
+  for (size_t i = 0; i < rules.workloads.size(); ++i) {
+    const Workload& w = rules.workloads[i];
+    // The id is the bit in every kernel mask and the index of the workload config: a mismatch
+    // would apply one workload's policy to another.
+    if (w.id != i) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("workload \"", w.name, "\" has id ", w.id, " at index ", i));
+    }
+    if (!w.selector.cgroup_glob && !w.selector.exe_glob) {
+      // The kernel treats a missing selector as "matches": this workload would take every task.
+      return absl::InvalidArgumentError(absl::StrCat("workload \"", w.name, "\" has no selector"));
+    }
+    const uint64_t bit = uint64_t{1} << w.id;
+    policy.selector.active_mask |= bit;
+    if (w.selector.cgroup_glob) policy.selector.has_cgroup |= bit;
+    if (w.selector.exe_glob) policy.selector.has_exe |= bit;
+    if (mode == GlobalMode::kEnforce && w.mode == detect::Mode::kEnforce) {
+      policy.workloads[i].flags |= SLUICE_WL_F_ENFORCE;
+    }
+    if (absl::Status s = CompileAllow(w, &policy.allow); !s.ok()) return s;
+  }
+  return policy;
+}
+
+}  // namespace sluice::enforce

@@ -1,0 +1,41 @@
+// Compiles a rule set into the contents of the kernel's policy maps (bpf/include/sluice/abi.h):
+// the selector summary, the per-workload flags and the egress LPM trie. Pure: writing the maps
+// is agent/bpf's job, so this is tested without privileges.
+#ifndef SLUICE_AGENT_ENFORCE_POLICY_H_
+#define SLUICE_AGENT_ENFORCE_POLICY_H_
+
+#include <linux/types.h>
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/detect/rules.h"
+#include "sluice/abi.h"
+
+namespace sluice::enforce {
+
+// The --mode ceiling: under kMonitor no workload is armed, whatever its rule says.
+enum class GlobalMode { kMonitor, kEnforce };
+
+struct AllowEntry {
+  sluice_allow_key key;
+  sluice_allow_value value;
+};
+
+struct CompiledPolicy {
+  sluice_selector_cfg selector{};              // active_mask, has_cgroup, has_exe
+  std::vector<sluice_workload_cfg> workloads;  // index = workload id
+  std::vector<AllowEntry> allow;               // one per distinct (workload, prefix)
+};
+
+// The kernel looks up the full-length key and sees only the longest matching prefix, so each
+// entry's value holds the union of its own port ranges and those of every shorter prefix of the
+// same workload that contains it ("any port" is 0-65535). Entries are sorted by workload id,
+// prefix length, then address. InvalidArgument when an entry needs more than
+// SLUICE_MAX_PORT_RANGES ranges after merging, or when the rule set breaks the invariants that
+// LoadRules guarantees (ids = indexes, at most SLUICE_MAX_WORKLOADS, a selector on each).
+absl::StatusOr<CompiledPolicy> CompilePolicy(const detect::RuleSet& rules, GlobalMode mode);
+
+}  // namespace sluice::enforce
+
+#endif  // SLUICE_AGENT_ENFORCE_POLICY_H_

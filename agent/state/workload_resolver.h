@@ -1,0 +1,43 @@
+// Which workload does a process belong to? The agent answers the question from names (cgroup
+// path, executable path) to fill the kernel's selector maps, and to resolve processes it saw
+// before those maps existed. The final rule is the one the BPF side applies
+// (bpf/lib/workload.bpf.h), so both sides always agree.
+#ifndef SLUICE_AGENT_STATE_WORKLOAD_RESOLVER_H_
+#define SLUICE_AGENT_STATE_WORKLOAD_RESOLVER_H_
+
+#include <linux/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "agent/detect/rules.h"
+#include "sluice/abi.h"
+
+namespace sluice::state {
+
+// fnmatch(glob, p, 0) for p = cgroup_path and each of its ancestors below the root
+// ("/a/b/c" tries "/a/b/c", "/a/b", "/a"): a selector names a subtree, so the cgroups systemd
+// or a container runtime creates under a unit are part of it. The root "/" is tried only when it
+// is the path itself, so it matches glob "/" or globs like "*" and never makes every cgroup
+// match "/". Trailing slashes of cgroup_path are ignored; an empty path matches nothing.
+bool CgroupGlobMatches(const std::string& glob, const std::string& cgroup_path);
+
+// fnmatch(glob, exe_path, 0): "*" crosses "/".
+bool ExeGlobMatches(const std::string& glob, const std::string& exe_path);
+
+// Bit `id` set for each workload whose cgroup selector matches cgroup_path (the value of the
+// kernel's cgroup_match map for that cgroup).
+uint64_t CgroupMask(const detect::RuleSet& rules, const std::string& cgroup_path);
+
+// Bit `id` set for each workload whose exe selector matches exe_path (exe_match map value).
+uint64_t ExeMask(const detect::RuleSet& rules, const std::string& exe_path);
+
+// A workload matches when each selector it has matches (cgroup AND exe); the lowest id, i.e. the
+// first rule, wins. nullopt when none matches.
+std::optional<uint32_t> ResolveWorkload(uint64_t cgroup_mask, uint64_t exe_mask,
+                                        const sluice_selector_cfg& cfg);
+
+}  // namespace sluice::state
+
+#endif  // SLUICE_AGENT_STATE_WORKLOAD_RESOLVER_H_

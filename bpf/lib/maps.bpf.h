@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Maps shared by every probe family. The probes are compiled one file per hook family and linked
+ * into one object (bpftool gen object); each map is defined __weak here so every unit that includes
+ * this header refers to the same map after linking.
+ *
+ * Sizes are deliberate (DESIGN §4 "size every map"): see the comment on each.
+ */
+#ifndef SLUICE_MAPS_BPF_H
+#define SLUICE_MAPS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "sluice/abi.h"
+
+/* Process lifecycle records (exec/exit/cgroup mkdir). 256 KiB holds ~700 exec records, i.e. more
+ * than a 10 ms consume period of an exec storm on a busy host. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} proc_events SEC(".maps") __weak;
+
+/* Network records (connect attempts of watched workloads). 256 KiB = ~3600 connect records. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} net_events SEC(".maps") __weak;
+
+/* Ring reservation failures, per CPU, indexed by enum sluice_event_type: never silent loss. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SLUICE_EV_TYPE_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} event_loss SEC(".maps") __weak;
+
+/* Map update failures (a full map), per CPU, indexed by enum sluice_event_type of the probe. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SLUICE_EV_TYPE_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} map_full SEC(".maps") __weak;
+
+/* Slot 0: which workloads exist and which selectors they have. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sluice_selector_cfg);
+} selector_cfg SEC(".maps") __weak;
+
+/* cgroup id -> workloads whose cgroup glob matches. Only matching cgroups are inserted; 16k is far
+ * more than the cgroups a host runs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct sluice_cgroup_match);
+} cgroup_match SEC(".maps") __weak;
+
+/* (dev, inode) of an executable -> workloads whose exe glob matches it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct sluice_exe_key);
+	__type(value, struct sluice_exe_match);
+} exe_match SEC(".maps") __weak;
+
+/* tgid -> exe-selector workloads of that process: set at exec, inherited on fork, removed at exit.
+ * 65536 covers the default pid_max of watched processes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct sluice_task_match);
+} task_match SEC(".maps") __weak;
+
+/* Per-workload enforcement flags, indexed by workload id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_MAX_WORKLOADS);
+	__type(key, __u32);
+	__type(value, struct sluice_workload_cfg);
+} workload_cfg SEC(".maps") __weak;
+
+/* (workload, destination prefix) -> allowed port ranges. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sluice_allow_key);
+	__type(value, struct sluice_allow_value);
+} egress_allow SEC(".maps") __weak;
+
+/* Connect in flight, between sys_enter_connect and sys_exit_connect (key: pid_tgid). The cgroup
+ * hook, which runs inside the same syscall, records its verdict here. LRU: a thread killed between
+ * enter and exit must not leak an entry forever. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct sluice_connect_event);
+} connect_inflight SEC(".maps") __weak;
+
+#endif /* SLUICE_MAPS_BPF_H */

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Which workload does the current task belong to? The same rule as the agent's
+ * (agent/state/workload_resolver.h): a workload matches when each selector it has matches (cgroup
+ * glob AND exe glob); the lowest matching workload id (rule order) wins.
+ */
+#ifndef SLUICE_WORKLOAD_BPF_H
+#define SLUICE_WORKLOAD_BPF_H
+
+#include "maps.bpf.h"
+
+static __always_inline __u32 sluice_lowest_bit(__u64 m)
+{
+	__u32 n = 0;
+	if (!(m & 0xffffffffULL)) { n += 32; m >>= 32; }
+	if (!(m & 0xffffULL)) { n += 16; m >>= 16; }
+	if (!(m & 0xffULL)) { n += 8; m >>= 8; }
+	if (!(m & 0xfULL)) { n += 4; m >>= 4; }
+	if (!(m & 0x3ULL)) { n += 2; m >>= 2; }
+	if (!(m & 0x1ULL)) { n += 1; }
+	return n;
+}
+
+/* Returns the workload id or SLUICE_NO_WORKLOAD. Cheap for unwatched tasks: two hash lookups. */
+static __always_inline __u32 sluice_current_workload(void)
+{
+	__u32 zero = 0;
+	struct sluice_selector_cfg *cfg = bpf_map_lookup_elem(&selector_cfg, &zero);
+	if (!cfg || !cfg->active_mask)
+		return SLUICE_NO_WORKLOAD;
+
+	__u64 cgid = bpf_get_current_cgroup_id();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct sluice_cgroup_match *cm = bpf_map_lookup_elem(&cgroup_match, &cgid);
+	struct sluice_task_match *tm = bpf_map_lookup_elem(&task_match, &tgid);
+	__u64 mc = cm ? cm->workload_mask : 0;
+	__u64 me = tm ? tm->workload_mask : 0;
+	if (!mc && !me)
+		return SLUICE_NO_WORKLOAD;  /* every workload has at least one selector */
+	__u64 m = (mc | ~cfg->has_cgroup) & (me | ~cfg->has_exe) & cfg->active_mask;
+	if (!m)
+		return SLUICE_NO_WORKLOAD;
+	return sluice_lowest_bit(m);
+}
+
+#endif /* SLUICE_WORKLOAD_BPF_H */

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Enforce family: allow or deny a connect before the first byte leaves.
+ *
+ * Why cgroup/connect4/6: it runs for every connect() (TCP and UDP, including io_uring and other
+ * paths that bypass the syscall tracepoints) before the kernel sends a SYN, and returning 0 makes
+ * connect() fail with EPERM, so a denied peer sees nothing. Attached once at the cgroup v2 root
+ * (multi-attach link) and deciding by workload, so every process of a workload, including ones
+ * started later or in child cgroups, is covered at once. connect6 also sees v4-mapped
+ * destinations (::ffff:a.b.c.d) from AF_INET6 sockets: the allowlist keys IPv4 in exactly that
+ * form, so one lookup serves both.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "emit.bpf.h"
+#include "workload.bpf.h"
+
+static __always_inline int sluice_is_loopback(const __u8 *a)
+{
+	/* ::ffff:127.0.0.0/104 */
+	if (a[10] == 0xff && a[11] == 0xff && a[12] == 127) {
+		for (int i = 0; i < 10; i++)
+			if (a[i])
+				return 0;
+		return 1;
+	}
+	/* ::1 */
+	for (int i = 0; i < 15; i++)
+		if (a[i])
+			return 0;
+	return a[15] == 1;
+}
+
+static __always_inline __u8 sluice_decide(__u32 workload, const __u8 *daddr, __u16 dport)
+{
+	struct sluice_workload_cfg *cfg = bpf_map_lookup_elem(&workload_cfg, &workload);
+	__u32 flags = cfg ? cfg->flags : 0;
+
+	if (!(flags & SLUICE_WL_F_ENFORCE_LOOPBACK) && sluice_is_loopback(daddr))
+		return SLUICE_VERDICT_EXEMPT;
+
+	struct sluice_allow_key key = {};
+	key.prefixlen = 32 + 128;
+	key.workload_id = bpf_htonl(workload);
+	__builtin_memcpy(key.addr, daddr, 16);
+	struct sluice_allow_value *v = bpf_map_lookup_elem(&egress_allow, &key);
+	if (v) {
+		for (__u32 i = 0; i < SLUICE_MAX_PORT_RANGES; i++) {
+			if (i >= v->nranges)
+				break;
+			if (dport >= v->ranges[i].lo && dport <= v->ranges[i].hi)
+				return SLUICE_VERDICT_ALLOW;
+		}
+	}
+	return (flags & SLUICE_WL_F_ENFORCE) ? SLUICE_VERDICT_DENY : SLUICE_VERDICT_WOULD_DENY;
+}
+
+/* Record the verdict in the in-flight connect (the syscall path), or, when the tracepoint did not
+ * see this connect (io_uring, a kernel-internal caller), emit the attempt from here. */
+static __always_inline void sluice_report(__u32 workload, const __u8 *daddr, __u16 dport,
+					  __u16 family, __u8 protocol, __u8 verdict)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sluice_connect_event *pending = bpf_map_lookup_elem(&connect_inflight, &id);
+	if (pending) {
+		pending->verdict = verdict;
+		pending->protocol = protocol;
+		return;
+	}
+	struct sluice_connect_event *e =
+		sluice_reserve(&net_events, sizeof(*e), SLUICE_EV_CONNECT);
+	if (!e)
+		return;
+	__builtin_memset(e, 0, sizeof(*e));
+	sluice_fill_header(&e->hdr, SLUICE_EV_CONNECT, sizeof(*e));
+	e->workload_id = workload;
+	e->family = family;
+	e->dport = dport;
+	e->verdict = verdict;
+	e->protocol = protocol;
+	e->flags = SLUICE_CONNECT_F_FROM_HOOK;
+	__builtin_memcpy(e->daddr, daddr, 16);
+	sluice_submit(&net_events, e);
+}
+
+SEC("cgroup/connect4")
+int sluice_connect4(struct bpf_sock_addr *ctx)
+{
+	__u32 workload = sluice_current_workload();
+	if (workload == SLUICE_NO_WORKLOAD)
+		return 1;
+
+	__u8 daddr[16] = {};
+	daddr[10] = 0xff;
+	daddr[11] = 0xff;
+	__u32 ip4 = ctx->user_ip4;
+	__builtin_memcpy(&daddr[12], &ip4, 4);
+	__u16 dport = bpf_ntohs((__u16)ctx->user_port);
+
+	__u8 verdict = sluice_decide(workload, daddr, dport);
+	sluice_report(workload, daddr, dport, SLUICE_AF_INET, (__u8)ctx->protocol, verdict);
+	return verdict == SLUICE_VERDICT_DENY ? 0 : 1;
+}
+
+SEC("cgroup/connect6")
+int sluice_connect6(struct bpf_sock_addr *ctx)
+{
+	__u32 workload = sluice_current_workload();
+	if (workload == SLUICE_NO_WORKLOAD)
+		return 1;
+
+	__u8 daddr[16];
+	__u32 w0 = ctx->user_ip6[0], w1 = ctx->user_ip6[1];
+	__u32 w2 = ctx->user_ip6[2], w3 = ctx->user_ip6[3];
+	__builtin_memcpy(&daddr[0], &w0, 4);
+	__builtin_memcpy(&daddr[4], &w1, 4);
+	__builtin_memcpy(&daddr[8], &w2, 4);
+	__builtin_memcpy(&daddr[12], &w3, 4);
+	__u16 dport = bpf_ntohs((__u16)ctx->user_port);
+
+	__u8 verdict = sluice_decide(workload, daddr, dport);
+	sluice_report(workload, daddr, dport, SLUICE_AF_INET6, (__u8)ctx->protocol, verdict);
+	return verdict == SLUICE_VERDICT_DENY ? 0 : 1;
+}
+
+char LICENSE[] SEC("license") = "GPL";

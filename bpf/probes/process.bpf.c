@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Process family: exec, fork, exit, and cgroup creation.
+ *
+ * Why these hooks: the sched_process_* tracepoints are stable ABI on every kernel sluice targets
+ * and work where kprobes/fentry do not (DESIGN §4 table: tp_btf preferred, tracepoint fallback;
+ * issue 4 adds the tp_btf variants behind the feature probe). cgroup_mkdir lets the agent put a
+ * new cgroup under watch without polling the cgroup filesystem.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include "emit.bpf.h"
+#include "workload.bpf.h"
+
+/* Kernel-internal dev_t (MAJOR<<20|MINOR) -> the st_dev encoding user space sees (new_encode_dev). */
+static __always_inline __u32 sluice_user_dev(__u32 kdev)
+{
+	__u32 major = kdev >> 20, minor = kdev & 0xfffff;
+	return (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int sluice_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct sluice_exe_key key = {};
+	key.ino = BPF_CORE_READ(task, mm, exe_file, f_inode, i_ino);
+	key.dev = sluice_user_dev(BPF_CORE_READ(task, mm, exe_file, f_inode, i_sb, s_dev));
+
+	/* Selector bits for the new image are added to what fork inherited: a tool a watched
+	 * process starts (sh -c 'curl ...') stays in its workload (DESIGN §5 tool_egress). */
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct sluice_exe_match *em = bpf_map_lookup_elem(&exe_match, &key);
+	if (em) {
+		struct sluice_task_match tm = {.workload_mask = em->workload_mask};
+		struct sluice_task_match *cur = bpf_map_lookup_elem(&task_match, &tgid);
+		if (cur)
+			tm.workload_mask |= cur->workload_mask;
+		if (bpf_map_update_elem(&task_match, &tgid, &tm, BPF_ANY))
+			sluice_count(&map_full, SLUICE_EV_EXEC);
+	}
+
+	struct sluice_exec_event *e =
+		sluice_reserve(&proc_events, sizeof(*e), SLUICE_EV_EXEC);
+	if (!e)
+		return 0;
+	sluice_fill_header(&e->hdr, SLUICE_EV_EXEC, sizeof(*e));
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->exe_ino = key.ino;
+	e->exe_dev = key.dev;
+	e->workload_id = sluice_current_workload();
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	unsigned int off = BPF_CORE_READ(ctx, __data_loc_filename) & 0xffff;
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + off);
+	sluice_submit(&proc_events, e);
+	return 0;
+}
+
+/* Children inherit the exe-selector bits of their parent so a workload's helpers (a shell, curl)
+ * stay under watch. Runs in the parent's context. child_pid is a tid: a new thread gets an entry
+ * too, keyed by its tid, which never collides with a tgid and is removed when the thread exits. */
+SEC("tracepoint/sched/sched_process_fork")
+int sluice_fork(struct trace_event_raw_sched_process_fork *ctx)
+{
+	__u32 parent = bpf_get_current_pid_tgid() >> 32;
+	struct sluice_task_match *tm = bpf_map_lookup_elem(&task_match, &parent);
+	if (!tm)
+		return 0;
+	__u32 child = BPF_CORE_READ(ctx, child_pid);
+	struct sluice_task_match copy = *tm;
+	if (bpf_map_update_elem(&task_match, &child, &copy, BPF_ANY))
+		sluice_count(&map_full, SLUICE_EV_EXEC);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int sluice_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	bpf_map_delete_elem(&task_match, &tid);
+	if ((id >> 32) != tid)
+		return 0;  /* a thread, not the process */
+
+	struct sluice_exit_event *e =
+		sluice_reserve(&proc_events, sizeof(*e), SLUICE_EV_EXIT);
+	if (!e)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	sluice_fill_header(&e->hdr, SLUICE_EV_EXIT, sizeof(*e));
+	e->exit_code = BPF_CORE_READ(task, exit_code);
+	e->_pad = 0;
+	sluice_submit(&proc_events, e);
+	return 0;
+}
+
+SEC("tracepoint/cgroup/cgroup_mkdir")
+int sluice_cgroup_mkdir(struct trace_event_raw_cgroup *ctx)
+{
+	struct sluice_cgroup_event *e =
+		sluice_reserve(&proc_events, sizeof(*e), SLUICE_EV_CGROUP_MKDIR);
+	if (!e)
+		return 0;
+	sluice_fill_header(&e->hdr, SLUICE_EV_CGROUP_MKDIR, sizeof(*e));
+	/* The new cgroup, not the creator's. */
+	e->hdr.cgroup_id = BPF_CORE_READ(ctx, id);
+	unsigned int off = BPF_CORE_READ(ctx, __data_loc_path) & 0xffff;
+	bpf_probe_read_kernel_str(e->path, sizeof(e->path), (void *)ctx + off);
+	sluice_submit(&proc_events, e);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""Privileged end-to-end test: the real sluiced, the real BPF programs, real connects.
+
+Each case starts sluiced with a rule set written for it, runs the test client inside a child
+cgroup v2 and a network namespace made here, and asserts the client's result, what the server in
+the namespace accepted, and the alerts sluiced wrote. Everything made here is removed at the end,
+also when a case fails: namespace, cgroups, processes, and no sluice program stays attached.
+
+Exit codes: 0 pass, 1 fail, 77 skipped (not root) unless SLUICE_REQUIRE_PRIVILEGED=1.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+ARGS = None
+SKIP = 77
+
+ALLOWED_V4 = "192.0.2.1"     # TEST-NET-1, only ever on the namespace's loopback
+DENIED_V4 = "192.0.2.2"
+ALLOWED_V6 = "2001:db8::1"   # documentation prefix, same
+DENIED_V6 = "2001:db8::2"
+PORT = 8080
+
+SERVER = r"""
+import socket, sys, select
+socks = []
+for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind((addr, int(sys.argv[1])))
+    s.listen(64)
+    socks.append(s)
+print("LISTENING", flush=True)
+while True:
+    r, _, _ = select.select(socks, [], [])
+    for s in r:
+        c, peer = s.accept()
+        local = c.getsockname()[0]
+        c.settimeout(2)
+        try:
+            n = len(c.recv(4096))
+        except OSError:
+            n = 0
+        print("ACCEPT %s %d" % (local, n), flush=True)
+        c.close()
+"""
+
+
+def run(cmd, check=True, **kw):
+    return subprocess.run(cmd, check=check, capture_output=True, text=True, **kw)
+
+
+def cgroup2_root():
+    with open("/proc/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) > 2 and parts[2] == "cgroup2":
+                return parts[1]
+    return None
+
+
+def sluice_programs():
+    out = run(["bpftool", "prog", "show", "--json"], check=False).stdout or "[]"
+    return [p for p in json.loads(out) if p.get("name", "").startswith("sluice_")]
+
+
+class Lab:
+    """Namespace + server + cgroup, shared by all cases, torn down once."""
+
+    def __init__(self):
+        self.tag = "sluicet%d" % os.getpid()
+        self.netns = self.tag
+        self.root = cgroup2_root()
+        self.cgroup_rel = "/" + self.tag
+        self.cgroup = self.root + self.cgroup_rel
+        self.tmp = tempfile.mkdtemp(prefix="sluice-priv-")
+        self.server = None
+        self.server_log = os.path.join(self.tmp, "server.log")
+
+    def up(self):
+        run(["ip", "netns", "add", self.netns])
+        ns = ["ip", "netns", "exec", self.netns]
+        run(ns + ["ip", "link", "set", "lo", "up"])
+        for a in (ALLOWED_V4, DENIED_V4):
+            run(ns + ["ip", "addr", "add", a + "/32", "dev", "lo"])
+        for a in (ALLOWED_V6, DENIED_V6):
+            run(ns + ["ip", "-6", "addr", "add", a + "/128", "dev", "lo", "nodad"])
+        os.makedirs(self.cgroup)
+        log = open(self.server_log, "w")
+        self.server = subprocess.Popen(ns + [sys.executable, "-c", SERVER, str(PORT)],
+                                       stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if "LISTENING" in open(self.server_log).read():
+                return
+            time.sleep(0.05)
+        raise RuntimeError("test server did not start: " + open(self.server_log).read())
+
+    def down(self):
+        if self.server:
+            self.server.kill()
+            self.server.wait()
+        # Children first; a cgroup with processes cannot be removed, so kill stragglers.
+        for dirpath, dirs, _ in sorted(os.walk(self.cgroup, topdown=False)):
+            try:
+                with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                    for pid in f.read().split():
+                        os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+            for _ in range(50):
+                try:
+                    os.rmdir(dirpath)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        run(["ip", "netns", "del", self.netns], check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def accepted(self):
+        with open(self.server_log) as f:
+            return [l.split()[1:] for l in f if l.startswith("ACCEPT")]
+
+    def client(self, family, addr, cgroup_rel=None):
+        """Runs the client in the namespace, inside `cgroup_rel` when given. Joins the cgroup
+        before `ip netns exec`, which remounts /sys and would hide the cgroup2 mount."""
+        inner = "exec ip netns exec %s %s %s %s %d" % (self.netns, ARGS.client, family, addr, PORT)
+        if cgroup_rel is not None:
+            inner = "echo $$ > %s/cgroup.procs && %s" % (self.root + cgroup_rel, inner)
+        out = run(["sh", "-c", inner], timeout=20)
+        return out.stdout.strip()
+
+
+class Sluiced:
+    def __init__(self, lab, rules_yaml, mode):
+        self.lab = lab
+        self.rules = os.path.join(lab.tmp, "rules.yaml")
+        self.alerts = os.path.join(lab.tmp, "alerts-%s.jsonl" % mode)
+        self.stderr = os.path.join(lab.tmp, "sluiced-%s.log" % mode)
+        with open(self.rules, "w") as f:
+            f.write(rules_yaml)
+        if os.path.exists(self.alerts):
+            os.remove(self.alerts)
+        self.proc = subprocess.Popen(
+            [ARGS.sluiced, "--rules", self.rules, "--mode", mode, "--alerts", self.alerts],
+            stdout=subprocess.DEVNULL, stderr=open(self.stderr, "w"))
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if "sluiced: ready" in self.log():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.proc.kill()
+        raise RuntimeError("sluiced did not become ready:\n" + self.log())
+
+    def log(self):
+        with open(self.stderr) as f:
+            return f.read()
+
+    def alerts_now(self):
+        if not os.path.exists(self.alerts):
+            return []
+        with open(self.alerts) as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+    def wait_alerts(self, n, timeout=2.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            a = self.alerts_now()
+            if len(a) >= n:
+                return a
+            time.sleep(0.02)
+        return self.alerts_now()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return -9
+        return self.proc.returncode
+
+
+def rules_for(lab, mode):
+    return """version: 1
+workloads:
+  - name: test-cgroup
+    mode: {mode}
+    selector:
+      cgroup: "{cg}"
+    egress:
+      allow:
+        - cidr: {a4}/32
+          ports: [{port}]
+        - cidr: "{a6}/128"
+          ports: [{port}]
+  - name: test-exe
+    mode: {mode}
+    selector:
+      exe: "{client}"
+    egress:
+      allow:
+        - cidr: {a4}/32
+          ports: [{port}]
+""".format(mode=mode, cg=lab.cgroup_rel, a4=ALLOWED_V4, a6=ALLOWED_V6, port=PORT,
+           client=os.path.realpath(ARGS.client))
+
+
+class ConnectTest(unittest.TestCase):
+    lab = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = Lab()
+        try:
+            cls.lab.up()
+        except Exception:
+            cls.lab.down()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lab.down()
+
+    def start(self, mode):
+        s = Sluiced(self.lab, rules_for(self.lab, mode), mode)
+        self.addCleanup(self.assert_clean_stop, s)
+        return s
+
+    def assert_clean_stop(self, s):
+        rc = s.stop()
+        self.assertEqual(rc, 0, "sluiced exit code %s\n%s" % (rc, s.log()))
+        self.assertEqual(sluice_programs(), [], "programs left attached after SIGTERM")
+
+    def accepted_since(self, before):
+        return self.lab.accepted()[before:]
+
+    def test_allowed_connects_raise_no_alert(self):
+        s = self.start("enforce")
+        n0 = len(self.lab.accepted())
+        for fam, addr in (("inet", ALLOWED_V4), ("inet6", ALLOWED_V6), ("inet6", ALLOWED_V4)):
+            self.assertEqual(self.lab.client(fam, addr, self.lab.cgroup_rel), "OK", (fam, addr))
+        self.assertEqual(len(self.accepted_since(n0)), 3)
+        # Give the agent the same 2 s it gets to report a denied connect, then expect silence.
+        self.assertEqual(s.wait_alerts(1, timeout=2.0), [])
+
+    def test_denied_connect_in_monitor_mode_alerts_would_block(self):
+        s = self.start("monitor")
+        n0 = len(self.lab.accepted())
+        self.assertEqual(self.lab.client("inet", DENIED_V4, self.lab.cgroup_rel), "OK")
+        alerts = s.wait_alerts(1)
+        self.assertEqual(len(alerts), 1, s.log())
+        a = alerts[0]
+        self.assertEqual(a["class_uid"], 2004)
+        self.assertEqual(a["finding_info"]["analytic"]["name"], "unexpected_egress")
+        self.assertEqual(a["disposition"], "Would block")
+        self.assertEqual(a["dst_endpoint"]["ip"], DENIED_V4)
+        self.assertEqual(a["dst_endpoint"]["port"], PORT)
+        self.assertEqual(a["actor"]["process"]["file"]["path"], os.path.realpath(ARGS.client))
+        self.assertEqual(a["unmapped"]["sluice"]["workload"]["name"], "test-cgroup")
+        self.assertEqual(a["unmapped"]["sluice"]["workload"]["cgroup_path"], self.lab.cgroup_rel)
+        got = self.accepted_since(n0)
+        self.assertEqual(got, [[DENIED_V4, "23"]], "server must have accepted the connection")
+
+    def test_denied_connects_in_enforce_mode_are_blocked(self):
+        s = self.start("enforce")
+        n0 = len(self.lab.accepted())
+        cases = (("inet", DENIED_V4, DENIED_V4), ("inet6", DENIED_V6, DENIED_V6),
+                 ("inet6", DENIED_V4, DENIED_V4))  # v4-mapped through an AF_INET6 socket
+        for fam, addr, _ in cases:
+            self.assertEqual(self.lab.client(fam, addr, self.lab.cgroup_rel), "ERR EPERM",
+                             (fam, addr))
+        alerts = s.wait_alerts(len(cases))
+        self.assertEqual(len(alerts), len(cases), s.log())
+        for a, (_, _, shown) in zip(alerts, cases):
+            self.assertEqual(a["disposition"], "Blocked")
+            self.assertEqual(a["dst_endpoint"]["ip"], shown)
+            self.assertEqual(a["unmapped"]["sluice"]["connect_result"], -1)  # -EPERM
+        self.assertEqual(self.accepted_since(n0), [], "a denied peer must see no connection")
+
+    def test_cgroup_created_after_start_is_enforced(self):
+        s = self.start("enforce")
+        late = self.lab.cgroup_rel + "/late-child"
+        os.makedirs(self.lab.root + late)
+        time.sleep(0.5)  # the agent learns of the cgroup from the cgroup_mkdir probe
+        n0 = len(self.lab.accepted())
+        self.assertEqual(self.lab.client("inet", DENIED_V4, late), "ERR EPERM")
+        self.assertEqual(self.lab.client("inet", ALLOWED_V4, late), "OK")
+        alerts = s.wait_alerts(1)
+        self.assertEqual(len(alerts), 1, s.log())
+        self.assertEqual(alerts[0]["unmapped"]["sluice"]["workload"]["cgroup_path"], late)
+        self.assertEqual(len(self.accepted_since(n0)), 1)
+
+    def test_exe_selected_workload_outside_any_cgroup_rule(self):
+        s = self.start("enforce")
+        n0 = len(self.lab.accepted())
+        self.assertEqual(self.lab.client("inet", DENIED_V4), "ERR EPERM")
+        self.assertEqual(self.lab.client("inet", ALLOWED_V4), "OK")
+        alerts = s.wait_alerts(1)
+        self.assertEqual(len(alerts), 1, s.log())
+        self.assertEqual(alerts[0]["unmapped"]["sluice"]["workload"]["name"], "test-exe")
+        self.assertEqual(alerts[0]["disposition"], "Blocked")
+        self.assertEqual(len(self.accepted_since(n0)), 1)
+
+    def test_unwatched_process_is_untouched(self):
+        s = self.start("enforce")
+        n0 = len(self.lab.accepted())
+        # Not in the cgroup, not the watched executable: python from the namespace.
+        code = ("import socket; s=socket.create_connection(('%s', %d), 5); s.sendall(b'x'); "
+                "print('OK')" % (DENIED_V4, PORT))
+        out = run(["ip", "netns", "exec", self.lab.netns, sys.executable, "-c", code])
+        self.assertEqual(out.stdout.strip(), "OK")
+        self.assertEqual(s.wait_alerts(1, timeout=1.0), [])
+        self.assertEqual(len(self.accepted_since(n0)), 1)
+
+
+def main():
+    global ARGS
+    p = argparse.ArgumentParser()
+    p.add_argument("--sluiced", required=True)
+    p.add_argument("--client", required=True)
+    ARGS, rest = p.parse_known_args()
+    required = os.environ.get("SLUICE_REQUIRE_PRIVILEGED") == "1"
+    why = None
+    if os.geteuid() != 0:
+        why = "not root"
+    elif cgroup2_root() is None:
+        why = "no cgroup v2 mount"
+    elif shutil.which("bpftool") is None:
+        why = "bpftool not installed"
+    if why:
+        print("privileged test cannot run: %s" % why)
+        return 1 if required else SKIP
+    if sluice_programs():
+        print("sluice programs are already attached on this host (another sluiced running?)")
+        return 1
+    prog = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
+    return 0 if prog.result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
