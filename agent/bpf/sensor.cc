@@ -3,9 +3,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -76,10 +79,22 @@ class Fd {
   int fd_;
 };
 
+// Copies one record into the batch being merged; the ring slot is released when we return.
 int RingCallback(void* ctx, void* data, size_t size) {
-  auto* handler = static_cast<Sensor::RecordHandler*>(ctx);
-  (*handler)(absl::Span<const uint8_t>(static_cast<const uint8_t*>(data), size));
+  auto* batch = static_cast<std::vector<std::vector<uint8_t>>*>(ctx);
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  batch->emplace_back(bytes, bytes + size);
   return 0;
+}
+
+// Boot-time timestamp of a record, or 0 when it is too short to carry a header (the decoder
+// rejects it later with a counted error; ordering it first is harmless).
+uint64_t RecordTime(const std::vector<uint8_t>& r) {
+  uint64_t ts = 0;
+  if (r.size() >= offsetof(sluice_event_header, ts_ns) + sizeof(ts)) {
+    std::memcpy(&ts, r.data() + offsetof(sluice_event_header, ts_ns), sizeof(ts));
+  }
+  return ts;
 }
 
 }  // namespace
@@ -105,7 +120,8 @@ absl::StatusOr<std::unique_ptr<Sensor>> Sensor::Load() {
 }
 
 Sensor::~Sensor() {
-  rings_.reset();
+  net_ring_.reset();
+  proc_ring_.reset();
   DetachAll();
   skel_.reset();
 }
@@ -166,31 +182,44 @@ absl::Status Sensor::Attach(const std::string& cgroup2_root) {
 }
 
 absl::Status Sensor::StartRings(RecordHandler handler) {
-  handler_ = std::make_unique<RecordHandler>(std::move(handler));
-  rings_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.proc_events), RingCallback,
-                                handler_.get(), nullptr));
-  if (!rings_) {
+  handler_ = std::move(handler);
+  proc_ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.proc_events), RingCallback, &batch_,
+                                    nullptr));
+  net_ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.net_events), RingCallback, &batch_,
+                                   nullptr));
+  if (!proc_ring_ || !net_ring_) {
     return absl::InternalError(absl::StrCat("cannot create ring buffer reader: ", strerror(errno)));
-  }
-  if (ring_buffer__add(rings_.get(), bpf_map__fd(skel_->maps.net_events), RingCallback,
-                       handler_.get()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot add ring buffer: ", strerror(errno)));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<int> Sensor::Poll(int timeout_ms) {
-  if (!rings_) return absl::FailedPreconditionError("rings not started");
-  int n = ring_buffer__poll(rings_.get(), timeout_ms);
-  if (n < 0 && n != -EINTR) {
-    return absl::InternalError(absl::StrCat("ring buffer poll: ", strerror(-n)));
+  if (!proc_ring_ || !net_ring_) return absl::FailedPreconditionError("rings not started");
+  // Wait for a wakeup on either ring without consuming: the order of consumption matters.
+  pollfd fds[2] = {{ring_buffer__epoll_fd(proc_ring_.get()), POLLIN, 0},
+                   {ring_buffer__epoll_fd(net_ring_.get()), POLLIN, 0}};
+  if (poll(fds, 2, timeout_ms) < 0 && errno != EINTR) {
+    return absl::InternalError(absl::StrCat("ring buffer poll: ", strerror(errno)));
   }
-  // Probes submit with BPF_RB_NO_WAKEUP below a fill watermark: poll alone would not see them.
-  int m = ring_buffer__consume(rings_.get());
-  if (m < 0 && m != -EINTR) {
-    return absl::InternalError(absl::StrCat("ring buffer consume: ", strerror(-m)));
+  // A process's exec is submitted before it can connect, so draining the network ring first and
+  // the process ring second guarantees that every exec/fork preceding a network record is in
+  // this batch; sorting by timestamp then hands the engine causal order across both rings.
+  // Drain explicitly: probes submit with BPF_RB_NO_WAKEUP below a fill watermark.
+  batch_.clear();
+  int n = ring_buffer__consume(net_ring_.get());
+  int m = n < 0 ? 0 : ring_buffer__consume(proc_ring_.get());
+  if (n < 0 || m < 0) {
+    const int err = n < 0 ? n : m;
+    if (err != -EINTR) {
+      return absl::InternalError(absl::StrCat("ring buffer consume: ", strerror(-err)));
+    }
   }
-  return (n > 0 ? n : 0) + (m > 0 ? m : 0);
+  std::stable_sort(batch_.begin(), batch_.end(),
+                   [](const auto& a, const auto& b) { return RecordTime(a) < RecordTime(b); });
+  for (const auto& r : batch_) handler_(absl::Span<const uint8_t>(r.data(), r.size()));
+  const int handled = static_cast<int>(batch_.size());
+  batch_.clear();
+  return handled;
 }
 
 LossCounters Sensor::ReadLoss() const {

@@ -39,7 +39,7 @@ struct LossCounters {
 
 class Sensor {
  public:
-  // Called from Poll() for every ring record, in ring order per ring.
+  // Called from Poll() for every ring record, both rings merged in timestamp order.
   using RecordHandler = std::function<void(absl::Span<const uint8_t>)>;
 
   // Opens and loads the programs. On a verifier rejection the status carries the tail of the
@@ -86,8 +86,10 @@ class Sensor {
   };
   std::unique_ptr<::sluice_sensor, SkelDeleter> skel_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
-  std::unique_ptr<ring_buffer, RingDeleter> rings_;
-  std::unique_ptr<RecordHandler> handler_;
+  std::unique_ptr<ring_buffer, RingDeleter> proc_ring_;
+  std::unique_ptr<ring_buffer, RingDeleter> net_ring_;
+  RecordHandler handler_;
+  std::vector<std::vector<uint8_t>> batch_;  // records of one Poll(), merged before dispatch
   std::vector<ProbeStatus> probes_;
 };
 

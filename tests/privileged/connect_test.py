@@ -60,6 +60,11 @@ def run(cmd, check=True, **kw):
     return subprocess.run(cmd, check=check, capture_output=True, text=True, **kw)
 
 
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
 def cgroup2_root():
     with open("/proc/mounts") as f:
         for line in f:
@@ -96,22 +101,22 @@ class Lab:
         for a in (ALLOWED_V6, DENIED_V6):
             run(ns + ["ip", "-6", "addr", "add", a + "/128", "dev", "lo", "nodad"])
         os.makedirs(self.cgroup)
-        log = open(self.server_log, "w")
-        self.server = subprocess.Popen(ns + [sys.executable, "-c", SERVER, str(PORT)],
-                                       stdout=log, stderr=subprocess.STDOUT)
+        with open(self.server_log, "w") as log:
+            self.server = subprocess.Popen(ns + [sys.executable, "-c", SERVER, str(PORT)],
+                                           stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         while time.time() < deadline:
-            if "LISTENING" in open(self.server_log).read():
+            if "LISTENING" in read_text(self.server_log):
                 return
             time.sleep(0.05)
-        raise RuntimeError("test server did not start: " + open(self.server_log).read())
+        raise RuntimeError("test server did not start: " + read_text(self.server_log))
 
     def down(self):
         if self.server:
             self.server.kill()
             self.server.wait()
         # Children first; a cgroup with processes cannot be removed, so kill stragglers.
-        for dirpath, dirs, _ in sorted(os.walk(self.cgroup, topdown=False)):
+        for dirpath, _, _ in os.walk(self.cgroup, topdown=False):
             try:
                 with open(os.path.join(dirpath, "cgroup.procs")) as f:
                     for pid in f.read().split():
@@ -153,9 +158,10 @@ class Sluiced:
             f.write(rules_yaml)
         if os.path.exists(self.alerts):
             os.remove(self.alerts)
-        self.proc = subprocess.Popen(
-            [ARGS.sluiced, "--rules", self.rules, "--mode", mode, "--alerts", self.alerts],
-            stdout=subprocess.DEVNULL, stderr=open(self.stderr, "w"))
+        with open(self.stderr, "w") as err:
+            self.proc = subprocess.Popen(
+                [ARGS.sluiced, "--rules", self.rules, "--mode", mode, "--alerts", self.alerts],
+                stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.time() + 60
         while time.time() < deadline:
             if "sluiced: ready" in self.log():
