@@ -15,6 +15,7 @@
 #include <deque>
 #include <mutex>
 
+#include "agent/common/unique_fd.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -65,19 +66,6 @@ class LogCapture {
   }
 };
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // Copies one record into the batch being merged; the ring slot is released when we return.
 int RingCallback(void* ctx, void* data, size_t size) {
@@ -164,7 +152,7 @@ absl::Status Sensor::Attach(const std::string& cgroup2_root) {
       {"sluice_connect4", "cgroup/connect4", true},
       {"sluice_connect6", "cgroup/connect6", true},
   };
-  Fd cgroup_fd(open(cgroup2_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd cgroup_fd(open(cgroup2_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (cgroup_fd.get() < 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot open cgroup v2 root ", cgroup2_root, ": ", strerror(errno)));
