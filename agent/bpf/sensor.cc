@@ -91,25 +91,121 @@ void Sensor::SkelDeleter::operator()(::sluice_sensor* s) const { sluice_sensor__
 void Sensor::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 void Sensor::RingDeleter::operator()(ring_buffer* r) const { ring_buffer__free(r); }
 
+namespace {
+
+// Hook variants chosen by the feature probe: the preferred program of a family is loaded where
+// the kernel accepts it, else its fallback (DESIGN §4 table). Programs not listed always load.
+struct Variant {
+  const char* family;     // what the probe observes
+  const char* preferred;  // program name
+  const char* preferred_hook;
+  const char* fallback;   // program name
+  const char* fallback_hook;
+};
+constexpr Variant kVariants[] = {
+    {"process fork", "sluice_fork_btf", "tp_btf/sched_process_fork", "sluice_fork",
+     "tracepoint/sched/sched_process_fork"},
+};
+
+// Attached at start. Uprobes (TLS) are attached per watched process by the TLS attacher.
+struct Hook {
+  const char* prog;
+  const char* hook;
+  bool cgroup;    // attach at the cgroup v2 root (multi-attach link)
+  bool required;  // a failure aborts the start; otherwise the probe is reported as missing
+  const char* preferred;  // the hook DESIGN prefers where this one is the fallback ("" if none)
+};
+// Order matters: process tracking and the observation probes are live before the enforcement
+// hooks start deciding, so no decision is made that the agent cannot see.
+constexpr Hook kHooks[] = {
+    {"sluice_exec", "tracepoint/sched/sched_process_exec", false, true, "tp_btf/sched_process_exec"},
+    {"sluice_exit", "tracepoint/sched/sched_process_exit", false, true, "tp_btf/sched_process_exit"},
+    {"sluice_cgroup_mkdir", "tracepoint/cgroup/cgroup_mkdir", false, true, ""},
+    {"sluice_enter_connect", "tracepoint/syscalls/sys_enter_connect", false, true,
+     "fentry/tcp_connect"},
+    {"sluice_exit_connect", "tracepoint/syscalls/sys_exit_connect", false, true, "fexit/tcp_connect"},
+    {"sluice_sock_state", "tp_btf/inet_sock_set_state", false, true, "fexit/tcp_close"},
+    {"sluice_exit_accept4", "tracepoint/syscalls/sys_exit_accept4", false, true, "fexit/inet_csk_accept"},
+    {"sluice_exit_accept", "tracepoint/syscalls/sys_exit_accept", false, false, "fexit/inet_csk_accept"},
+    {"sluice_sendmsg4", "cgroup/sendmsg4", true, true, ""},
+    {"sluice_sendmsg6", "cgroup/sendmsg6", true, true, ""},
+    {"sluice_skb_egress", "cgroup_skb/egress", true, true, ""},
+    {"sluice_skb_ingress", "cgroup_skb/ingress", true, true, ""},
+    {"sluice_sock_release", "cgroup/sock_release", true, true, ""},
+    {"sluice_dns_ingress", "cgroup_skb/ingress", true, true, ""},
+    {"sluice_enter_openat", "tracepoint/syscalls/sys_enter_openat", false, true, "lsm/file_open"},
+    {"sluice_exit_openat", "tracepoint/syscalls/sys_exit_openat", false, true, "lsm/file_open"},
+    {"sluice_enter_openat2", "tracepoint/syscalls/sys_enter_openat2", false, false, "lsm/file_open"},
+    {"sluice_exit_openat2", "tracepoint/syscalls/sys_exit_openat2", false, false, "lsm/file_open"},
+    {"sluice_enter_open_legacy", "tracepoint/syscalls/sys_enter_open", false, false, "lsm/file_open"},
+    {"sluice_exit_open_legacy", "tracepoint/syscalls/sys_exit_open", false, false, "lsm/file_open"},
+    {"sluice_enter_read", "tracepoint/syscalls/sys_enter_read", false, true, "fexit/vfs_read"},
+    {"sluice_exit_read", "tracepoint/syscalls/sys_exit_read", false, true, "fexit/vfs_read"},
+    {"sluice_enter_pread64", "tracepoint/syscalls/sys_enter_pread64", false, false, "fexit/vfs_read"},
+    {"sluice_exit_pread64", "tracepoint/syscalls/sys_exit_pread64", false, false, "fexit/vfs_read"},
+    {"sluice_enter_readv", "tracepoint/syscalls/sys_enter_readv", false, false, "fexit/vfs_readv"},
+    {"sluice_exit_readv", "tracepoint/syscalls/sys_exit_readv", false, false, "fexit/vfs_readv"},
+    {"sluice_enter_preadv", "tracepoint/syscalls/sys_enter_preadv", false, false, "fexit/vfs_readv"},
+    {"sluice_exit_preadv", "tracepoint/syscalls/sys_exit_preadv", false, false, "fexit/vfs_readv"},
+    {"sluice_enter_preadv2", "tracepoint/syscalls/sys_enter_preadv2", false, false, "fexit/vfs_readv"},
+    {"sluice_exit_preadv2", "tracepoint/syscalls/sys_exit_preadv2", false, false, "fexit/vfs_readv"},
+    {"sluice_enter_sendfile64", "tracepoint/syscalls/sys_enter_sendfile64", false, false, ""},
+    {"sluice_exit_sendfile64", "tracepoint/syscalls/sys_exit_sendfile64", false, false, ""},
+    {"sluice_enter_splice", "tracepoint/syscalls/sys_enter_splice", false, false, ""},
+    {"sluice_exit_splice", "tracepoint/syscalls/sys_exit_splice", false, false, ""},
+    {"sluice_enter_copy_file_range", "tracepoint/syscalls/sys_enter_copy_file_range", false, false, ""},
+    {"sluice_exit_copy_file_range", "tracepoint/syscalls/sys_exit_copy_file_range", false, false, ""},
+    {"sluice_enter_mmap", "tracepoint/syscalls/sys_enter_mmap", false, false, "lsm/mmap_file"},
+    {"sluice_exit_mmap", "tracepoint/syscalls/sys_exit_mmap", false, false, "lsm/mmap_file"},
+    {"sluice_enter_close", "tracepoint/syscalls/sys_enter_close", false, true, ""},
+    {"sluice_tls_write", "tracepoint/syscalls/sys_enter_write", false, true, ""},
+    {"sluice_tls_writev", "tracepoint/syscalls/sys_enter_writev", false, false, ""},
+    {"sluice_tls_sendto", "tracepoint/syscalls/sys_enter_sendto", false, false, ""},
+    {"sluice_tls_sendmsg", "tracepoint/syscalls/sys_enter_sendmsg", false, false, ""},
+    {"sluice_tls_read", "tracepoint/syscalls/sys_enter_read", false, true, ""},
+    {"sluice_tls_readv", "tracepoint/syscalls/sys_enter_readv", false, false, ""},
+    {"sluice_tls_recvfrom", "tracepoint/syscalls/sys_enter_recvfrom", false, false, ""},
+    {"sluice_tls_recvmsg", "tracepoint/syscalls/sys_enter_recvmsg", false, false, ""},
+    {"sluice_connect4", "cgroup/connect4", true, true, ""},
+    {"sluice_connect6", "cgroup/connect6", true, true, ""},
+};
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Sensor>> Sensor::Load() {
-  LogCapture capture;
-  std::unique_ptr<Sensor> sensor(new Sensor());  // private constructor: make_unique cannot
-  sensor->skel_.reset(sluice_sensor__open());
-  if (!sensor->skel_) {
-    return absl::InternalError(
-        absl::StrCat("cannot open BPF object: ", strerror(errno), "\n", capture.Tail()));
+  // Try the preferred variants first; when the kernel refuses the object, retry with the
+  // fallbacks and remember which family fell back.
+  std::string first_error;
+  for (bool preferred : {true, false}) {
+    LogCapture capture;
+    std::unique_ptr<Sensor> sensor(new Sensor());  // private constructor: make_unique cannot
+    sensor->skel_.reset(sluice_sensor__open());
+    if (!sensor->skel_) {
+      return absl::InternalError(
+          absl::StrCat("cannot open BPF object: ", strerror(errno), "\n", capture.Tail()));
+    }
+    for (const Variant& v : kVariants) {
+      bpf_program* pref = bpf_object__find_program_by_name(sensor->skel_->obj, v.preferred);
+      bpf_program* fall = bpf_object__find_program_by_name(sensor->skel_->obj, v.fallback);
+      if (pref) bpf_program__set_autoload(pref, preferred);
+      if (fall) bpf_program__set_autoload(fall, !preferred);
+    }
+    // Uprobes are attached per process later; they load like any program.
+    int err = sluice_sensor__load(sensor->skel_.get());
+    if (err == 0) {
+      sensor->preferred_variants_ = preferred;
+      return sensor;
+    }
+    std::string msg = absl::StrCat("BPF programs were rejected by the kernel (", strerror(-err),
+                                   "); verifier log tail:\n", capture.Tail());
+    if (first_error.empty()) first_error = msg;
+    if (!preferred) return absl::FailedPreconditionError(msg);
   }
-  if (int err = sluice_sensor__load(sensor->skel_.get()); err != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "BPF programs were rejected by the kernel (", strerror(-err),
-        "); verifier log tail:\n", capture.Tail()));
-  }
-  return sensor;
+  return absl::FailedPreconditionError(first_error);
 }
 
 Sensor::~Sensor() {
-  net_ring_.reset();
-  proc_ring_.reset();
+  for (auto& r : rings_) r.reset();
   DetachAll();
   skel_.reset();
 }
@@ -119,87 +215,83 @@ void Sensor::DetachAll() {
   for (auto& p : probes_) p.attached = false;
 }
 
-absl::Status Sensor::AttachOne(const char* prog_name, const std::string& hook, int cgroup_fd) {
+absl::Status Sensor::AttachOne(const char* prog_name, const std::string& hook, int cgroup_fd,
+                               const std::string& preferred) {
   bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name);
   if (prog == nullptr) return absl::InternalError(absl::StrCat("no BPF program ", prog_name));
   bpf_link* link = cgroup_fd >= 0 ? bpf_program__attach_cgroup(prog, cgroup_fd)
                                   : bpf_program__attach(prog);
-  probes_.push_back({prog_name, hook, link != nullptr});
+  ProbeStatus st{prog_name, hook, link != nullptr, preferred, !preferred.empty(), ""};
   if (link == nullptr) {
     int err = errno;
+    st.error = strerror(err);
+    probes_.push_back(st);
     return absl::FailedPreconditionError(
         absl::StrCat("cannot attach ", prog_name, " to ", hook, ": ", strerror(err)));
   }
+  probes_.push_back(st);
   links_.emplace_back(link);
   return absl::OkStatus();
 }
 
 absl::Status Sensor::Attach(const std::string& cgroup2_root) {
-  struct Hook {
-    const char* prog;
-    const char* hook;
-    bool cgroup;
-  };
-  // Order matters: the connect tracepoints and process tracking are live before the enforcement
-  // hooks start deciding, so no decision is made that the agent cannot see.
-  static constexpr Hook kHooks[] = {
-      {"sluice_exec", "tracepoint/sched/sched_process_exec", false},
-      {"sluice_fork", "tracepoint/sched/sched_process_fork", false},
-      {"sluice_exit", "tracepoint/sched/sched_process_exit", false},
-      {"sluice_cgroup_mkdir", "tracepoint/cgroup/cgroup_mkdir", false},
-      {"sluice_enter_connect", "tracepoint/syscalls/sys_enter_connect", false},
-      {"sluice_exit_connect", "tracepoint/syscalls/sys_exit_connect", false},
-      {"sluice_connect4", "cgroup/connect4", true},
-      {"sluice_connect6", "cgroup/connect6", true},
-  };
   UniqueFd cgroup_fd(open(cgroup2_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (cgroup_fd.get() < 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot open cgroup v2 root ", cgroup2_root, ": ", strerror(errno)));
   }
   LogCapture capture;
+  auto fail = [&](const absl::Status& s) {
+    DetachAll();
+    std::string tail = capture.Tail();
+    return tail.empty() ? s : absl::Status(s.code(), absl::StrCat(s.message(), "\n", tail));
+  };
+  for (const Variant& v : kVariants) {
+    const char* prog = preferred_variants_ ? v.preferred : v.fallback;
+    const char* hook = preferred_variants_ ? v.preferred_hook : v.fallback_hook;
+    absl::Status s = AttachOne(prog, hook, -1, preferred_variants_ ? "" : v.preferred_hook);
+    if (!s.ok()) return fail(s);
+  }
   for (const Hook& h : kHooks) {
-    absl::Status s = AttachOne(h.prog, h.hook, h.cgroup ? cgroup_fd.get() : -1);
-    if (!s.ok()) {
-      DetachAll();
-      std::string tail = capture.Tail();
-      return tail.empty() ? s : absl::Status(s.code(), absl::StrCat(s.message(), "\n", tail));
-    }
+    absl::Status s = AttachOne(h.prog, h.hook, h.cgroup ? cgroup_fd.get() : -1, h.preferred);
+    // Optional hooks (syscalls an older kernel may lack) are reported, not fatal.
+    if (!s.ok() && h.required) return fail(s);
   }
   return absl::OkStatus();
 }
 
 absl::Status Sensor::StartRings(RecordHandler handler) {
   handler_ = std::move(handler);
-  proc_ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.proc_events), RingCallback, &batch_,
-                                    nullptr));
-  net_ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.net_events), RingCallback, &batch_,
-                                   nullptr));
-  if (!proc_ring_ || !net_ring_) {
-    return absl::InternalError(absl::StrCat("cannot create ring buffer reader: ", strerror(errno)));
+  // Drain order (see Poll): every ring before the process ring.
+  bpf_map* maps[kRingCount] = {skel_->maps.net_events, skel_->maps.file_events,
+                               skel_->maps.tls_events, skel_->maps.proc_events};
+  for (int i = 0; i < kRingCount; ++i) {
+    rings_[i].reset(ring_buffer__new(bpf_map__fd(maps[i]), RingCallback, &batch_, nullptr));
+    if (!rings_[i]) {
+      return absl::InternalError(
+          absl::StrCat("cannot create ring buffer reader: ", strerror(errno)));
+    }
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<int> Sensor::Poll(int timeout_ms) {
-  if (!proc_ring_ || !net_ring_) return absl::FailedPreconditionError("rings not started");
-  // Wait for a wakeup on either ring without consuming: the order of consumption matters.
-  pollfd fds[2] = {{ring_buffer__epoll_fd(proc_ring_.get()), POLLIN, 0},
-                   {ring_buffer__epoll_fd(net_ring_.get()), POLLIN, 0}};
-  if (poll(fds, 2, timeout_ms) < 0 && errno != EINTR) {
+  if (!rings_[0]) return absl::FailedPreconditionError("rings not started");
+  // Wait for a wakeup on any ring without consuming: the order of consumption matters.
+  pollfd fds[kRingCount];
+  for (int i = 0; i < kRingCount; ++i) fds[i] = {ring_buffer__epoll_fd(rings_[i].get()), POLLIN, 0};
+  if (poll(fds, kRingCount, timeout_ms) < 0 && errno != EINTR) {
     return absl::InternalError(absl::StrCat("ring buffer poll: ", strerror(errno)));
   }
-  // A process's exec is submitted before it can connect, so draining the network ring first and
-  // the process ring second guarantees that every exec/fork preceding a network record is in
-  // this batch; sorting by timestamp then hands the engine causal order across both rings.
-  // Drain explicitly: probes submit with BPF_RB_NO_WAKEUP below a fill watermark.
+  // A process's exec/fork is submitted before it can connect, open or write, so draining the
+  // other rings first and the process ring last guarantees that every exec/fork preceding a
+  // record is in this batch; sorting by timestamp then hands the engine causal order across
+  // rings. Drain explicitly: probes submit with BPF_RB_NO_WAKEUP below a fill watermark.
   batch_.clear();
-  int n = ring_buffer__consume(net_ring_.get());
-  int m = n < 0 ? 0 : ring_buffer__consume(proc_ring_.get());
-  if (n < 0 || m < 0) {
-    const int err = n < 0 ? n : m;
-    if (err != -EINTR) {
-      return absl::InternalError(absl::StrCat("ring buffer consume: ", strerror(-err)));
+  for (int i = 0; i < kRingCount; ++i) {
+    int n = ring_buffer__consume(rings_[i].get());
+    if (n < 0 && n != -EINTR) {
+      return absl::InternalError(absl::StrCat("ring buffer consume: ", strerror(-n)));
     }
   }
   std::stable_sort(batch_.begin(), batch_.end(),
@@ -232,5 +324,15 @@ int Sensor::exe_match_fd() const { return bpf_map__fd(skel_->maps.exe_match); }
 int Sensor::task_match_fd() const { return bpf_map__fd(skel_->maps.task_match); }
 int Sensor::workload_cfg_fd() const { return bpf_map__fd(skel_->maps.workload_cfg); }
 int Sensor::egress_allow_fd() const { return bpf_map__fd(skel_->maps.egress_allow); }
+int Sensor::flows_fd() const { return bpf_map__fd(skel_->maps.flows); }
+int Sensor::file_io_fd() const { return bpf_map__fd(skel_->maps.file_io); }
+int Sensor::open_files_fd() const { return bpf_map__fd(skel_->maps.open_files); }
+int Sensor::sensitive_prefix_fd() const { return bpf_map__fd(skel_->maps.sensitive_prefix); }
+int Sensor::sensitive_inode_fd() const { return bpf_map__fd(skel_->maps.sensitive_inode); }
+int Sensor::sensor_cfg_fd() const { return bpf_map__fd(skel_->maps.sensor_cfg); }
+
+bpf_program* Sensor::program(const char* name) const {
+  return bpf_object__find_program_by_name(skel_->obj, name);
+}
 
 }  // namespace sluice::bpf

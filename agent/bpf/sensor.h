@@ -21,6 +21,7 @@
 struct sluice_sensor;  // generated skeleton (sluice/sluice_sensor.skel.h)
 struct bpf_link;
 struct ring_buffer;
+struct bpf_program;
 
 namespace sluice::bpf {
 
@@ -29,6 +30,9 @@ struct ProbeStatus {
   std::string probe;  // program name, e.g. "sluice_connect4"
   std::string hook;   // e.g. "tracepoint/syscalls/sys_enter_connect", "cgroup/connect4"
   bool attached = false;
+  std::string preferred;       // the hook DESIGN §4 prefers when this one is its fallback
+  bool fallback_used = false;  // `hook` stands in for `preferred` on this kernel
+  std::string error;           // why the attach failed
 };
 
 // Ring reservation failures and full-map updates, summed over CPUs, indexed by event type.
@@ -69,10 +73,20 @@ class Sensor {
   int task_match_fd() const;
   int workload_cfg_fd() const;
   int egress_allow_fd() const;
+  int flows_fd() const;
+  int file_io_fd() const;
+  int open_files_fd() const;
+  int sensitive_prefix_fd() const;
+  int sensitive_inode_fd() const;
+  int sensor_cfg_fd() const;
+  // A loaded program by name (TLS uprobes are attached per process by their owner), or null.
+  bpf_program* program(const char* name) const;
 
  private:
   Sensor() = default;
-  absl::Status AttachOne(const char* prog_name, const std::string& hook, int cgroup_fd);
+  absl::Status AttachOne(const char* prog_name, const std::string& hook, int cgroup_fd,
+                         const std::string& preferred);
+  static constexpr int kRingCount = 4;
   void DetachAll();
 
   struct SkelDeleter {
@@ -86,8 +100,8 @@ class Sensor {
   };
   std::unique_ptr<::sluice_sensor, SkelDeleter> skel_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
-  std::unique_ptr<ring_buffer, RingDeleter> proc_ring_;
-  std::unique_ptr<ring_buffer, RingDeleter> net_ring_;
+  std::unique_ptr<ring_buffer, RingDeleter> rings_[kRingCount];
+  bool preferred_variants_ = true;
   RecordHandler handler_;
   std::vector<std::vector<uint8_t>> batch_;  // records of one Poll(), merged before dispatch
   std::vector<ProbeStatus> probes_;

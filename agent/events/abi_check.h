@@ -17,11 +17,11 @@
 
 namespace sluice::events::abi_check {
 
-static_assert(SLUICE_ABI_VERSION == 1, "ABI changed: review the layout assertions below");
+static_assert(SLUICE_ABI_VERSION == 2, "ABI changed: review the layout assertions below");
 
 // Enum values are recorded in streams and must never be renumbered.
 static_assert(SLUICE_EV_EXEC == 1 && SLUICE_EV_EXIT == 2 && SLUICE_EV_CONNECT == 3 &&
-              SLUICE_EV_CGROUP_MKDIR == 4 && SLUICE_EV_TYPE_MAX == 5);
+              SLUICE_EV_CGROUP_MKDIR == 4);
 static_assert(SLUICE_VERDICT_NONE == 0 && SLUICE_VERDICT_ALLOW == 1 &&
               SLUICE_VERDICT_WOULD_DENY == 2 && SLUICE_VERDICT_DENY == 3 &&
               SLUICE_VERDICT_EXEMPT == 4);
@@ -36,7 +36,10 @@ static_assert(offsetof(sluice_event_header, tid) == 20);
 static_assert(offsetof(sluice_event_header, cgroup_id) == 24);
 
 // sluice_exec_event: 328 bytes.
-static_assert(sizeof(sluice_exec_event) == 328);
+static_assert(sizeof(sluice_exec_event) == 464);
+static_assert(offsetof(sluice_exec_event, args_len) == 328);
+static_assert(offsetof(sluice_exec_event, args_total) == 332);
+static_assert(offsetof(sluice_exec_event, args) == 336);
 static_assert(offsetof(sluice_exec_event, hdr) == 0);
 static_assert(offsetof(sluice_exec_event, ppid) == 32);
 static_assert(offsetof(sluice_exec_event, uid) == 36);
@@ -117,5 +120,60 @@ static_assert(sizeof(sluice_allow_value::ranges) ==
 static_assert(SLUICE_MAX_WORKLOADS <= 64);
 
 }  // namespace sluice::events::abi_check
+
+// ABI v2: sensor families of issue 4.
+static_assert(SLUICE_EV_FORK == 5 && SLUICE_EV_FLOW == 6 && SLUICE_EV_DNS == 7 &&
+              SLUICE_EV_FILE_OPEN == 8 && SLUICE_EV_TLS == 9 && SLUICE_EV_TYPE_MAX == 10);
+static_assert(sizeof(sluice_fork_event) == 40);
+static_assert(offsetof(sluice_fork_event, child_pid) == 32);
+static_assert(offsetof(sluice_fork_event, flags) == 36);
+static_assert(sizeof(sluice_flow) == 88);
+static_assert(offsetof(sluice_flow, cgroup_id) == 0);
+static_assert(offsetof(sluice_flow, start_ns) == 8);
+static_assert(offsetof(sluice_flow, end_ns) == 16);
+static_assert(offsetof(sluice_flow, bytes_out) == 24);
+static_assert(offsetof(sluice_flow, bytes_in) == 32);
+static_assert(offsetof(sluice_flow, pid) == 40);
+static_assert(offsetof(sluice_flow, workload_id) == 44);
+static_assert(offsetof(sluice_flow, family) == 48);
+static_assert(offsetof(sluice_flow, sport) == 50);
+static_assert(offsetof(sluice_flow, dport) == 52);
+static_assert(offsetof(sluice_flow, protocol) == 54);
+static_assert(offsetof(sluice_flow, flags) == 55);
+static_assert(offsetof(sluice_flow, saddr) == 56);
+static_assert(offsetof(sluice_flow, daddr) == 72);
+static_assert(sizeof(sluice_flow_event) == 136);
+static_assert(offsetof(sluice_flow_event, cookie) == 32);
+static_assert(offsetof(sluice_flow_event, kind) == 40);
+static_assert(offsetof(sluice_flow_event, flow) == 48);
+static_assert(sizeof(sluice_dns_event) == 576);
+static_assert(offsetof(sluice_dns_event, cookie) == 32);
+static_assert(offsetof(sluice_dns_event, family) == 40);
+static_assert(offsetof(sluice_dns_event, len) == 42);
+static_assert(offsetof(sluice_dns_event, wire_len) == 44);
+static_assert(offsetof(sluice_dns_event, server) == 48);
+static_assert(offsetof(sluice_dns_event, payload) == 64);
+static_assert(sizeof(sluice_file_open_event) == 320);
+static_assert(offsetof(sluice_file_open_event, ino) == 32);
+static_assert(offsetof(sluice_file_open_event, dev) == 40);
+static_assert(offsetof(sluice_file_open_event, fd) == 44);
+static_assert(offsetof(sluice_file_open_event, open_flags) == 48);
+static_assert(offsetof(sluice_file_open_event, class_id) == 52);
+static_assert(offsetof(sluice_file_open_event, workload_id) == 56);
+static_assert(offsetof(sluice_file_open_event, matched_by) == 60);
+static_assert(offsetof(sluice_file_open_event, path) == 64);
+static_assert(sizeof(sluice_file_io) == 40);
+static_assert(sizeof(sluice_file_io_key) == 16);
+static_assert(sizeof(sluice_fd_key) == 8);
+static_assert(sizeof(sluice_path_key) == 4 + SLUICE_PATH_MAX);
+static_assert(offsetof(sluice_tls_event, cookie) == 32);
+static_assert(offsetof(sluice_tls_event, fd) == 40);
+static_assert(offsetof(sluice_tls_event, len) == 44);
+static_assert(offsetof(sluice_tls_event, captured) == 48);
+static_assert(offsetof(sluice_tls_event, direction) == 52);
+static_assert(offsetof(sluice_tls_event, lib) == 53);
+static_assert(offsetof(sluice_tls_event, workload_id) == 56);
+static_assert(offsetof(sluice_tls_event, data) == SLUICE_TLS_EVENT_HEADER_SIZE);
+static_assert(sizeof(sluice_sensor_cfg) == 8);
 
 #endif  // SLUICE_AGENT_EVENTS_ABI_CHECK_H_

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -38,6 +39,8 @@ struct ExecEvent {
   uint32_t workload_id = SLUICE_NO_WORKLOAD;
   std::string comm;
   std::string filename;                     // as passed to execve, possibly truncated
+  std::vector<std::string> argv;            // argv prefix (SLUICE_ARGS_MAX bytes)
+  bool argv_truncated = false;
 
   friend bool operator==(const ExecEvent&, const ExecEvent&) = default;
 };
@@ -70,10 +73,90 @@ struct CgroupMkdirEvent {
   friend bool operator==(const CgroupMkdirEvent&, const CgroupMkdirEvent&) = default;
 };
 
-using Event = std::variant<ExecEvent, ExitEvent, ConnectEvent, CgroupMkdirEvent>;
+struct ForkEvent {
+  EventHeader hdr;  // pid: the parent
+  uint32_t child_pid = 0;
+  uint32_t flags = 0;  // SLUICE_FORK_F_*
+
+  friend bool operator==(const ForkEvent&, const ForkEvent&) = default;
+};
+
+// A flow as the kernel keeps it (sluice_flow), decoded.
+struct Flow {
+  uint64_t cgroup_id = 0;
+  uint64_t start_ns = 0;
+  uint64_t end_ns = 0;
+  uint64_t bytes_out = 0;
+  uint64_t bytes_in = 0;
+  uint32_t pid = 0;
+  uint32_t workload_id = SLUICE_NO_WORKLOAD;
+  uint16_t family = 0;
+  uint16_t sport = 0;
+  uint16_t dport = 0;
+  uint8_t protocol = 0;
+  uint8_t flags = 0;  // SLUICE_FLOW_F_*
+  std::array<uint8_t, 16> saddr{};
+  std::array<uint8_t, 16> daddr{};
+
+  friend bool operator==(const Flow&, const Flow&) = default;
+};
+Flow DecodeFlow(const sluice_flow& raw);
+
+struct FlowEvent {
+  EventHeader hdr;
+  uint64_t cookie = 0;
+  uint32_t kind = 0;  // SLUICE_FLOW_*
+  Flow flow;
+
+  friend bool operator==(const FlowEvent&, const FlowEvent&) = default;
+};
+
+// A DNS answer off the wire. The payload is handed to the DNS parser and then dropped.
+struct DnsEvent {
+  EventHeader hdr;
+  uint64_t cookie = 0;
+  uint16_t family = 0;
+  uint16_t wire_len = 0;
+  std::array<uint8_t, 16> server{};
+  std::vector<uint8_t> payload;
+
+  friend bool operator==(const DnsEvent&, const DnsEvent&) = default;
+};
+
+struct FileOpenEvent {
+  EventHeader hdr;
+  uint64_t ino = 0;
+  uint32_t dev = 0;
+  int32_t fd = -1;
+  uint32_t open_flags = 0;
+  uint32_t class_id = 0;
+  uint32_t workload_id = SLUICE_NO_WORKLOAD;
+  uint32_t matched_by = 0;  // SLUICE_FILE_MATCH_*
+  std::string path;
+
+  friend bool operator==(const FileOpenEvent&, const FileOpenEvent&) = default;
+};
+
+// Plaintext prefix of a TLS call. `data` lives only until the classifier has seen it.
+struct TlsEvent {
+  EventHeader hdr;
+  uint64_t cookie = 0;
+  int32_t fd = -1;
+  uint32_t len = 0;
+  uint8_t direction = 0;  // SLUICE_TLS_DIR_*
+  uint8_t lib = 0;        // SLUICE_TLS_LIB_*
+  uint32_t workload_id = SLUICE_NO_WORKLOAD;
+  std::vector<uint8_t> data;
+
+  friend bool operator==(const TlsEvent&, const TlsEvent&) = default;
+};
+
+using Event = std::variant<ExecEvent, ExitEvent, ConnectEvent, CgroupMkdirEvent, ForkEvent,
+                           FlowEvent, DnsEvent, FileOpenEvent, TlsEvent>;
 
 // Decodes one ring record. The record must hold at least a header; the header's size must equal
-// the exact struct size of its type (ABI v1 has no variable-length records) and must not exceed
+// the exact struct size of its type (TLS records: the fixed part plus `captured` bytes, at most
+// SLUICE_TLS_CAPTURE_MAX) and must not exceed
 // the record, which may carry trailing padding (ignored). Fixed-size string fields are copied up
 // to their first NUL or to the end of the field, whichever comes first.
 // Errors are InvalidArgument; any byte sequence is safe to pass.

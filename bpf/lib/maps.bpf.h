@@ -26,6 +26,20 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } net_events SEC(".maps") __weak;
 
+/* Sensitive file opens. 256 KiB = ~860 records. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} file_events SEC(".maps") __weak;
+
+/* TLS plaintext prefixes (up to 4 KiB + 64 each) and DNS answers. 1 MiB holds ~250 full-size TLS
+ * records: TLS calls of watched processes are bursty (a sync batch), and loss here only costs a
+ * classification, never byte totals. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024);
+} tls_events SEC(".maps") __weak;
+
 /* Ring reservation failures, per CPU, indexed by enum sluice_event_type: never silent loss. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -102,5 +116,61 @@ struct {
 	__type(key, __u64);
 	__type(value, struct sluice_connect_event);
 } connect_inflight SEC(".maps") __weak;
+
+/* Flows of watched workloads (key: socket cookie). The kernel never deletes an entry: it marks it
+ * closed and the agent reaps it, so totals are exact even when the ring drops the close record.
+ * 65536 live flows of watched workloads; not preallocated (96 B each when used). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct sluice_flow);
+} flows SEC(".maps") __weak;
+
+/* Sensitive path prefixes (LPM over path bytes) -> file class. A few hundred prefixes at most. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sluice_path_key);
+	__type(value, struct sluice_file_class);
+} sensitive_prefix SEC(".maps") __weak;
+
+/* Inodes known to be sensitive (seeded by the agent from the prefixes, added by the kernel when a
+ * path match opens a file), so a rename or a hard link does not hide the file. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sluice_exe_key);
+	__type(value, struct sluice_file_class);
+} sensitive_inode SEC(".maps") __weak;
+
+/* Open sensitive fds of watched processes -> the file they refer to. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sluice_fd_key);
+	__type(value, struct sluice_file_io_key);
+} open_files SEC(".maps") __weak;
+
+/* Read totals per (process, file); reaped by the agent after the process exits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sluice_file_io_key);
+	__type(value, struct sluice_file_io);
+} file_io SEC(".maps") __weak;
+
+/* Agent-written capture settings (slot 0). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sluice_sensor_cfg);
+} sensor_cfg SEC(".maps") __weak;
 
 #endif /* SLUICE_MAPS_BPF_H */

@@ -21,6 +21,14 @@ static __always_inline __u32 sluice_lowest_bit(__u64 m)
 	return n;
 }
 
+/* Kernel-internal dev_t (MAJOR<<20|MINOR) -> the st_dev encoding user space sees (new_encode_dev),
+ * the form of every (dev, inode) key the agent writes. */
+static __always_inline __u32 sluice_user_dev(__u32 kdev)
+{
+	__u32 major = kdev >> 20, minor = kdev & 0xfffff;
+	return (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+}
+
 /* Returns the workload id or SLUICE_NO_WORKLOAD. Cheap for unwatched tasks: two hash lookups. */
 static __always_inline __u32 sluice_current_workload(void)
 {

@@ -16,6 +16,7 @@
 #include <bpf/bpf_endian.h>
 #include "emit.bpf.h"
 #include "workload.bpf.h"
+#include "sock.bpf.h"
 
 static __always_inline int sluice_is_loopback(const __u8 *a)
 {
@@ -101,7 +102,12 @@ int sluice_connect4(struct bpf_sock_addr *ctx)
 
 	__u8 verdict = sluice_decide(workload, daddr, dport);
 	sluice_report(workload, daddr, dport, SLUICE_AF_INET, (__u8)ctx->protocol, verdict);
-	return verdict == SLUICE_VERDICT_DENY ? 0 : 1;
+	if (verdict == SLUICE_VERDICT_DENY)
+		return 0;
+	/* The socket family is AF_INET here (connect4 only runs for AF_INET sockets). */
+	sluice_flow_open(bpf_get_socket_cookie(ctx), workload, SLUICE_AF_INET,
+			 (__u8)ctx->protocol, daddr, dport, 0);
+	return 1;
 }
 
 SEC("cgroup/connect6")
@@ -122,7 +128,11 @@ int sluice_connect6(struct bpf_sock_addr *ctx)
 
 	__u8 verdict = sluice_decide(workload, daddr, dport);
 	sluice_report(workload, daddr, dport, SLUICE_AF_INET6, (__u8)ctx->protocol, verdict);
-	return verdict == SLUICE_VERDICT_DENY ? 0 : 1;
+	if (verdict == SLUICE_VERDICT_DENY)
+		return 0;
+	sluice_flow_open(bpf_get_socket_cookie(ctx), workload, SLUICE_AF_INET6,
+			 (__u8)ctx->protocol, daddr, dport, 0);
+	return 1;
 }
 
 char LICENSE[] SEC("license") = "GPL";

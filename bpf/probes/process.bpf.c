@@ -3,22 +3,17 @@
  * Process family: exec, fork, exit, and cgroup creation.
  *
  * Why these hooks: the sched_process_* tracepoints are stable ABI on every kernel sluice targets
- * and work where kprobes/fentry do not (DESIGN §4 table: tp_btf preferred, tracepoint fallback;
- * issue 4 adds the tp_btf variants behind the feature probe). cgroup_mkdir lets the agent put a
- * new cgroup under watch without polling the cgroup filesystem.
+ * and work where kprobes/fentry do not. Fork has a tp_btf variant (preferred: it sees the child
+ * task and so tells threads from processes) and a tracepoint fallback; the agent's feature probe
+ * loads one of the two (DESIGN §4 table). cgroup_mkdir lets the agent put a new cgroup under watch
+ * without polling the cgroup filesystem.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include "emit.bpf.h"
 #include "workload.bpf.h"
-
-/* Kernel-internal dev_t (MAJOR<<20|MINOR) -> the st_dev encoding user space sees (new_encode_dev). */
-static __always_inline __u32 sluice_user_dev(__u32 kdev)
-{
-	__u32 major = kdev >> 20, minor = kdev & 0xfffff;
-	return (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
-}
+#include <bpf/bpf_tracing.h>
 
 SEC("tracepoint/sched/sched_process_exec")
 int sluice_exec(struct trace_event_raw_sched_process_exec *ctx)
@@ -54,24 +49,72 @@ int sluice_exec(struct trace_event_raw_sched_process_exec *ctx)
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	unsigned int off = BPF_CORE_READ(ctx, __data_loc_filename) & 0xffff;
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + off);
+	/* argv of the new image is already on its stack. */
+	unsigned long arg_start = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long arg_end = BPF_CORE_READ(task, mm, arg_end);
+	__u32 total = arg_end > arg_start ? (__u32)(arg_end - arg_start) : 0;
+	e->args_total = total;
+	e->args_len = 0;
+	/* A constant size, or a masked one: clang re-derives clamped lengths in ways the verifier
+	 * cannot follow. */
+	if (total >= SLUICE_ARGS_MAX) {
+		if (bpf_probe_read_user(e->args, SLUICE_ARGS_MAX, (void *)arg_start) == 0)
+			e->args_len = SLUICE_ARGS_MAX;
+	} else {
+		__u32 n = total;
+		barrier_var(n);  /* keep clang from dropping the mask it can prove redundant */
+		n &= SLUICE_ARGS_MAX - 1;
+		if (bpf_probe_read_user(e->args, n, (void *)arg_start) == 0)
+			e->args_len = n;
+	}
 	sluice_submit(&proc_events, e);
 	return 0;
 }
 
 /* Children inherit the exe-selector bits of their parent so a workload's helpers (a shell, curl)
- * stay under watch. Runs in the parent's context. child_pid is a tid: a new thread gets an entry
+ * stay under watch. Runs in the parent's context. child is a tid: a new thread gets an entry
  * too, keyed by its tid, which never collides with a tgid and is removed when the thread exits. */
-SEC("tracepoint/sched/sched_process_fork")
-int sluice_fork(struct trace_event_raw_sched_process_fork *ctx)
+static __always_inline void sluice_on_fork(__u32 child, __u32 flags)
 {
 	__u32 parent = bpf_get_current_pid_tgid() >> 32;
 	struct sluice_task_match *tm = bpf_map_lookup_elem(&task_match, &parent);
-	if (!tm)
+	if (tm) {
+		struct sluice_task_match copy = *tm;
+		if (bpf_map_update_elem(&task_match, &child, &copy, BPF_ANY))
+			sluice_count(&map_full, SLUICE_EV_FORK);
+	}
+	struct sluice_fork_event *e = sluice_reserve(&proc_events, sizeof(*e), SLUICE_EV_FORK);
+	if (!e)
+		return;
+	sluice_fill_header(&e->hdr, SLUICE_EV_FORK, sizeof(*e));
+	e->child_pid = child;
+	e->flags = flags;
+	sluice_submit(&proc_events, e);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sluice_fork_btf, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 pid = BPF_CORE_READ(child, pid);
+	if (BPF_CORE_READ(child, tgid) != pid) {
+		/* A thread: inherit the selector bits, but the agent's process tree needs no record. */
+		__u32 ptgid = bpf_get_current_pid_tgid() >> 32;
+		struct sluice_task_match *tm = bpf_map_lookup_elem(&task_match, &ptgid);
+		if (tm) {
+			struct sluice_task_match copy = *tm;
+			if (bpf_map_update_elem(&task_match, &pid, &copy, BPF_ANY))
+				sluice_count(&map_full, SLUICE_EV_FORK);
+		}
 		return 0;
-	__u32 child = BPF_CORE_READ(ctx, child_pid);
-	struct sluice_task_match copy = *tm;
-	if (bpf_map_update_elem(&task_match, &child, &copy, BPF_ANY))
-		sluice_count(&map_full, SLUICE_EV_EXEC);
+	}
+	sluice_on_fork(pid, 0);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_fork")
+int sluice_fork(struct trace_event_raw_sched_process_fork *ctx)
+{
+	sluice_on_fork(BPF_CORE_READ(ctx, child_pid), SLUICE_FORK_F_MAYBE_THREAD);
 	return 0;
 }
 

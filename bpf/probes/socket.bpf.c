@@ -7,6 +7,13 @@
  * destination from user memory; the cgroup/connect hook (enforce.bpf.c) runs inside the same
  * syscall and adds its verdict; sys_exit_connect emits one record with the result. Only tasks of
  * watched workloads pay more than two map lookups.
+ *
+ * Flows (DESIGN §4 "TCP state, bytes per flow"): fexit tcp_close is refused here, so the fallback
+ * is used: the flow entry is opened in process context (cgroup/connect4/6 in enforce.bpf.c,
+ * accept() exit and cgroup/sendmsg here), tp_btf inet_sock_set_state completes it at ESTABLISHED
+ * and at CLOSE copies the kernel's own exact TCP counters (bytes_acked / bytes_received of the
+ * tcp_sock). UDP payload bytes are counted at cgroup_skb egress/ingress for sockets that have a
+ * flow entry, and the flow is closed at cgroup/sock_release.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -14,6 +21,8 @@
 #include <bpf/bpf_endian.h>
 #include "emit.bpf.h"
 #include "workload.bpf.h"
+#include <bpf/bpf_tracing.h>
+#include "sock.bpf.h"
 
 struct sluice_sockaddr {  /* the union of sockaddr_in and sockaddr_in6 that we read */
 	__u16 family;
@@ -79,6 +88,207 @@ int sluice_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	}
 	bpf_map_delete_elem(&connect_inflight, &id);
 	return 0;
+}
+
+#define SLUICE_TCP_ESTABLISHED 1
+#define SLUICE_TCP_SYN_SENT 2
+#define SLUICE_TCP_SYN_RECV 3
+#define SLUICE_TCP_CLOSE 7
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sluice_sock_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (BPF_CORE_READ(sk, sk_protocol) != SLUICE_IPPROTO_TCP)
+		return 0;
+	if (newstate == SLUICE_TCP_ESTABLISHED) {
+		/* Give every established socket a cookie (one cmpxchg, once per socket) so that
+		 * accept() and TLS calls, seen at syscall tracepoints that cannot generate one, can
+		 * read it from the socket. */
+		__u64 cookie = bpf_get_socket_cookie(sk);
+		if (oldstate != SLUICE_TCP_SYN_SENT)
+			return 0;
+		struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
+		if (!f)
+			return 0;
+		struct sluice_flow snap = *f;
+		sluice_sk_addrs(sk, &snap);
+		snap.flags |= SLUICE_FLOW_F_ESTABLISHED;
+		f->sport = snap.sport;
+		__builtin_memcpy(f->saddr, snap.saddr, 16);
+		f->flags = snap.flags;
+		sluice_emit_flow(cookie, SLUICE_FLOW_CONNECTED, &snap);
+		return 0;
+	}
+	if (newstate != SLUICE_TCP_CLOSE)
+		return 0;
+	__u64 cookie = sluice_sk_cookie(sk);
+	if (!cookie)
+		return 0;
+	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
+	if (!f || (f->flags & SLUICE_FLOW_F_CLOSED))
+		return 0;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	if (tp) {
+		/* The kernel's counters of payload bytes acknowledged by the peer and received in
+		 * order: retransmissions are not counted twice. */
+		f->bytes_out = BPF_CORE_READ(tp, bytes_acked);
+		f->bytes_in = BPF_CORE_READ(tp, bytes_received);
+	}
+	f->end_ns = bpf_ktime_get_boot_ns();
+	f->flags |= SLUICE_FLOW_F_CLOSED;
+	struct sluice_flow snap = *f;
+	sluice_emit_flow(cookie, SLUICE_FLOW_CLOSED, &snap);
+	return 0;
+}
+
+/* accept()/accept4() returned a connected socket to a watched process: open its flow. The
+ * cookie was generated when the connection reached ESTABLISHED (above). */
+static __always_inline int sluice_on_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	long fd = BPF_CORE_READ(ctx, ret);
+	if (fd < 0)
+		return 0;
+	__u32 workload = sluice_current_workload();
+	if (workload == SLUICE_NO_WORKLOAD)
+		return 0;
+	struct sock *sk = sluice_file_sock(sluice_fd_file((int)fd));
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != SLUICE_IPPROTO_TCP)
+		return 0;
+	__u64 cookie = sluice_sk_cookie(sk);
+	if (!cookie)
+		return 0;
+	struct sluice_flow f = {};
+	f.cgroup_id = bpf_get_current_cgroup_id();
+	f.start_ns = bpf_ktime_get_boot_ns();
+	f.pid = bpf_get_current_pid_tgid() >> 32;
+	f.workload_id = workload;
+	f.protocol = SLUICE_IPPROTO_TCP;
+	f.flags = SLUICE_FLOW_F_INBOUND | SLUICE_FLOW_F_ESTABLISHED;
+	sluice_sk_addrs(sk, &f);
+	if (bpf_map_update_elem(&flows, &cookie, &f, BPF_NOEXIST)) {
+		if (!bpf_map_lookup_elem(&flows, &cookie))
+			sluice_count(&map_full, SLUICE_EV_FLOW);
+		return 0;
+	}
+	sluice_emit_flow(cookie, SLUICE_FLOW_ACCEPTED, &f);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int sluice_exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	return sluice_on_accept(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int sluice_exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	return sluice_on_accept(ctx);
+}
+
+/* Unconnected UDP (sendto/sendmsg with an address) skips connect: open the flow at the first
+ * send. Observation only; enforcement of sendmsg is the enforce family's. */
+SEC("cgroup/sendmsg4")
+int sluice_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	__u32 workload = sluice_current_workload();
+	if (workload == SLUICE_NO_WORKLOAD)
+		return 1;
+	__u8 daddr[16] = {};
+	daddr[10] = 0xff;
+	daddr[11] = 0xff;
+	__u32 ip4 = ctx->user_ip4;
+	__builtin_memcpy(&daddr[12], &ip4, 4);
+	sluice_flow_open(bpf_get_socket_cookie(ctx), workload, SLUICE_AF_INET, SLUICE_IPPROTO_UDP,
+			 daddr, bpf_ntohs((__u16)ctx->user_port), 0);
+	return 1;
+}
+
+SEC("cgroup/sendmsg6")
+int sluice_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	__u32 workload = sluice_current_workload();
+	if (workload == SLUICE_NO_WORKLOAD)
+		return 1;
+	__u8 daddr[16];
+	__u32 w0 = ctx->user_ip6[0], w1 = ctx->user_ip6[1];
+	__u32 w2 = ctx->user_ip6[2], w3 = ctx->user_ip6[3];
+	__builtin_memcpy(&daddr[0], &w0, 4);
+	__builtin_memcpy(&daddr[4], &w1, 4);
+	__builtin_memcpy(&daddr[8], &w2, 4);
+	__builtin_memcpy(&daddr[12], &w3, 4);
+	sluice_flow_open(bpf_get_socket_cookie(ctx), workload, SLUICE_AF_INET6, SLUICE_IPPROTO_UDP,
+			 daddr, bpf_ntohs((__u16)ctx->user_port), 0);
+	return 1;
+}
+
+/* UDP payload bytes of a packet (IP and UDP headers excluded), or 0 when it is not UDP. */
+static __always_inline __u64 sluice_udp_payload(struct __sk_buff *skb)
+{
+	__u32 off;
+	__u8 proto;
+	if (skb->protocol == bpf_htons(0x0800)) {
+		__u8 vihl;
+		if (bpf_skb_load_bytes(skb, 0, &vihl, 1) || bpf_skb_load_bytes(skb, 9, &proto, 1))
+			return 0;
+		off = (vihl & 0xf) * 4;
+	} else if (skb->protocol == bpf_htons(0x86DD)) {
+		if (bpf_skb_load_bytes(skb, 6, &proto, 1))
+			return 0;
+		off = 40;
+	} else {
+		return 0;
+	}
+	if (proto != SLUICE_IPPROTO_UDP || skb->len < off + 8)
+		return 0;
+	return skb->len - off - 8;
+}
+
+static __always_inline void sluice_count_udp(struct __sk_buff *skb, int egress)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
+	if (!f || f->protocol != SLUICE_IPPROTO_UDP)
+		return;
+	__u64 n = sluice_udp_payload(skb);
+	if (!n)
+		return;
+	if (egress)
+		__sync_fetch_and_add(&f->bytes_out, n);
+	else
+		__sync_fetch_and_add(&f->bytes_in, n);
+}
+
+SEC("cgroup_skb/egress")
+int sluice_skb_egress(struct __sk_buff *skb)
+{
+	sluice_count_udp(skb, 1);
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int sluice_skb_ingress(struct __sk_buff *skb)
+{
+	sluice_count_udp(skb, 0);
+	return 1;
+}
+
+/* A UDP socket of a watched workload was released: its totals are final. (TCP flows close at
+ * the CLOSE state, after the last byte was acknowledged, which can be later than release.) */
+SEC("cgroup/sock_release")
+int sluice_sock_release(struct bpf_sock *sk)
+{
+	if (sk->protocol != SLUICE_IPPROTO_UDP)
+		return 1;
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
+	if (!f || (f->flags & SLUICE_FLOW_F_CLOSED))
+		return 1;
+	f->end_ns = bpf_ktime_get_boot_ns();
+	f->flags |= SLUICE_FLOW_F_CLOSED;
+	struct sluice_flow snap = *f;
+	sluice_emit_flow(cookie, SLUICE_FLOW_CLOSED, &snap);
+	return 1;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -14,7 +14,7 @@
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
 
-#define SLUICE_ABI_VERSION 1
+#define SLUICE_ABI_VERSION 2
 
 /* Limits shared by both sides. */
 #define SLUICE_MAX_WORKLOADS 64     /* workload ids are bit positions in a __u64 mask */
@@ -22,6 +22,10 @@
 #define SLUICE_PATH_MAX 256         /* bytes of an exec filename kept in an event */
 #define SLUICE_COMM_LEN 16
 #define SLUICE_NO_WORKLOAD 0xffffffffu
+#define SLUICE_ARGS_MAX 128         /* bytes of argv (NUL-separated) kept in an exec event */
+#define SLUICE_DNS_MAX 512          /* bytes of a DNS answer copied to the agent (RFC 1035 UDP) */
+#define SLUICE_TLS_CAPTURE_MAX 4096 /* hard cap on plaintext bytes per TLS call sent to the agent */
+#define SLUICE_MAX_FILE_CLASSES 32  /* sensitive file class ids are 1..31; 0 = none */
 
 /* Event types: the first __u32 of every ring record. Values are fixed forever. */
 enum sluice_event_type {
@@ -29,7 +33,12 @@ enum sluice_event_type {
 	SLUICE_EV_EXIT = 2,
 	SLUICE_EV_CONNECT = 3,
 	SLUICE_EV_CGROUP_MKDIR = 4,
-	SLUICE_EV_TYPE_MAX = 5, /* one past the last; sizes the loss counters */
+	SLUICE_EV_FORK = 5,
+	SLUICE_EV_FLOW = 6,
+	SLUICE_EV_DNS = 7,
+	SLUICE_EV_FILE_OPEN = 8,
+	SLUICE_EV_TLS = 9,
+	SLUICE_EV_TYPE_MAX = 10, /* one past the last; sizes the loss counters */
 };
 
 /* What the enforcement hook decided for a connect attempt. */
@@ -63,7 +72,7 @@ struct sluice_event_header {
 	__u64 cgroup_id;  /* cgroup v2 id of the task (inode number of its cgroup directory) */
 };
 
-/* Process exec. 328 bytes. */
+/* Process exec. 464 bytes. */
 struct sluice_exec_event {
 	struct sluice_event_header hdr;
 	__u32 ppid;
@@ -73,6 +82,9 @@ struct sluice_exec_event {
 	__u32 workload_id;/* SLUICE_NO_WORKLOAD when none matched in the kernel */
 	char comm[SLUICE_COMM_LEN];
 	char filename[SLUICE_PATH_MAX]; /* NUL-terminated, possibly truncated */
+	__u32 args_len;   /* bytes used in args */
+	__u32 args_total; /* bytes of the whole argv area (args_len < args_total: truncated) */
+	char args[SLUICE_ARGS_MAX];     /* argv prefix, NUL-separated, possibly truncated */
 };
 
 /* Process exit (thread group leader only). 40 bytes. */
@@ -99,6 +111,149 @@ struct sluice_connect_event {
 struct sluice_cgroup_event {
 	struct sluice_event_header hdr;
 	char path[SLUICE_PATH_MAX];   /* path relative to the cgroup v2 root, from the tracepoint */
+};
+
+/* A new task. hdr.pid is the parent process. 40 bytes. */
+struct sluice_fork_event {
+	struct sluice_event_header hdr;
+	__u32 child_pid;
+	__u32 flags;      /* SLUICE_FORK_F_* */
+};
+#define SLUICE_FORK_F_MAYBE_THREAD 0x1  /* fallback hook: cannot tell a thread from a process */
+
+/* sluice_flow_event.kind */
+enum sluice_flow_kind {
+	SLUICE_FLOW_CONNECTED = 1,  /* active TCP open reached ESTABLISHED */
+	SLUICE_FLOW_ACCEPTED = 2,   /* passive TCP open handed to the process by accept() */
+	SLUICE_FLOW_UDP = 3,        /* first datagram of a UDP socket of a watched workload */
+	SLUICE_FLOW_CLOSED = 4,     /* final totals; the agent reaps the flow map entry */
+};
+
+/* sluice_flow.flags */
+#define SLUICE_FLOW_F_CLOSED 0x1     /* totals are final; the agent may delete the entry */
+#define SLUICE_FLOW_F_INBOUND 0x2    /* accepted (the peer opened it) */
+#define SLUICE_FLOW_F_ESTABLISHED 0x4
+
+/* A flow of a watched workload: value of the `flows` map, keyed by socket cookie. The byte totals
+ * live here (not in ring records) so they stay exact when records are lost. TCP totals are the
+ * kernel's own counters (bytes_acked / bytes_received of the tcp_sock), UDP totals are payload
+ * bytes counted at cgroup_skb. 88 bytes. */
+struct sluice_flow {
+	__u64 cgroup_id;
+	__u64 start_ns;
+	__u64 end_ns;       /* 0 while open */
+	__u64 bytes_out;
+	__u64 bytes_in;
+	__u32 pid;          /* owner (connect/accept/first send); 0 when not yet known */
+	__u32 workload_id;
+	__u16 family;       /* SLUICE_AF_* of the socket */
+	__u16 sport;        /* host byte order */
+	__u16 dport;        /* host byte order (the peer's port) */
+	__u8 protocol;      /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 flags;         /* SLUICE_FLOW_F_* */
+	__u8 saddr[16];     /* local address, v4-mapped for IPv4 */
+	__u8 daddr[16];     /* peer address, v4-mapped for IPv4 */
+};
+
+/* Flow lifecycle notification; the map entry is the source of truth. 136 bytes. */
+struct sluice_flow_event {
+	struct sluice_event_header hdr;
+	__u64 cookie;
+	__u32 kind;         /* enum sluice_flow_kind */
+	__u32 _pad;
+	struct sluice_flow flow;
+};
+
+/* A DNS answer (UDP source port 53) delivered to a local socket, copied for the agent's parser.
+ * hdr.pid/tid are 0 (softirq); hdr.cgroup_id is the receiving socket's cgroup. 576 bytes. */
+struct sluice_dns_event {
+	struct sluice_event_header hdr;
+	__u64 cookie;       /* receiving socket */
+	__u16 family;
+	__u16 len;          /* bytes of payload valid (<= SLUICE_DNS_MAX) */
+	__u16 wire_len;     /* UDP payload length on the wire (may exceed len) */
+	__u16 _pad;
+	__u8 server[16];    /* resolver address, v4-mapped for IPv4 */
+	__u8 payload[SLUICE_DNS_MAX];
+};
+
+/* A watched process opened a sensitive file (by path prefix or by a known inode). 320 bytes. */
+struct sluice_file_open_event {
+	struct sluice_event_header hdr;
+	__u64 ino;
+	__u32 dev;          /* st_dev encoding */
+	__s32 fd;
+	__u32 open_flags;
+	__u32 class_id;     /* 1..SLUICE_MAX_FILE_CLASSES-1 */
+	__u32 workload_id;
+	__u32 matched_by;   /* SLUICE_FILE_MATCH_* */
+	char path[SLUICE_PATH_MAX];  /* as passed to open (may be relative) */
+};
+#define SLUICE_FILE_MATCH_PATH 1
+#define SLUICE_FILE_MATCH_INODE 2
+
+/* Per (process, file) read totals: value of `file_io`, kept until the agent reaps the process.
+ * 40 bytes. */
+struct sluice_file_io {
+	__u64 bytes_read;   /* read/pread/readv/preadv, sendfile, splice, copy_file_range */
+	__u64 bytes_mapped; /* mmap lengths */
+	__u64 calls;
+	__u64 last_ns;
+	__u32 class_id;
+	__u32 workload_id;
+};
+
+struct sluice_file_io_key {
+	__u32 tgid;
+	__u32 dev;
+	__u64 ino;
+};
+
+/* An open sensitive file descriptor (key of `open_files`). */
+struct sluice_fd_key {
+	__u32 tgid;
+	__s32 fd;
+};
+
+/* Sensitive path prefix: LPM trie over path bytes; prefixlen = 8 * prefix length. */
+struct sluice_path_key {
+	__u32 prefixlen;
+	__u8 path[SLUICE_PATH_MAX];
+};
+
+struct sluice_file_class {
+	__u32 class_id;
+	__u32 _pad;
+};
+
+/* TLS library call direction / library. */
+#define SLUICE_TLS_DIR_WRITE 1
+#define SLUICE_TLS_DIR_READ 2
+#define SLUICE_TLS_LIB_OPENSSL 1
+#define SLUICE_TLS_LIB_GNUTLS 2
+
+/* Plaintext prefix of one SSL write/read call of a watched process, tied to the socket the library
+ * wrote to / read from. Variable size: 64 + captured bytes. The agent classifies it and drops the
+ * bytes; they are never stored. */
+struct sluice_tls_event {
+	struct sluice_event_header hdr;
+	__u64 cookie;       /* socket the call went through (0 when the fd was not a socket) */
+	__s32 fd;           /* -1 when no socket syscall was seen inside the call */
+	__u32 len;          /* length of the whole call (plaintext bytes) */
+	__u32 captured;     /* bytes of data that follow */
+	__u8 direction;     /* SLUICE_TLS_DIR_* */
+	__u8 lib;           /* SLUICE_TLS_LIB_* */
+	__u16 _pad;
+	__u32 workload_id;
+	__u32 _pad2;
+	__u8 data[SLUICE_TLS_CAPTURE_MAX];
+};
+#define SLUICE_TLS_EVENT_HEADER_SIZE 64  /* offsetof(struct sluice_tls_event, data) */
+
+/* Agent-set capture configuration (slot 0 of an array). */
+struct sluice_sensor_cfg {
+	__u32 tls_capture;  /* bytes of plaintext per call to capture, <= SLUICE_TLS_CAPTURE_MAX */
+	__u32 agent_tgid;   /* never watched */
 };
 
 /* ---- maps written by the agent ---- */

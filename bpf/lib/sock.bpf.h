@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Socket helpers shared by the socket, enforce and TLS families: reading a socket's identity from
+ * the kernel structures (CO-RE), resolving a task's fd to its socket, and opening a flow entry.
+ */
+#ifndef SLUICE_SOCK_BPF_H
+#define SLUICE_SOCK_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "emit.bpf.h"
+
+#define SLUICE_IPPROTO_TCP 6
+#define SLUICE_IPPROTO_UDP 17
+
+/* The struct file behind `fd` of the current task, or NULL. */
+static __always_inline struct file *sluice_fd_file(int fd)
+{
+	if (fd < 0)
+		return NULL;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt)
+		return NULL;
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned int)fd >= max)
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* The struct sock behind a file when it is an inet socket, or NULL. */
+static __always_inline struct sock *sluice_file_sock(struct file *f)
+{
+	if (!f)
+		return NULL;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & 00170000) != 0140000)  /* S_IFSOCK */
+		return NULL;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	if (!sock)
+		return NULL;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != SLUICE_AF_INET && family != SLUICE_AF_INET6)
+		return NULL;
+	return sk;
+}
+
+/* The cookie the kernel already assigned to the socket (0 when none was ever asked for). Probes
+ * that cannot call bpf_get_socket_cookie (syscall tracepoints) read it here; the hooks that open
+ * flows (cgroup connect/sendmsg, tp_btf establish) always generate it first. */
+static __always_inline __u64 sluice_sk_cookie(struct sock *sk)
+{
+	return (__u64)BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+}
+
+/* Local/peer addresses and ports of a socket, v4-mapped for IPv4. */
+static __always_inline void sluice_sk_addrs(struct sock *sk, struct sluice_flow *f)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	f->family = family;
+	f->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	f->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == SLUICE_AF_INET) {
+		__u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memset(f->saddr, 0, 16);
+		__builtin_memset(f->daddr, 0, 16);
+		f->saddr[10] = f->saddr[11] = 0xff;
+		f->daddr[10] = f->daddr[11] = 0xff;
+		__builtin_memcpy(&f->saddr[12], &s, 4);
+		__builtin_memcpy(&f->daddr[12], &d, 4);
+	} else {
+		BPF_CORE_READ_INTO(&f->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&f->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	}
+}
+
+/* Emits a flow lifecycle record (a notification: the map entry holds the truth). */
+static __always_inline void sluice_emit_flow(__u64 cookie, __u32 kind, const struct sluice_flow *f)
+{
+	struct sluice_flow_event *e = sluice_reserve(&net_events, sizeof(*e), SLUICE_EV_FLOW);
+	if (!e)
+		return;
+	/* Also called from softirq and socket hooks: the header comes from the flow, not from the
+	 * current task. */
+	e->hdr.type = SLUICE_EV_FLOW;
+	e->hdr.size = sizeof(*e);
+	e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+	e->hdr.pid = f->pid;
+	e->hdr.tid = 0;
+	e->hdr.cgroup_id = f->cgroup_id;
+	e->cookie = cookie;
+	e->kind = kind;
+	e->_pad = 0;
+	__builtin_memcpy(&e->flow, f, sizeof(*f));
+	sluice_submit(&net_events, e);
+}
+
+/* Opens a flow for a socket of a watched workload from a process-context hook. Returns 0 when a
+ * new entry was created. */
+static __always_inline int sluice_flow_open(__u64 cookie, __u32 workload, __u16 family,
+					    __u8 protocol, const __u8 *daddr, __u16 dport,
+					    __u8 flags)
+{
+	struct sluice_flow f = {};
+	f.cgroup_id = bpf_get_current_cgroup_id();
+	f.start_ns = bpf_ktime_get_boot_ns();
+	f.pid = bpf_get_current_pid_tgid() >> 32;
+	f.workload_id = workload;
+	f.family = family;
+	f.dport = dport;
+	f.protocol = protocol;
+	f.flags = flags;
+	__builtin_memcpy(f.daddr, daddr, 16);
+	int err = bpf_map_update_elem(&flows, &cookie, &f, BPF_NOEXIST);
+	if (err == -17 /* EEXIST */)
+		return 1;
+	if (err) {
+		sluice_count(&map_full, SLUICE_EV_FLOW);
+		return 1;
+	}
+	if (protocol == SLUICE_IPPROTO_UDP)
+		sluice_emit_flow(cookie, SLUICE_FLOW_UDP, &f);
+	return 0;
+}
+
+#endif /* SLUICE_SOCK_BPF_H */
