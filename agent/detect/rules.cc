@@ -80,6 +80,7 @@ struct LoadState {
   RuleSet rules;
   std::vector<RuleError> errors;
   std::map<std::string, SourceLocation> names;
+  std::map<std::string, SourceLocation> class_names;
 };
 
 class FileParser {
@@ -189,7 +190,7 @@ class FileParser {
                                       KindName(root)));
       return;
     }
-    const Fields fields = ReadMap(root, "the rule file", {"version", "workloads"});
+    const Fields fields = ReadMap(root, "the rule file", {"version", "workloads", "files"});
     if (const Field* version = Find(fields, "version")) {
       if (!CheckVersion(*version)) return;
     } else {
@@ -197,6 +198,13 @@ class FileParser {
       Error(
           LocOf(root),
           absl::StrCat("missing required key \"version\" (use version: ", kSupportedVersion, ")"));
+    }
+    if (const Field* files = Find(fields, "files"); files && !files->value.IsNull()) {
+      if (!files->value.IsSequence()) {
+        Error(ValueLoc(*files), absl::StrCat("files must be a list, got ", KindName(files->value)));
+      } else {
+        for (const YAML::Node& item : files->value) ParseFileClass(item);
+      }
     }
     const Field* workloads = Find(fields, "workloads");
     if (workloads == nullptr || workloads->value.IsNull()) return;  // a file without workloads
@@ -206,6 +214,64 @@ class FileParser {
       return;
     }
     for (const YAML::Node& item : workloads->value) ParseWorkload(item);
+  }
+
+  // files: [{class: inference-cache, paths: [/var/cache/llm/]}]
+  void ParseFileClass(const YAML::Node& node) {
+    if (!node.IsMap()) {
+      Error(LocOf(node), absl::StrCat("file class must be a map with class and paths, got ",
+                                      KindName(node)));
+      return;
+    }
+    FileClass fc;
+    fc.loc = LocOf(node);
+    fc.id = static_cast<uint32_t>(state_->rules.file_classes.size() + 1);
+    if (fc.id >= SLUICE_MAX_FILE_CLASSES) {
+      Error(fc.loc, absl::StrCat("too many file classes: at most ", SLUICE_MAX_FILE_CLASSES - 1));
+    }
+    const Fields fields = ReadMap(node, "file class", {"class", "paths"});
+    if (const Field* f = Find(fields, "class")) {
+      if (std::optional<std::string> name = ReadString(*f, "class")) {
+        if (!IsValidName(*name)) {
+          Error(ValueLoc(*f), absl::StrCat("invalid file class \"", *name,
+                                           "\": use letters, digits, '_', '.' and '-' only"));
+        } else if (auto [pos, inserted] = state_->class_names.emplace(*name, ValueLoc(*f));
+                   !inserted) {
+          Error(ValueLoc(*f), absl::StrCat("duplicate file class \"", *name, "\" (first defined at ",
+                                           pos->second.file, ":", pos->second.line, ":",
+                                           pos->second.column, ")"));
+        }
+        fc.name = *name;
+      }
+    } else {
+      Error(fc.loc, "missing required key \"class\" in file class");
+    }
+    const Field* paths = Find(fields, "paths");
+    if (paths == nullptr) {
+      Error(fc.loc, "missing required key \"paths\" in file class");
+    } else if (!paths->value.IsSequence() || paths->value.size() == 0) {
+      Error(ValueLoc(*paths), "paths must be a non-empty list of absolute path prefixes");
+    } else {
+      for (const YAML::Node& p : paths->value) {
+        if (!p.IsScalar() || p.Scalar().empty()) {
+          Error(LocOf(p), "path prefix must be a non-empty string");
+          continue;
+        }
+        const std::string& path = p.Scalar();
+        if (path[0] != '/') {
+          Error(LocOf(p), absl::StrCat("path prefix \"", path, "\" must be absolute"));
+        } else if (path.size() >= SLUICE_PATH_MAX) {
+          Error(LocOf(p), absl::StrCat("path prefix is ", path.size(), " bytes; the kernel matches at most ",
+                                       SLUICE_PATH_MAX - 1));
+        } else if (path.find('\0') != std::string::npos || path.find("/../") != std::string::npos ||
+                   absl::EndsWith(path, "/..")) {
+          Error(LocOf(p), absl::StrCat("path prefix \"", path, "\" must be a plain absolute path"));
+        } else {
+          fc.paths.push_back(path);
+        }
+      }
+    }
+    state_->rules.file_classes.push_back(std::move(fc));
   }
 
   // Returns false when the rest of the file must not be read: a newer schema would only produce

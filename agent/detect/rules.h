@@ -55,8 +55,18 @@ struct Workload {
   SourceLocation loc;  // the workload's map
 };
 
+// A class of sensitive files (DESIGN §5: inference-cache, vector-index, inference-log,
+// training-data, crm-credentials, custom): files under any of `paths` belong to it.
+struct FileClass {
+  uint32_t id = 0;  // 1..SLUICE_MAX_FILE_CLASSES-1, in load order (0 means "not sensitive")
+  std::string name;
+  std::vector<std::string> paths;  // absolute path prefixes
+  SourceLocation loc;
+};
+
 struct RuleSet {
   std::vector<Workload> workloads;
+  std::vector<FileClass> file_classes;
   std::vector<std::string> files;  // the files read, in load order
 };
 

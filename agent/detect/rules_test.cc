@@ -221,7 +221,42 @@ TEST(ParseErrorsTest, TopLevelNotAMap) {
 TEST(ParseErrorsTest, UnknownTopLevelKey) {
   EXPECT_THAT(ParseErrors("version: 1\nworkload: []\n"),
               ElementsAre("t.yaml:2:1: unknown key \"workload\" in the rule file; allowed keys: "
-                          "version, workloads"));
+                          "version, workloads, files"));
+}
+
+TEST(FileClassesTest, ParsesClassesWithIdsInOrder) {
+  LoadResult r = Parse(
+      "version: 1\n"
+      "files:\n"
+      "  - class: inference-cache\n"
+      "    paths: [/var/cache/llm/, /srv/kv]\n"
+      "  - class: crm-credentials\n"
+      "    paths: [/etc/crm/token]\n");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r.rules.file_classes.size(), 2u);
+  EXPECT_EQ(r.rules.file_classes[0].id, 1u);
+  EXPECT_EQ(r.rules.file_classes[0].name, "inference-cache");
+  EXPECT_THAT(r.rules.file_classes[0].paths, ElementsAre("/var/cache/llm/", "/srv/kv"));
+  EXPECT_EQ(r.rules.file_classes[1].id, 2u);
+}
+
+TEST(FileClassesTest, ErrorsHaveLocations) {
+  EXPECT_THAT(ParseErrors("version: 1\nfiles:\n  - class: a\n    paths: [relative/x]\n"),
+              ElementsAre("t.yaml:4:13: path prefix \"relative/x\" must be absolute"));
+  EXPECT_THAT(ParseErrors("version: 1\nfiles:\n  - class: a\n    paths: []\n"),
+              ElementsAre("t.yaml:4:12: paths must be a non-empty list of absolute path prefixes"));
+  EXPECT_THAT(ParseErrors("version: 1\nfiles:\n  - paths: [/a]\n"),
+              ElementsAre("t.yaml:3:5: missing required key \"class\" in file class"));
+  EXPECT_THAT(ParseErrors("version: 1\nfiles:\n  - class: a\n    paths: [/a/../etc]\n"),
+              ElementsAre("t.yaml:4:13: path prefix \"/a/../etc\" must be a plain absolute path"));
+  EXPECT_THAT(
+      ParseErrors("version: 1\nfiles:\n  - {class: a, paths: [/a]}\n  - {class: a, paths: [/b]}\n"),
+      ElementsAre("t.yaml:4:13: duplicate file class \"a\" (first defined at t.yaml:3:13)"));
+  EXPECT_THAT(ParseErrors("version: 1\nfiles: {class: a}\n"),
+              ElementsAre("t.yaml:2:8: files must be a list, got a map"));
+  EXPECT_THAT(ParseErrors("version: 1\nfiles:\n  - class: a\n    paths: [/a]\n    path: x\n"),
+              ElementsAre("t.yaml:5:5: unknown key \"path\" in file class; allowed keys: class, "
+                          "paths"));
 }
 
 TEST(ParseErrorsTest, NonStringKey) {

@@ -10,6 +10,8 @@
 #include <variant>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "agent/output/event_json.h"
 #include "agent/state/workload_resolver.h"
 
 namespace sluice::engine {
@@ -108,12 +110,22 @@ void Engine::OnEvent(const events::Event& event) {
         if (e.hdr.type < stats_.events.size()) ++stats_.events[e.hdr.type];
         if constexpr (std::is_same_v<T, events::ExecEvent>) {
           OnExec(e);
+          Publish("exec", output::ExecJson(e));
         } else if constexpr (std::is_same_v<T, events::ExitEvent>) {
+          Publish("exit", output::ExitJson(e));
           processes_->OnExit(e);
+        } else if constexpr (std::is_same_v<T, events::ForkEvent>) {
+          if (!(e.flags & SLUICE_FORK_F_MAYBE_THREAD)) processes_->OnFork(e);
+          Publish("fork", output::ForkJson(e));
         } else if constexpr (std::is_same_v<T, events::CgroupMkdirEvent>) {
           OnCgroupMkdir(e);
         } else if constexpr (std::is_same_v<T, events::ConnectEvent>) {
+          Publish("connect", output::ConnectJson(e));
           OnConnect(e);
+        } else if constexpr (std::is_same_v<T, events::FlowEvent>) {
+          OnFlow(e);
+        } else if constexpr (std::is_same_v<T, events::FileOpenEvent>) {
+          OnFileOpen(e);
         }
       },
       event);
@@ -180,6 +192,61 @@ void Engine::OnConnect(const events::ConnectEvent& e) {
     ++stats_.sink_errors;
     fprintf(stderr, "sluiced: alert sink: %s\n", std::string(s.message()).c_str());
   }
+}
+
+void Engine::Publish(const std::string& type, const nlohmann::json& j) {
+  if (events_ != nullptr) events_->Publish(type, j);
+}
+
+std::string Engine::ClassName(uint32_t class_id) const {
+  for (const auto& c : rules_.file_classes) {
+    if (c.id == class_id) return c.name;
+  }
+  return absl::StrCat("class-", class_id);
+}
+
+std::vector<std::string> Engine::NamesFor(const std::array<uint8_t, 16>& addr) { return {}; }
+
+void Engine::OnFlow(const events::FlowEvent& e) {
+  if (e.kind == SLUICE_FLOW_CLOSED) {
+    if (!closed_reported_.insert(e.cookie).second) return;
+    ++stats_.flows_closed;
+  }
+  Publish("flow", output::FlowJson(e.cookie, e.kind, e.flow, NamesFor(e.flow.daddr)));
+}
+
+void Engine::OnFlowReaped(uint64_t cookie, const events::Flow& flow) {
+  if (closed_reported_.erase(cookie) > 0) return;  // its close record was published already
+  ++stats_.flows_closed;
+  ++stats_.flows_recovered;
+  nlohmann::json j = output::FlowJson(cookie, SLUICE_FLOW_CLOSED, flow, NamesFor(flow.daddr));
+  j["recovered"] = true;  // the close record was lost; the totals come from the kernel map
+  Publish("flow", j);
+}
+
+void Engine::OnFileOpen(const events::FileOpenEvent& e) {
+  FileKey key{e.hdr.pid, e.dev, e.ino};
+  // Bounded: entries leave when the reaper reports the totals of an exited process.
+  if (file_paths_.size() < 65536 || file_paths_.contains(key)) {
+    std::string path = e.path;
+    if (!path.empty() && path[0] != '/') {
+      if (auto p = processes_->Get(e.hdr.pid)) path = absl::StrCat("(relative) ", e.path);
+    }
+    file_paths_.insert_or_assign(key, std::move(path));
+  }
+  Publish("file_open", output::FileOpenJson(e, ClassName(e.class_id)));
+}
+
+void Engine::OnFileReaped(const FileKey& key, uint64_t bytes_read, uint64_t bytes_mapped,
+                          uint64_t calls, uint32_t class_id) {
+  ++stats_.files_reaped;
+  std::string path;
+  if (auto it = file_paths_.find(key); it != file_paths_.end()) {
+    path = std::move(it->second);
+    file_paths_.erase(it);
+  }
+  Publish("file_read", output::FileTotalsJson(key.pid, key.dev, key.ino, path, ClassName(class_id),
+                                              bytes_read, bytes_mapped, calls));
 }
 
 }  // namespace sluice::engine

@@ -7,7 +7,10 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "agent/detect/rules.h"
@@ -17,9 +20,30 @@
 #include "agent/output/alert_sink.h"
 #include "agent/state/cgroup_index.h"
 #include "agent/state/process_table.h"
+#include "nlohmann/json.hpp"
 #include "sluice/abi.h"
 
 namespace sluice::engine {
+
+// Receives every decoded sensor event as JSON (`sluiced --events`, the control API's event
+// stream). Called on the engine thread; implementations must not block for long.
+class EventPublisher {
+ public:
+  virtual ~EventPublisher() = default;
+  virtual void Publish(const std::string& type, const nlohmann::json& event) = 0;
+};
+
+// Identity of a (process, file) read total in the kernel's file_io map.
+struct FileKey {
+  uint32_t pid = 0;
+  uint32_t dev = 0;
+  uint64_t ino = 0;
+  template <typename H>
+  friend H AbslHashValue(H h, const FileKey& k) {
+    return H::combine(std::move(h), k.pid, k.dev, k.ino);
+  }
+  friend bool operator==(const FileKey&, const FileKey&) = default;
+};
 
 struct EngineStats {
   std::array<uint64_t, SLUICE_EV_TYPE_MAX> events{};  // decoded, by event type
@@ -28,6 +52,9 @@ struct EngineStats {
   uint64_t sink_errors = 0;
   uint64_t watch_errors = 0;
   uint64_t unknown_workload = 0;  // connect records naming a workload id we do not have
+  uint64_t flows_closed = 0;
+  uint64_t flows_recovered = 0;   // closed flows whose close record was lost (found by the reaper)
+  uint64_t files_reaped = 0;
 };
 
 class Engine {
@@ -44,6 +71,16 @@ class Engine {
   void OnRecord(absl::Span<const uint8_t> record);
   void OnEvent(const events::Event& event);
 
+  // Publishes every event to `events` from now on (null: none).
+  void SetEventPublisher(EventPublisher* events) { events_ = events; }
+
+  // The reaper found a closed flow in the kernel map (and deletes it after this call): the
+  // final totals. Reported once per flow whether or not its close record arrived.
+  void OnFlowReaped(uint64_t cookie, const events::Flow& flow);
+  // Final read totals of a (process, file) whose process has exited.
+  void OnFileReaped(const FileKey& key, uint64_t bytes_read, uint64_t bytes_mapped,
+                    uint64_t calls, uint32_t class_id);
+
   const EngineStats& stats() const { return stats_; }
   const detect::RuleSet& rules() const { return rules_; }
 
@@ -51,6 +88,11 @@ class Engine {
   void OnExec(const events::ExecEvent& e);
   void OnCgroupMkdir(const events::CgroupMkdirEvent& e);
   void OnConnect(const events::ConnectEvent& e);
+  void OnFlow(const events::FlowEvent& e);
+  void OnFileOpen(const events::FileOpenEvent& e);
+  void Publish(const std::string& type, const nlohmann::json& j);
+  std::string ClassName(uint32_t class_id) const;
+  std::vector<std::string> NamesFor(const std::array<uint8_t, 16>& addr);
   void Watch(const absl::Status& s);
 
   detect::RuleSet rules_;
@@ -60,6 +102,9 @@ class Engine {
   output::AlertSink* sink_;
   detect::UnexpectedEgressDetector unexpected_egress_;
   EngineStats stats_;
+  EventPublisher* events_ = nullptr;
+  absl::flat_hash_set<uint64_t> closed_reported_;       // until the reaper removes the flow
+  absl::flat_hash_map<FileKey, std::string> file_paths_;  // path each (process, file) was opened by
 };
 
 }  // namespace sluice::engine

@@ -17,6 +17,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
@@ -176,7 +177,22 @@ void ProcessTable::OnExec(const events::ExecEvent& e) {
     if (std::string exe = ReadExeLink(dir + "/exe"); !exe.empty()) p.exe = std::move(exe);
     p.cmdline = ReadCmdline(dir + "/cmdline");
   }
+  if (p.cmdline.empty() && !e.argv.empty()) {
+    // The process is gone already: the argv prefix the probe copied is the best we have.
+    p.cmdline = absl::StrJoin(e.argv, " ").substr(0, kMaxCmdline);
+  }
   Put(std::move(p));
+}
+
+void ProcessTable::OnFork(const events::ForkEvent& e) {
+  if (e.child_pid == 0 || e.child_pid == e.hdr.pid) return;
+  ProcessEntry child;
+  if (const ProcessEntry* parent = Lookup(e.hdr.pid)) child = *parent;
+  child.pid = e.child_pid;
+  child.ppid = e.hdr.pid;
+  child.cgroup_id = e.hdr.cgroup_id;
+  child.start_ns = static_cast<int64_t>(e.hdr.ts_ns);
+  Put(std::move(child));
 }
 
 void ProcessTable::OnExit(const events::ExitEvent& e) {

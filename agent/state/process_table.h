@@ -55,6 +55,9 @@ class ProcessTable {
   // Replaces the entry of the exec'ing process. exe and cmdline come from /proc when the process
   // still runs the image the event describes (same inode), else exe is the event's filename.
   void OnExec(const events::ExecEvent& e);
+  // A new process: a copy of its parent's entry (same image until it execs) with its own pid.
+  // Fallback-hook records that may describe a thread are skipped by the caller.
+  void OnFork(const events::ForkEvent& e);
   // Removes the entry of the exiting process.
   void OnExit(const events::ExitEvent& e);
 

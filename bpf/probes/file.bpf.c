@@ -271,6 +271,168 @@ int sluice_exit_mmap(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* fd copies keep counting: dup2/dup3 (the new fd is an argument: recorded at entry, undone by
+ * the failure path below being harmless — a failed dup leaves an entry that a later open or
+ * close of that fd replaces), and dup / fcntl(F_DUPFD*) whose new fd is the return value. */
+static __always_inline void sluice_fd_copy(__s32 oldfd, __s32 newfd)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct sluice_fd_key ok = {.tgid = tgid, .fd = oldfd};
+	struct sluice_file_io_key *file = bpf_map_lookup_elem(&open_files, &ok);
+	if (!file || oldfd == newfd)
+		return;
+	struct sluice_fd_key nk = {.tgid = tgid, .fd = newfd};
+	struct sluice_file_io_key copy = *file;
+	if (bpf_map_update_elem(&open_files, &nk, &copy, BPF_ANY))
+		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
+}
+
+/* dup()/fcntl(F_DUPFD) in flight: pid_tgid -> old fd. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __s32);
+} dup_inflight SEC(".maps");
+
+static __always_inline void sluice_dup_enter(long oldfd)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sluice_fd_key ok = {.tgid = id >> 32, .fd = (__s32)oldfd};
+	if (!bpf_map_lookup_elem(&open_files, &ok))
+		return;
+	__s32 fd = (__s32)oldfd;
+	bpf_map_update_elem(&dup_inflight, &id, &fd, BPF_ANY);
+}
+
+static __always_inline void sluice_dup_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__s32 *oldfd = bpf_map_lookup_elem(&dup_inflight, &id);
+	if (!oldfd)
+		return;
+	if (ret >= 0)
+		sluice_fd_copy(*oldfd, (__s32)ret);
+	bpf_map_delete_elem(&dup_inflight, &id);
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int sluice_enter_dup2(struct trace_event_raw_sys_enter *ctx)
+{
+	sluice_fd_copy((__s32)BPF_CORE_READ(ctx, args[0]), (__s32)BPF_CORE_READ(ctx, args[1]));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup3")
+int sluice_enter_dup3(struct trace_event_raw_sys_enter *ctx)
+{
+	sluice_fd_copy((__s32)BPF_CORE_READ(ctx, args[0]), (__s32)BPF_CORE_READ(ctx, args[1]));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup")
+int sluice_enter_dup(struct trace_event_raw_sys_enter *ctx)
+{
+	sluice_dup_enter(BPF_CORE_READ(ctx, args[0]));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_dup")
+int sluice_exit_dup(struct trace_event_raw_sys_exit *ctx)
+{
+	sluice_dup_exit(BPF_CORE_READ(ctx, ret));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_fcntl")
+int sluice_enter_fcntl(struct trace_event_raw_sys_enter *ctx)
+{
+	long cmd = BPF_CORE_READ(ctx, args[1]);
+	if (cmd == 0 /* F_DUPFD */ || cmd == 1030 /* F_DUPFD_CLOEXEC */)
+		sluice_dup_enter(BPF_CORE_READ(ctx, args[0]));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_fcntl")
+int sluice_exit_fcntl(struct trace_event_raw_sys_exit *ctx)
+{
+	sluice_dup_exit(BPF_CORE_READ(ctx, ret));
+	return 0;
+}
+
+/* A child inherits its parent's open fds (a shell's `< file` redirection, a worker pool): copy
+ * the parent's sensitive fds to the child, with a totals entry of its own. The copy is bounded;
+ * more than SLUICE_FORK_FD_COPY open sensitive fds in one forking process is counted as map-full.
+ * Iterating open_files costs little: it only holds sensitive fds of watched processes. */
+#define SLUICE_FORK_FD_COPY 16
+struct sluice_fork_copy {
+	struct sluice_fd_key keys[SLUICE_FORK_FD_COPY];
+	struct sluice_file_io_key files[SLUICE_FORK_FD_COPY];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sluice_fork_copy);
+} fork_scratch SEC(".maps");
+
+struct sluice_fork_walk {  /* on the stack: bpf_for_each_map_elem wants a stack context */
+	__u32 parent;
+	__u32 n;
+	__u32 overflow;
+};
+
+static long sluice_collect_fd(struct bpf_map *map, struct sluice_fd_key *key,
+			      struct sluice_file_io_key *file, struct sluice_fork_walk *w)
+{
+	if (key->tgid != w->parent)
+		return 0;
+	__u32 zero = 0;
+	struct sluice_fork_copy *c = bpf_map_lookup_elem(&fork_scratch, &zero);
+	__u32 i = w->n;
+	if (!c || i >= SLUICE_FORK_FD_COPY) {
+		w->overflow = 1;
+		return 1;  /* stop */
+	}
+	c->keys[i] = *key;
+	c->files[i] = *file;
+	w->n = i + 1;
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_fork")
+int sluice_file_fork(struct trace_event_raw_sched_process_fork *ctx)
+{
+	struct sluice_fork_walk w = {.parent = bpf_get_current_pid_tgid() >> 32};
+	bpf_for_each_map_elem(&open_files, sluice_collect_fd, &w, 0);
+	if (w.overflow)
+		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
+	if (!w.n)
+		return 0;
+	__u32 zero = 0;
+	struct sluice_fork_copy *c = bpf_map_lookup_elem(&fork_scratch, &zero);
+	if (!c)
+		return 0;
+	__u32 child = BPF_CORE_READ(ctx, child_pid);
+	for (__u32 i = 0; i < SLUICE_FORK_FD_COPY; i++) {
+		if (i >= w.n)
+			break;
+		struct sluice_fd_key nk = {.tgid = child, .fd = c->keys[i].fd};
+		struct sluice_file_io_key nf = c->files[i];
+		struct sluice_file_io *parent_io = bpf_map_lookup_elem(&file_io, &c->files[i]);
+		nf.tgid = child;
+		if (bpf_map_update_elem(&open_files, &nk, &nf, BPF_ANY))
+			sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
+		struct sluice_file_io io = {};
+		if (parent_io) {
+			io.class_id = parent_io->class_id;
+			io.workload_id = parent_io->workload_id;
+		}
+		bpf_map_update_elem(&file_io, &nf, &io, BPF_NOEXIST);
+	}
+	return 0;
+}
+
 /* The fd goes away; the (process, file) totals stay in file_io for the agent. */
 SEC("tracepoint/syscalls/sys_enter_close")
 int sluice_enter_close(struct trace_event_raw_sys_enter *ctx)

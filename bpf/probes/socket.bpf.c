@@ -94,6 +94,8 @@ int sluice_exit_connect(struct trace_event_raw_sys_exit *ctx)
 #define SLUICE_TCP_SYN_SENT 2
 #define SLUICE_TCP_SYN_RECV 3
 #define SLUICE_TCP_CLOSE 7
+#define SLUICE_RCV_SHUTDOWN 1
+#define SLUICE_SEND_SHUTDOWN 2
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(sluice_sock_state, struct sock *sk, int oldstate, int newstate)
@@ -129,10 +131,24 @@ int BPF_PROG(sluice_sock_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 	if (tp) {
-		/* The kernel's counters of payload bytes acknowledged by the peer and received in
-		 * order: retransmissions are not counted twice. */
-		f->bytes_out = BPF_CORE_READ(tp, bytes_acked);
-		f->bytes_in = BPF_CORE_READ(tp, bytes_received);
+		/* The kernel's counters of bytes acknowledged by the peer and received in order:
+		 * retransmissions are not counted twice. They count sequence space, so the control
+		 * flags are taken out to leave payload bytes: our SYN (active opens only: a passive
+		 * child starts with its SYN-ACK already acknowledged), our FIN once acknowledged
+		 * (queued FIN advances write_seq; all of it acked when snd_una reached it), and the
+		 * peer's FIN once received (RCV_SHUTDOWN). */
+		__u64 acked = BPF_CORE_READ(tp, bytes_acked);
+		__u64 received = BPF_CORE_READ(tp, bytes_received);
+		__u8 shutdown = BPF_CORE_READ(sk, sk_shutdown);
+		__u64 control_out = 0;
+		if ((f->flags & SLUICE_FLOW_F_ESTABLISHED) && !(f->flags & SLUICE_FLOW_F_INBOUND))
+			control_out += 1;
+		if ((shutdown & SLUICE_SEND_SHUTDOWN) &&
+		    BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
+			control_out += 1;
+		f->bytes_out = acked >= control_out ? acked - control_out : 0;
+		__u64 control_in = (shutdown & SLUICE_RCV_SHUTDOWN) ? 1 : 0;
+		f->bytes_in = received >= control_in ? received - control_in : 0;
 	}
 	f->end_ns = bpf_ktime_get_boot_ns();
 	f->flags |= SLUICE_FLOW_F_CLOSED;

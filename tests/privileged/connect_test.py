@@ -20,6 +20,9 @@ import tempfile
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import run, read_text, cgroup2_root, sluice_programs, Sluiced  # noqa: E402
+
 ARGS = None
 SKIP = 77
 
@@ -54,29 +57,6 @@ while True:
         print("ACCEPT %s %d" % (local, n), flush=True)
         c.close()
 """
-
-
-def run(cmd, check=True, **kw):
-    return subprocess.run(cmd, check=check, capture_output=True, text=True, **kw)
-
-
-def read_text(path):
-    with open(path) as f:
-        return f.read()
-
-
-def cgroup2_root():
-    with open("/proc/mounts") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) > 2 and parts[2] == "cgroup2":
-                return parts[1]
-    return None
-
-
-def sluice_programs():
-    out = run(["bpftool", "prog", "show", "--json"], check=False).stdout or "[]"
-    return [p for p in json.loads(out) if p.get("name", "").startswith("sluice_")]
 
 
 class Lab:
@@ -148,61 +128,6 @@ class Lab:
         return out.stdout.strip()
 
 
-class Sluiced:
-    def __init__(self, lab, rules_yaml, mode):
-        self.lab = lab
-        self.rules = os.path.join(lab.tmp, "rules.yaml")
-        self.alerts = os.path.join(lab.tmp, "alerts-%s.jsonl" % mode)
-        self.stderr = os.path.join(lab.tmp, "sluiced-%s.log" % mode)
-        with open(self.rules, "w") as f:
-            f.write(rules_yaml)
-        if os.path.exists(self.alerts):
-            os.remove(self.alerts)
-        with open(self.stderr, "w") as err:
-            self.proc = subprocess.Popen(
-                [ARGS.sluiced, "--rules", self.rules, "--mode", mode, "--alerts", self.alerts],
-                stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if "sluiced: ready" in self.log():
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.proc.kill()
-        raise RuntimeError("sluiced did not become ready:\n" + self.log())
-
-    def log(self):
-        with open(self.stderr) as f:
-            return f.read()
-
-    def alerts_now(self):
-        if not os.path.exists(self.alerts):
-            return []
-        with open(self.alerts) as f:
-            return [json.loads(l) for l in f if l.strip()]
-
-    def wait_alerts(self, n, timeout=2.0):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            a = self.alerts_now()
-            if len(a) >= n:
-                return a
-            time.sleep(0.02)
-        return self.alerts_now()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                return -9
-        return self.proc.returncode
-
-
 def rules_for(lab, mode):
     return """version: 1
 workloads:
@@ -245,7 +170,7 @@ class ConnectTest(unittest.TestCase):
         cls.lab.down()
 
     def start(self, mode):
-        s = Sluiced(self.lab, rules_for(self.lab, mode), mode)
+        s = Sluiced(ARGS.sluiced, self.lab.tmp, rules_for(self.lab, mode), mode)
         self.addCleanup(self.assert_clean_stop, s)
         return s
 

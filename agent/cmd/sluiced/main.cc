@@ -1,16 +1,22 @@
 // sluiced: the sluice agent. Loads the sensor, puts the workloads of the rules under watch,
 // turns kernel events into alerts, and (in enforce mode) lets the kernel deny what the rules deny.
 #include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
 
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/bpf/file_maps.h"
 #include "agent/bpf/mounts.h"
+#include "agent/bpf/reaper.h"
 #include "agent/bpf/policy_maps.h"
 #include "agent/bpf/sensor.h"
 #include "agent/detect/rules.h"
@@ -33,8 +39,35 @@ int Fail(int code, const absl::Status& s) {
   return code;
 }
 
-int Run(const std::string& rules_path, const std::string& mode_name,
-        const std::string& alerts_path) {
+// `--events`: every decoded sensor event as a JSON line, for debugging and tests.
+class JsonLinesEvents : public sluice::engine::EventPublisher {
+ public:
+  explicit JsonLinesEvents(FILE* f) : f_(f) {}
+  ~JsonLinesEvents() override {
+    if (f_ != nullptr && f_ != stdout) fclose(f_);
+  }
+  void Publish(const std::string& type, const nlohmann::json& event) override {
+    const std::string line = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    fprintf(f_, "%s\n", line.c_str());
+  }
+  void Flush() { fflush(f_); }
+
+ private:
+  FILE* f_;
+};
+
+struct Options {
+  std::string rules_path;
+  std::string mode = "monitor";
+  std::string alerts = "-";
+  std::string events;
+  uint32_t tls_capture = 1024;
+};
+
+int Run(const Options& opt) {
+  const std::string& rules_path = opt.rules_path;
+  const std::string& mode_name = opt.mode;
+  const std::string& alerts_path = opt.alerts;
   using sluice::enforce::GlobalMode;
   const GlobalMode mode = mode_name == "enforce" ? GlobalMode::kEnforce : GlobalMode::kMonitor;
 
@@ -58,15 +91,48 @@ int Run(const std::string& rules_path, const std::string& mode_name,
   auto sink = sluice::output::OpenJsonLinesSink(alerts_path, product);
   if (!sink.ok()) return Fail(kExitBadInput, sink.status());
 
+  std::unique_ptr<JsonLinesEvents> events;
+  if (!opt.events.empty()) {
+    FILE* f = opt.events == "-" ? stdout : fopen(opt.events.c_str(), "ae");
+    if (f == nullptr) {
+      return Fail(kExitBadInput, absl::InvalidArgumentError(absl::StrCat(
+                                     "cannot open --events ", opt.events, ": ", strerror(errno))));
+    }
+    events = std::make_unique<JsonLinesEvents>(f);
+  }
+
   auto sensor = sluice::bpf::Sensor::Load();
   if (!sensor.ok()) return Fail(kExitRuntime, sensor.status());
   sluice::bpf::PolicyMaps maps(sensor->get());
   if (auto s = maps.Apply(*policy); !s.ok()) return Fail(kExitRuntime, s);
+  if (auto s = sluice::bpf::ApplySensorConfig((*sensor)->sensor_cfg_fd(), opt.tls_capture,
+                                              static_cast<uint32_t>(getpid()));
+      !s.ok()) {
+    return Fail(kExitRuntime, s);
+  }
+  sluice::bpf::FileSeedStats file_seed;
+  if (auto s = sluice::bpf::ApplyFileClasses((*sensor)->sensitive_prefix_fd(),
+                                             (*sensor)->sensitive_inode_fd(),
+                                             loaded.rules.file_classes, &file_seed);
+      !s.ok()) {
+    return Fail(kExitRuntime, s);
+  }
 
   sluice::state::CgroupIndex cgroups(*cgroup_root);
   if (auto s = cgroups.Scan(); !s.ok()) return Fail(kExitRuntime, s);
   sluice::state::ProcessTable processes;
   sluice::engine::Engine engine(loaded.rules, &processes, &cgroups, &maps, sink->get());
+  engine.SetEventPublisher(events.get());
+  sluice::bpf::Reaper reaper((*sensor)->flows_fd(), (*sensor)->file_io_fd(),
+                             (*sensor)->open_files_fd());
+  auto reap = [&] {
+    reaper.Run(
+        [&](uint64_t cookie, const sluice::events::Flow& f) { engine.OnFlowReaped(cookie, f); },
+        [&](const sluice_file_io_key& k, const sluice_file_io& io) {
+          engine.OnFileReaped({k.tgid, k.dev, k.ino}, io.bytes_read, io.bytes_mapped, io.calls,
+                              io.class_id);
+        });
+  };
 
   // Attach before seeding from /proc: a process started in between is then seen by the exec
   // probe (its record waits in the ring), so nothing falls between the scan and the probes.
@@ -82,18 +148,65 @@ int Run(const std::string& rules_path, const std::string& mode_name,
   }
 
   std::vector<std::string> hooks;
-  for (const auto& p : (*sensor)->probes()) hooks.push_back(absl::StrCat(p.probe, "@", p.hook));
+  std::vector<std::string> fallbacks;
+  std::vector<std::string> missing;
+  for (const auto& p : (*sensor)->probes()) {
+    hooks.push_back(absl::StrCat(p.probe, "@", p.hook));
+    if (!p.attached) missing.push_back(absl::StrCat(p.hook, " (", p.error, ")"));
+    if (p.attached && p.fallback_used) fallbacks.push_back(absl::StrCat(p.preferred, "->", p.hook));
+  }
   fprintf(stderr, "sluiced: cgroup v2 at %s; probes: %s\n", cgroup_root->c_str(),
           absl::StrJoin(hooks, ", ").c_str());
+  fprintf(stderr, "sluiced: feature probe: %zu hooks attached; fallbacks in use: %s\n",
+          hooks.size() - missing.size(), absl::StrJoin(fallbacks, ", ").c_str());
+  if (!missing.empty()) {
+    fprintf(stderr, "sluiced: optional hooks not available: %s\n",
+            absl::StrJoin(missing, ", ").c_str());
+  }
+  fprintf(stderr, "sluiced: sensitive files: %zu prefix(es), %zu inode(s) seeded%s\n",
+          file_seed.prefixes, file_seed.inodes,
+          file_seed.truncated ? " (inode seeding stopped at its limit)" : "");
   fprintf(stderr, "sluiced: ready: %zu workload(s) from %s, mode %s, alerts to %s\n",
           loaded.rules.workloads.size(), rules_path.c_str(), mode_name.c_str(),
           alerts_path.c_str());
 
+  using Clock = std::chrono::steady_clock;
+  auto next_reap = Clock::now();
+  auto next_loss_report = Clock::now() + std::chrono::seconds(10);
+  uint64_t reported_loss = 0;
   while (!g_stop) {
     // 10 ms: the probes wake us only above a fill watermark (DESIGN §4).
     auto n = (*sensor)->Poll(10);
     if (!n.ok()) return Fail(kExitRuntime, n.status());
+    const auto now = Clock::now();
+    if (now >= next_reap) {
+      reap();
+      next_reap = now + std::chrono::milliseconds(250);
+    }
+    if (now >= next_loss_report) {
+      // Loss is never silent: log it as soon as it grows.
+      const auto loss = (*sensor)->ReadLoss();
+      uint64_t total = 0;
+      std::vector<std::string> parts;
+      for (uint32_t t = 0; t < SLUICE_EV_TYPE_MAX; ++t) {
+        total += loss.ring_full[t] + loss.map_full[t];
+        if (loss.ring_full[t] || loss.map_full[t]) {
+          parts.push_back(absl::StrCat("type ", t, ": ", loss.ring_full[t], " ring-full, ",
+                                       loss.map_full[t], " map-full"));
+        }
+      }
+      if (total != reported_loss) {
+        fprintf(stderr, "sluiced: sensor loss: %s\n", absl::StrJoin(parts, "; ").c_str());
+        reported_loss = total;
+      }
+      next_loss_report = now + std::chrono::seconds(10);
+    }
+    if (events) events->Flush();
   }
+  // Drain what the probes submitted before the signal, then report final totals.
+  (void)(*sensor)->Poll(0);
+  reap();
+  if (events) events->Flush();
 
   (void)(*sink)->Flush();
   const auto loss = (*sensor)->ReadLoss();
@@ -114,14 +227,22 @@ int Run(const std::string& rules_path, const std::string& mode_name,
 int main(int argc, char** argv) {
   CLI::App app{"sluiced: eBPF exfiltration sensor for CRM/LLM hosts"};
   app.set_version_flag("--version", std::string("sluiced ") + SLUICE_VERSION);
-  std::string rules_path, mode = "monitor", alerts = "-";
-  app.add_option("--rules", rules_path, "Rule file or directory of *.yaml files")
+  Options opt;
+  app.add_option("--rules", opt.rules_path, "Rule file or directory of *.yaml files")
       ->required();
-  app.add_option("--mode", mode,
+  app.add_option("--mode", opt.mode,
                  "monitor: alert only (\"Would block\"); enforce: rules in enforce mode block")
       ->check(CLI::IsMember({"monitor", "enforce"}))
       ->capture_default_str();
-  app.add_option("--alerts", alerts, "Alert output: a JSON-lines file, or - for stdout")
+  app.add_option("--alerts", opt.alerts, "Alert output: a JSON-lines file, or - for stdout")
+      ->capture_default_str();
+  app.add_option("--events", opt.events,
+                 "Also write every decoded sensor event (JSON lines) to FILE, or - for stdout; "
+                 "for debugging (no payload bytes are written)");
+  app.add_option("--tls-capture", opt.tls_capture,
+                 "Plaintext bytes of each TLS call sent to the agent for classification "
+                 "(never stored)")
+      ->check(CLI::Range(0, SLUICE_TLS_CAPTURE_MAX))
       ->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -135,5 +256,5 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  return Run(rules_path, mode, alerts);
+  return Run(opt);
 }

@@ -1,0 +1,106 @@
+#include "agent/bpf/file_maps.h"
+
+#include <bpf/bpf.h>
+#include <ftw.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "sluice/abi.h"
+
+namespace sluice::bpf {
+namespace {
+
+// nftw has no context pointer: the walk state lives here for the duration of one walk (the
+// agent seeds from its main thread only).
+struct WalkState {
+  int inode_fd = -1;
+  uint32_t class_id = 0;
+  size_t max = 0;
+  size_t count = 0;
+  bool truncated = false;
+  int error = 0;
+};
+thread_local WalkState* g_walk = nullptr;
+
+int Visit(const char*, const struct stat* st, int type, struct FTW*) {
+  if (type != FTW_F) return 0;
+  if (g_walk->count >= g_walk->max) {
+    g_walk->truncated = true;
+    return 1;  // stop
+  }
+  sluice_exe_key key{};
+  key.ino = st->st_ino;
+  key.dev = static_cast<uint32_t>(st->st_dev);
+  sluice_file_class value{};
+  value.class_id = g_walk->class_id;
+  if (bpf_map_update_elem(g_walk->inode_fd, &key, &value, BPF_ANY) != 0) {
+    g_walk->error = errno;
+    return 1;
+  }
+  ++g_walk->count;
+  return 0;
+}
+
+}  // namespace
+
+std::string KernelPrefix(const std::string& configured) {
+  if (absl::EndsWith(configured, "/")) return configured;
+  struct stat st;
+  if (stat(configured.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) return configured;
+  return configured + "/";
+}
+
+absl::Status ApplyFileClasses(int prefix_fd, int inode_fd,
+                              const std::vector<detect::FileClass>& classes,
+                              FileSeedStats* stats, size_t max_inodes) {
+  for (const detect::FileClass& c : classes) {
+    for (const std::string& configured : c.paths) {
+      const std::string prefix = KernelPrefix(configured);
+      if (prefix.size() >= SLUICE_PATH_MAX) {
+        return absl::InvalidArgumentError(absl::StrCat("path prefix too long: ", prefix));
+      }
+      sluice_path_key key{};
+      key.prefixlen = static_cast<uint32_t>(prefix.size() * 8);
+      std::memcpy(key.path, prefix.data(), prefix.size());
+      sluice_file_class value{};
+      value.class_id = c.id;
+      if (bpf_map_update_elem(prefix_fd, &key, &value, BPF_ANY) != 0) {
+        return absl::InternalError(absl::StrCat("cannot add sensitive prefix ", prefix, ": ",
+                                                strerror(errno)));
+      }
+      ++stats->prefixes;
+
+      WalkState walk;
+      walk.inode_fd = inode_fd;
+      walk.class_id = c.id;
+      walk.max = max_inodes > stats->inodes ? max_inodes - stats->inodes : 0;
+      g_walk = &walk;
+      nftw(configured.c_str(), Visit, 16, FTW_PHYS | FTW_MOUNT);
+      g_walk = nullptr;
+      stats->inodes += walk.count;
+      stats->truncated |= walk.truncated;
+      if (walk.error != 0) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "cannot record sensitive inode under ", configured, ": ", strerror(walk.error)));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplySensorConfig(int cfg_fd, uint32_t tls_capture, uint32_t agent_tgid) {
+  uint32_t zero = 0;
+  sluice_sensor_cfg cfg{};
+  cfg.tls_capture = tls_capture;
+  cfg.agent_tgid = agent_tgid;
+  if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY) != 0) {
+    return absl::InternalError(absl::StrCat("cannot write sensor config: ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sluice::bpf

@@ -1,0 +1,77 @@
+#include "agent/bpf/reaper.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <signal.h>
+
+#include <utility>
+#include <vector>
+
+namespace sluice::bpf {
+
+bool Reaper::ProcessAlive(uint32_t pid) {
+  // kill(pid, 0): ESRCH means gone; EPERM means it exists but is not ours (never the case for
+  // root, kept for completeness).
+  return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+Reaper::Reaper(int flows_fd, int file_io_fd, int open_files_fd, AliveFn alive)
+    : flows_fd_(flows_fd),
+      file_io_fd_(file_io_fd),
+      open_files_fd_(open_files_fd),
+      alive_(std::move(alive)) {}
+
+namespace {
+
+// Collects every key first: deleting while iterating with get_next_key restarts the walk.
+template <typename Key>
+std::vector<Key> Keys(int fd) {
+  std::vector<Key> keys;
+  Key key{};
+  Key next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  return keys;
+}
+
+}  // namespace
+
+ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file) {
+  ReapStats st;
+  for (uint64_t cookie : Keys<uint64_t>(flows_fd_)) {
+    sluice_flow raw{};
+    if (bpf_map_lookup_elem(flows_fd_, &cookie, &raw) != 0) continue;
+    if (!(raw.flags & SLUICE_FLOW_F_CLOSED)) {
+      ++st.flows_live;
+      continue;
+    }
+    on_flow(cookie, events::DecodeFlow(raw));
+    bpf_map_delete_elem(flows_fd_, &cookie);
+    ++st.flows_reaped;
+  }
+  for (const sluice_file_io_key& key : Keys<sluice_file_io_key>(file_io_fd_)) {
+    if (alive_(key.tgid)) {
+      ++st.files_live;
+      continue;
+    }
+    sluice_file_io io{};
+    if (bpf_map_lookup_elem(file_io_fd_, &key, &io) != 0) continue;
+    on_file(key, io);
+    bpf_map_delete_elem(file_io_fd_, &key);
+    ++st.files_reaped;
+  }
+  // A process that exits closes its fds without close(2): drop what the kernel cannot.
+  for (const sluice_fd_key& key : Keys<sluice_fd_key>(open_files_fd_)) {
+    if (!alive_(key.tgid)) {
+      bpf_map_delete_elem(open_files_fd_, &key);
+      ++st.open_fds_dropped;
+    }
+  }
+  return st;
+}
+
+}  // namespace sluice::bpf

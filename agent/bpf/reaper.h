@@ -1,0 +1,48 @@
+// Reads the kernel's total-keeping maps and hands final totals to the engine: closed flows from
+// `flows`, and per-(process, file) read totals from `file_io` once the process has exited. The
+// kernel never deletes these entries itself, so totals are exact even when ring records were
+// lost; the reaper is what keeps the maps from filling.
+#ifndef SLUICE_AGENT_BPF_REAPER_H_
+#define SLUICE_AGENT_BPF_REAPER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "agent/events/decode.h"
+
+namespace sluice::bpf {
+
+struct ReapStats {
+  size_t flows_live = 0;
+  size_t flows_reaped = 0;
+  size_t files_live = 0;
+  size_t files_reaped = 0;
+  size_t open_fds_dropped = 0;  // open_files entries of exited processes
+};
+
+class Reaper {
+ public:
+  using FlowFn = std::function<void(uint64_t cookie, const events::Flow& flow)>;
+  using FileFn = std::function<void(const sluice_file_io_key& key, const sluice_file_io& io)>;
+  // Whether a process still exists (tests substitute their own).
+  using AliveFn = std::function<bool(uint32_t pid)>;
+
+  Reaper(int flows_fd, int file_io_fd, int open_files_fd, AliveFn alive = ProcessAlive);
+
+  // One pass over the maps. Entries are deleted after their callback ran.
+  ReapStats Run(const FlowFn& on_flow, const FileFn& on_file);
+
+  static bool ProcessAlive(uint32_t pid);
+
+ private:
+  int flows_fd_;
+  int file_io_fd_;
+  int open_files_fd_;
+  AliveFn alive_;
+};
+
+}  // namespace sluice::bpf
+
+#endif  // SLUICE_AGENT_BPF_REAPER_H_

@@ -1,0 +1,115 @@
+"""Helpers shared by the privileged tests: running commands, finding the cgroup v2 mount,
+listing attached sluice programs, and driving a real sluiced."""
+
+import json
+import os
+import subprocess
+import time
+import signal
+
+
+def run(cmd, check=True, **kw):
+    return subprocess.run(cmd, check=check, capture_output=True, text=True, **kw)
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def cgroup2_root():
+    with open("/proc/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) > 2 and parts[2] == "cgroup2":
+                return parts[1]
+    return None
+
+
+def sluice_programs():
+    out = run(["bpftool", "prog", "show", "--json"], check=False).stdout or "[]"
+    return [p for p in json.loads(out) if p.get("name", "").startswith("sluice_")]
+
+
+class Sluiced:
+    """sluiced with a rule set written for the case; alerts (and, with events=True, sensor
+    events) in JSON-lines files under `tmp`."""
+
+    def __init__(self, binary, tmp, rules_yaml, mode, events=False, extra=()):
+        self.rules = os.path.join(tmp, "rules.yaml")
+        self.alerts = os.path.join(tmp, "alerts-%s.jsonl" % mode)
+        self.events = os.path.join(tmp, "events-%s.jsonl" % mode) if events else None
+        self.stderr = os.path.join(tmp, "sluiced-%s.log" % mode)
+        with open(self.rules, "w") as f:
+            f.write(rules_yaml)
+        for path in (self.alerts, self.events):
+            if path and os.path.exists(path):
+                os.remove(path)
+        cmd = [binary, "--rules", self.rules, "--mode", mode, "--alerts", self.alerts]
+        if self.events:
+            cmd += ["--events", self.events]
+        cmd += list(extra)
+        with open(self.stderr, "w") as err:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if "sluiced: ready" in self.log():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.proc.kill()
+        raise RuntimeError("sluiced did not become ready:\n" + self.log())
+
+    def log(self):
+        with open(self.stderr) as f:
+            return f.read()
+
+    def alerts_now(self):
+        if not os.path.exists(self.alerts):
+            return []
+        with open(self.alerts) as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+    def wait_alerts(self, n, timeout=2.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            a = self.alerts_now()
+            if len(a) >= n:
+                return a
+            time.sleep(0.02)
+        return self.alerts_now()
+
+    def events_now(self):
+        if not self.events or not os.path.exists(self.events):
+            return []
+        out = []
+        with open(self.events) as f:
+            for line in f:
+                if line.endswith("\n"):  # a line still being written is read next time
+                    out.append(json.loads(line))
+        return out
+
+    def wait_event(self, pred, timeout=5.0):
+        """The first event matching `pred`, waiting up to `timeout` seconds; None if none."""
+        deadline = time.time() + timeout
+        while True:
+            for e in self.events_now():
+                if pred(e):
+                    return e
+            if time.time() >= deadline:
+                return None
+            time.sleep(0.05)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return -9
+        return self.proc.returncode
+
+
