@@ -1,14 +1,43 @@
 // sluicectl: the operator's command line for sluice.
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "agent/api/control_server.h"
+#include "agent/common/unique_fd.h"
 #include "agent/detect/rules.h"
 #include "agent/enforce/policy.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
+#include "sluice/v1/control.grpc.pb.h"
 
 namespace {
 
+constexpr int kExitFailure = 1;  // the agent is unreachable, access denied, an RPC failed
 constexpr int kExitBadInput = 2;
+constexpr auto kStatusTimeout = std::chrono::seconds(10);
 
 // `sluicectl rules check PATH`: the exact checks sluiced runs at start (parse, validate, compile
 // into kernel policy), so a rule set that passes here loads there.
@@ -31,12 +60,262 @@ int RulesCheck(const std::string& path) {
   return 0;
 }
 
+// --- Reaching the agent -------------------------------------------------------------------
+
+int Unreachable(const std::string& path, const std::string& reason) {
+  fprintf(stderr, "sluicectl: cannot reach sluiced at %s: %s (is sluiced running?)\n",
+          path.c_str(), reason.c_str());
+  return kExitFailure;
+}
+
+int Denied(const std::string& path) {
+  fprintf(stderr, "sluicectl: permission denied on %s: run as root\n", path.c_str());
+  return kExitFailure;
+}
+
+// Before gRPC: one connect(2) of our own tells "not running" (no socket, connection refused)
+// from "not allowed" (EACCES on the 0600 socket) precisely; gRPC would report both as
+// UNAVAILABLE. Returns 0 when the agent accepts connections, else the exit code (printed).
+int Preflight(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
+    return Unreachable(path, "socket path too long");
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  sluice::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return Unreachable(path, strerror(errno));
+  if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) return 0;
+  const int err = errno;
+  if (err == EACCES || err == EPERM) return Denied(path);
+  return Unreachable(path, strerror(err));
+}
+
+// Maps an RPC's failure to the CLI's messages and exit code.
+int RpcFailed(const std::string& path, const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return Denied(path);
+    case grpc::StatusCode::UNAVAILABLE:
+      return Unreachable(path, s.error_message());
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return Unreachable(path, "no answer in time");
+    default:
+      fprintf(stderr, "sluicectl: %s: %s\n", path.c_str(), s.error_message().c_str());
+      return kExitFailure;
+  }
+}
+
+std::unique_ptr<sluice::v1::Control::Stub> Connect(const std::string& path) {
+  return sluice::v1::Control::NewStub(
+      grpc::CreateChannel("unix:" + path, grpc::InsecureChannelCredentials()));
+}
+
+// Ctrl-C / SIGTERM cancel the RPC in flight, so a `--follow` stream ends cleanly (exit 0).
+// Signals are taken by a thread in sigwait(2): cancelling a gRPC call from a signal handler is
+// not async-signal-safe.
+class Interrupter {
+ public:
+  Interrupter() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGUSR1);  // our own wakeup at exit
+    // Before gRPC starts threads: they inherit the mask, so only this thread sees the signals.
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~Interrupter() {
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+    }
+    pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+  }
+
+  void Watch(grpc::ClientContext* ctx) {
+    absl::MutexLock lock(&mu_);
+    ctx_ = ctx;
+    if (interrupted_ && ctx_ != nullptr) ctx_->TryCancel();
+  }
+  bool interrupted() {
+    absl::MutexLock lock(&mu_);
+    return interrupted_;
+  }
+
+ private:
+  void Run() {
+    while (true) {
+      int sig = 0;
+      if (sigwait(&set_, &sig) != 0) continue;
+      absl::MutexLock lock(&mu_);
+      if (done_) return;
+      if (sig == SIGUSR1) continue;
+      interrupted_ = true;
+      if (ctx_ != nullptr) ctx_->TryCancel();
+    }
+  }
+
+  sigset_t set_;
+  std::thread thread_;
+  absl::Mutex mu_;
+  grpc::ClientContext* ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool interrupted_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// --- status ----------------------------------------------------------------------------------
+
+std::string Duration(uint64_t seconds) {
+  const uint64_t d = seconds / 86400, h = seconds / 3600 % 24, m = seconds / 60 % 60,
+                 s = seconds % 60;
+  if (d > 0) return absl::StrFormat("%dd %02dh %02dm %02ds", d, h, m, s);
+  if (h > 0) return absl::StrFormat("%dh %02dm %02ds", h, m, s);
+  if (m > 0) return absl::StrFormat("%dm %02ds", m, s);
+  return absl::StrFormat("%ds", s);
+}
+
+// Left-aligned columns, two spaces apart, widths from the content.
+void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    printf("%s\n", line.c_str());
+  }
+}
+
+void PrintStatus(const sluice::v1::StatusResponse& st) {
+  printf("sluiced %s (pid %u)\n", st.version().c_str(), st.pid());
+  const absl::Time started = absl::FromUnixMillis(st.start_time_unix_ms());
+  printf("mode:    %s\n", st.mode().empty() ? "-" : st.mode().c_str());
+  printf("uptime:  %s (since %s)\n", Duration(st.uptime_seconds()).c_str(),
+         absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", started, absl::UTCTimeZone()).c_str());
+  printf("rules:   %s (%u workload(s))\n", st.rules_path().empty() ? "-" : st.rules_path().c_str(),
+         st.workload_count());
+  printf("alerts:  %llu   decode errors: %llu\n",
+         static_cast<unsigned long long>(st.alerts_total()),
+         static_cast<unsigned long long>(st.decode_errors()));
+
+  if (st.probes_size() > 0) {
+    printf("\n");
+    std::vector<std::vector<std::string>> rows = {{"PROBE", "HOOK", "STATE"}};
+    for (const auto& p : st.probes()) {
+      std::string state = p.attached() ? "attached" : "NOT ATTACHED";
+      if (p.attached() && p.fallback_used()) {
+        absl::StrAppend(&state, " (fallback for ", p.preferred_hook(), ")");
+      }
+      if (!p.attached() && !p.error().empty()) absl::StrAppend(&state, ": ", p.error());
+      rows.push_back({p.name(), p.hook(), state});
+    }
+    PrintTable(rows);
+  }
+  if (st.event_types_size() > 0) {
+    printf("\n");
+    std::vector<std::vector<std::string>> rows = {
+        {"EVENT TYPE", "RECEIVED", "LOST (RING FULL)", "MAP FULL"}};
+    for (const auto& t : st.event_types()) {
+      rows.push_back({t.type(), absl::StrCat(t.received()), absl::StrCat(t.ring_full()),
+                      absl::StrCat(t.map_full())});
+    }
+    PrintTable(rows);
+  }
+  // Sorted: protobuf maps have no order.
+  for (const auto& [title, map] :
+       {std::pair{"GAUGE", &st.gauges()}, std::pair{"COUNTER", &st.counters()}}) {
+    if (map->empty()) continue;
+    printf("\n");
+    std::map<std::string, uint64_t> sorted(map->begin(), map->end());
+    std::vector<std::vector<std::string>> rows = {{title, "VALUE"}};
+    for (const auto& [k, v] : sorted) rows.push_back({k, absl::StrCat(v)});
+    PrintTable(rows);
+  }
+}
+
+int Status(const std::string& path, bool json) {
+  if (int rc = Preflight(path); rc != 0) return rc;
+  Interrupter interrupter;
+  auto stub = Connect(path);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kStatusTimeout);
+  interrupter.Watch(&ctx);
+  sluice::v1::StatusResponse resp;
+  const grpc::Status s = stub->Status(&ctx, sluice::v1::StatusRequest(), &resp);
+  interrupter.Watch(nullptr);
+  if (interrupter.interrupted()) return 0;
+  if (!s.ok()) return RpcFailed(path, s);
+  if (json) {
+    google::protobuf::util::JsonPrintOptions opt;
+    opt.add_whitespace = true;
+    opt.always_print_primitive_fields = true;
+    opt.preserve_proto_field_names = true;
+    std::string out;
+    if (auto js = google::protobuf::util::MessageToJsonString(resp, &out, opt); !js.ok()) {
+      fprintf(stderr, "sluicectl: cannot render status as JSON: %s\n", js.ToString().c_str());
+      return kExitFailure;
+    }
+    printf("%s\n", out.c_str());
+  } else {
+    PrintStatus(resp);
+  }
+  return fflush(stdout) == 0 ? 0 : kExitFailure;
+}
+
+// --- events / alerts ---------------------------------------------------------------------------
+
+// Prints each line as it arrives, flushed, so `| jq` and `tail`-style use see it at once. Lines
+// the agent dropped because this client lagged are reported on stderr, never mixed into stdout.
+template <typename Msg>
+int Stream(const std::string& path, const char* what,
+           const std::function<std::unique_ptr<grpc::ClientReader<Msg>>(
+               sluice::v1::Control::Stub*, grpc::ClientContext*)>& open) {
+  if (int rc = Preflight(path); rc != 0) return rc;
+  Interrupter interrupter;
+  auto stub = Connect(path);
+  grpc::ClientContext ctx;
+  interrupter.Watch(&ctx);
+  auto reader = open(stub.get(), &ctx);
+  Msg msg;
+  bool stdout_closed = false;
+  while (reader->Read(&msg)) {
+    if (msg.dropped_before() > 0) {
+      fprintf(stderr, "sluicectl: %llu %s line(s) dropped by sluiced: this client fell behind\n",
+              static_cast<unsigned long long>(msg.dropped_before()), what);
+    }
+    if (msg.json().empty()) continue;
+    const std::string& line = msg.json();
+    if (fwrite(line.data(), 1, line.size(), stdout) != line.size() || fputc('\n', stdout) == EOF ||
+        fflush(stdout) != 0) {
+      stdout_closed = true;  // e.g. `| head`: the reader is gone, so are we
+      ctx.TryCancel();
+      break;
+    }
+  }
+  const grpc::Status s = reader->Finish();
+  interrupter.Watch(nullptr);
+  if (interrupter.interrupted() || stdout_closed) return 0;
+  if (!s.ok()) return RpcFailed(path, s);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"sluicectl: control and inspect sluice"};
   app.set_version_flag("--version", std::string("sluicectl ") + SLUICE_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();  // --socket before or after the subcommand
+  std::string socket_path = sluice::api::kDefaultSocketPath;
+  app.add_option("--socket", socket_path, "Control socket of sluiced")->capture_default_str();
 
   auto* rules = app.add_subcommand("rules", "Work with rule files");
   rules->require_subcommand(1);
@@ -45,6 +324,27 @@ int main(int argc, char** argv) {
       "check", "Validate a rule file or directory; prints file:line:col: message per error");
   check->add_option("PATH", check_path, "Rule file or directory")->required();
 
+  bool status_json = false;
+  auto* status = app.add_subcommand(
+      "status", "Agent version, mode, uptime, probes and hooks, event counters and losses");
+  status->add_flag("--json", status_json, "Print the status as JSON");
+
+  bool events_follow = false;
+  std::vector<std::string> event_types;
+  auto* events = app.add_subcommand(
+      "events", "Recent sensor events as JSON lines (--follow: then live ones until Ctrl-C)");
+  events->add_flag("-f,--follow", events_follow, "Keep printing new events");
+  events->add_option("--type", event_types,
+                     "Only events of this type (connect, flow, exec, file_open, ...); "
+                     "repeat or separate with commas")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+
+  bool alerts_follow = false;
+  auto* alerts = app.add_subcommand(
+      "alerts", "Recent alerts as OCSF JSON lines (--follow: then live ones until Ctrl-C)");
+  alerts->add_flag("-f,--follow", alerts_follow, "Keep printing new alerts");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -52,5 +352,26 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : kExitBadInput;
   }
   if (*check) return RulesCheck(check_path);
+
+  // A closed stdout (`sluicectl events --follow | head`) is an error from write, not a signal.
+  signal(SIGPIPE, SIG_IGN);
+  if (*status) return Status(socket_path, status_json);
+  if (*events) {
+    sluice::v1::EventsRequest req;
+    req.set_follow(events_follow);
+    for (const auto& t : event_types) req.add_types(t);
+    return Stream<sluice::v1::EventLine>(
+        socket_path, "event", [&](sluice::v1::Control::Stub* stub, grpc::ClientContext* ctx) {
+          return stub->Events(ctx, req);
+        });
+  }
+  if (*alerts) {
+    sluice::v1::AlertsRequest req;
+    req.set_follow(alerts_follow);
+    return Stream<sluice::v1::AlertLine>(
+        socket_path, "alert", [&](sluice::v1::Control::Stub* stub, grpc::ClientContext* ctx) {
+          return stub->Alerts(ctx, req);
+        });
+  }
   return kExitBadInput;
 }
