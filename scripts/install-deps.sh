@@ -12,5 +12,7 @@ apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config \
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
   libabsl-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev \
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
   libgtest-dev libgmock-dev \
-  python3 iproute2 util-linux procps >/dev/null
+  python3 iproute2 util-linux procps \
+  dnsmasq-base dnsutils openssl curl gnutls-bin >/dev/null

@@ -6,11 +6,14 @@
 #include <time.h>
 
 #include <cstdio>
+#include <cstring>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/detect/classify/http.h"
+#include "agent/events/dns.h"
 #include "agent/output/event_json.h"
 #include "agent/state/workload_resolver.h"
 
@@ -31,6 +34,42 @@ int64_t BootNsToEpochMs(uint64_t boot_ns) {
 uint32_t EncodeDev(dev_t dev) {
   uint32_t maj = major(dev), min = minor(dev);
   return (min & 0xff) | (maj << 8) | ((min & ~0xffu) << 12);
+}
+
+constexpr size_t kMaxOpenFlows = 131072;
+
+int64_t MonotonicMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
+// The cgroup v2 path of a running process ("0::/path" in /proc/PID/cgroup), "" if unknown.
+std::string CgroupPathOfPid(uint32_t pid) {
+  FILE* f = fopen(absl::StrCat("/proc/", pid, "/cgroup").c_str(), "re");
+  if (f == nullptr) return "";
+  char line[4096];
+  std::string out;
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    if (strncmp(line, "0::", 3) == 0) {
+      out = line + 3;
+      while (!out.empty() && out.back() == '\n') out.pop_back();
+      break;
+    }
+  }
+  fclose(f);
+  return out;
+}
+
+sluice_selector_cfg SelectorsOf(const detect::RuleSet& rules) {
+  sluice_selector_cfg cfg{};
+  for (const auto& w : rules.workloads) {
+    const uint64_t bit = uint64_t{1} << w.id;
+    cfg.active_mask |= bit;
+    if (w.selector.cgroup_glob) cfg.has_cgroup |= bit;
+    if (w.selector.exe_glob) cfg.has_exe |= bit;
+  }
+  return cfg;
 }
 
 const char* ProtocolName(uint8_t proto) {
@@ -111,11 +150,19 @@ void Engine::OnEvent(const events::Event& event) {
         if constexpr (std::is_same_v<T, events::ExecEvent>) {
           OnExec(e);
           Publish("exec", output::ExecJson(e));
+          if (hooks_ != nullptr && e.workload_id != SLUICE_NO_WORKLOAD) {
+            auto p = processes_->Get(e.hdr.pid);
+            hooks_->OnWatchedExec(e.hdr.pid, e.workload_id, p ? p->exe : e.filename);
+          }
         } else if constexpr (std::is_same_v<T, events::ExitEvent>) {
           Publish("exit", output::ExitJson(e));
           processes_->OnExit(e);
+          if (hooks_ != nullptr) hooks_->OnExit(e.hdr.pid);
         } else if constexpr (std::is_same_v<T, events::ForkEvent>) {
           if (!(e.flags & SLUICE_FORK_F_MAYBE_THREAD)) processes_->OnFork(e);
+          if (hooks_ != nullptr && !(e.flags & SLUICE_FORK_F_MAYBE_THREAD)) {
+            hooks_->OnFork(e.hdr.pid, e.child_pid, (e.flags & SLUICE_FORK_F_WATCHED) != 0);
+          }
           Publish("fork", output::ForkJson(e));
         } else if constexpr (std::is_same_v<T, events::CgroupMkdirEvent>) {
           OnCgroupMkdir(e);
@@ -126,6 +173,10 @@ void Engine::OnEvent(const events::Event& event) {
           OnFlow(e);
         } else if constexpr (std::is_same_v<T, events::FileOpenEvent>) {
           OnFileOpen(e);
+        } else if constexpr (std::is_same_v<T, events::DnsEvent>) {
+          OnDns(e);
+        } else if constexpr (std::is_same_v<T, events::TlsEvent>) {
+          OnTls(e);
         }
       },
       event);
@@ -205,17 +256,23 @@ std::string Engine::ClassName(uint32_t class_id) const {
   return absl::StrCat("class-", class_id);
 }
 
-std::vector<std::string> Engine::NamesFor(const std::array<uint8_t, 16>& addr) { return {}; }
+std::vector<std::string> Engine::NamesFor(const std::array<uint8_t, 16>& addr) {
+  return dns_.NamesFor(addr, MonotonicMs());
+}
 
 void Engine::OnFlow(const events::FlowEvent& e) {
   if (e.kind == SLUICE_FLOW_CLOSED) {
+    open_flows_.erase(e.cookie);
     if (!closed_reported_.insert(e.cookie).second) return;
     ++stats_.flows_closed;
+  } else if (open_flows_.size() < kMaxOpenFlows || open_flows_.contains(e.cookie)) {
+    open_flows_.insert_or_assign(e.cookie, e.flow);
   }
   Publish("flow", output::FlowJson(e.cookie, e.kind, e.flow, NamesFor(e.flow.daddr)));
 }
 
 void Engine::OnFlowReaped(uint64_t cookie, const events::Flow& flow) {
+  open_flows_.erase(cookie);
   if (closed_reported_.erase(cookie) > 0) return;  // its close record was published already
   ++stats_.flows_closed;
   ++stats_.flows_recovered;
@@ -247,6 +304,85 @@ void Engine::OnFileReaped(const FileKey& key, uint64_t bytes_read, uint64_t byte
   }
   Publish("file_read", output::FileTotalsJson(key.pid, key.dev, key.ino, path, ClassName(class_id),
                                               bytes_read, bytes_mapped, calls));
+}
+
+void Engine::OnDns(const events::DnsEvent& e) {
+  auto msg = events::ParseDnsMessage(e.payload);
+  if (!msg.ok()) {
+    ++stats_.dns_errors;
+    return;
+  }
+  if (!msg->response) return;
+  ++stats_.dns_answers;
+  dns_.Observe(*msg, MonotonicMs());
+  nlohmann::json answers = nlohmann::json::array();
+  for (const auto& a : msg->answers) {
+    nlohmann::json j = {{"name", a.name}, {"type", a.type}, {"ttl", a.ttl}};
+    if (a.type == 5) {
+      j["cname"] = a.cname;
+    } else {
+      j["addr"] = output::IpText(a.addr);
+    }
+    answers.push_back(std::move(j));
+  }
+  Publish("dns", {{"type", "dns"},
+                  {"ts_ns", e.hdr.ts_ns},
+                  {"cgroup_id", e.hdr.cgroup_id},
+                  {"cookie", e.cookie},
+                  {"server", output::IpText(e.server)},
+                  {"id", msg->id},
+                  {"rcode", msg->rcode},
+                  {"truncated", msg->truncated || e.wire_len > e.payload.size()},
+                  {"questions", msg->questions},
+                  {"answers", answers}});
+}
+
+void Engine::OnTls(const events::TlsEvent& e) {
+  ++stats_.tls_records;
+  // Classify and drop the bytes: only the classification leaves this function.
+  const detect::classify::PayloadClass c = detect::classify::ClassifyPayload(e.data);
+  nlohmann::json j = {{"type", "tls"},
+                      {"ts_ns", e.hdr.ts_ns},
+                      {"pid", e.hdr.pid},
+                      {"tid", e.hdr.tid},
+                      {"cgroup_id", e.hdr.cgroup_id},
+                      {"direction", e.direction == SLUICE_TLS_DIR_WRITE ? "write" : "read"},
+                      {"library", e.lib == SLUICE_TLS_LIB_GNUTLS ? "gnutls" : "openssl"},
+                      {"fd", e.fd},
+                      {"cookie", e.cookie},
+                      {"length", e.len},
+                      {"captured", e.data.size()},
+                      {"protocol", detect::classify::ProtocolName(c.protocol)}};
+  if (c.protocol == detect::classify::PayloadClass::kHttp1Request) {
+    j["http"] = {{"method", c.method}, {"path", c.path}, {"version", c.version},
+                 {"host", c.host}, {"request_line", c.request_line()},
+                 {"has_query", c.has_query}};
+  }
+  if (auto it = open_flows_.find(e.cookie); e.cookie != 0 && it != open_flows_.end()) {
+    j["daddr"] = output::IpText(it->second.daddr);
+    j["dport"] = it->second.dport;
+    j["names"] = NamesFor(it->second.daddr);
+  }
+  if (e.workload_id != SLUICE_NO_WORKLOAD) j["workload_id"] = e.workload_id;
+  Publish("tls", j);
+}
+
+void Engine::SeedProcessHooks() {
+  if (hooks_ == nullptr) return;
+  const sluice_selector_cfg selectors = SelectorsOf(rules_);
+  for (uint32_t pid : processes_->Pids()) {
+    auto p = processes_->Get(pid);
+    if (!p || p->exe.empty()) continue;  // kernel threads
+    const std::string path = CgroupPathOfPid(pid);
+    uint64_t exe_mask = state::ExeMask(rules_, p->exe);
+    for (uint32_t a : processes_->Ancestors(pid)) {
+      if (auto q = processes_->Get(a); q && !q->exe.empty()) {
+        exe_mask |= state::ExeMask(rules_, q->exe);
+      }
+    }
+    auto w = state::ResolveWorkload(state::CgroupMask(rules_, path), exe_mask, selectors);
+    if (w) hooks_->OnWatchedExec(pid, *w, p->exe);
+  }
 }
 
 }  // namespace sluice::engine

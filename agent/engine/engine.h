@@ -19,6 +19,7 @@
 #include "agent/events/decode.h"
 #include "agent/output/alert_sink.h"
 #include "agent/state/cgroup_index.h"
+#include "agent/state/dns_cache.h"
 #include "agent/state/process_table.h"
 #include "nlohmann/json.hpp"
 #include "sluice/abi.h"
@@ -31,6 +32,17 @@ class EventPublisher {
  public:
   virtual ~EventPublisher() = default;
   virtual void Publish(const std::string& type, const nlohmann::json& event) = 0;
+};
+
+// Process lifecycle of watched workloads, for per-process attachments (the TLS uprobes).
+class ProcessHooks {
+ public:
+  virtual ~ProcessHooks() = default;
+  // A process of a watched workload exec'd (or existed when the agent started).
+  virtual void OnWatchedExec(uint32_t pid, uint32_t workload_id, const std::string& exe) = 0;
+  // `watched`: the parent belongs to a watched workload (so does the child).
+  virtual void OnFork(uint32_t parent, uint32_t child, bool watched) = 0;
+  virtual void OnExit(uint32_t pid) = 0;
 };
 
 // Identity of a (process, file) read total in the kernel's file_io map.
@@ -55,6 +67,9 @@ struct EngineStats {
   uint64_t flows_closed = 0;
   uint64_t flows_recovered = 0;   // closed flows whose close record was lost (found by the reaper)
   uint64_t files_reaped = 0;
+  uint64_t dns_answers = 0;
+  uint64_t dns_errors = 0;        // DNS payloads the parser rejected
+  uint64_t tls_records = 0;
 };
 
 class Engine {
@@ -73,6 +88,10 @@ class Engine {
 
   // Publishes every event to `events` from now on (null: none).
   void SetEventPublisher(EventPublisher* events) { events_ = events; }
+  void SetProcessHooks(ProcessHooks* hooks) { hooks_ = hooks; }
+  // Resolves the workload of every process in the table and reports the watched ones to the
+  // process hooks (processes that started before the agent).
+  void SeedProcessHooks();
 
   // The reaper found a closed flow in the kernel map (and deletes it after this call): the
   // final totals. Reported once per flow whether or not its close record arrived.
@@ -82,6 +101,7 @@ class Engine {
                     uint64_t calls, uint32_t class_id);
 
   const EngineStats& stats() const { return stats_; }
+  size_t dns_entries() const { return dns_.size(); }
   const detect::RuleSet& rules() const { return rules_; }
 
  private:
@@ -90,6 +110,8 @@ class Engine {
   void OnConnect(const events::ConnectEvent& e);
   void OnFlow(const events::FlowEvent& e);
   void OnFileOpen(const events::FileOpenEvent& e);
+  void OnDns(const events::DnsEvent& e);
+  void OnTls(const events::TlsEvent& e);
   void Publish(const std::string& type, const nlohmann::json& j);
   std::string ClassName(uint32_t class_id) const;
   std::vector<std::string> NamesFor(const std::array<uint8_t, 16>& addr);
@@ -103,6 +125,10 @@ class Engine {
   detect::UnexpectedEgressDetector unexpected_egress_;
   EngineStats stats_;
   EventPublisher* events_ = nullptr;
+  ProcessHooks* hooks_ = nullptr;
+  state::DnsCache dns_;
+  // Open flows by socket cookie (from their open records), to give TLS records their peer.
+  absl::flat_hash_map<uint64_t, events::Flow> open_flows_;
   absl::flat_hash_set<uint64_t> closed_reported_;       // until the reaper removes the flow
   absl::flat_hash_map<FileKey, std::string> file_paths_;  // path each (process, file) was opened by
 };

@@ -40,7 +40,38 @@ class CollectingSink : public output::AlertSink {
   std::vector<detect::Alert> alerts;
 };
 
+class CollectingEvents : public EventPublisher {
+ public:
+  void Publish(const std::string& type, const nlohmann::json& event) override {
+    events.push_back(event);
+  }
+  std::vector<nlohmann::json> OfType(const std::string& type) const {
+    std::vector<nlohmann::json> out;
+    for (const auto& e : events) {
+      if (e.value("type", "") == type) out.push_back(e);
+    }
+    return out;
+  }
+  std::vector<nlohmann::json> events;
+};
+
+class RecordingHooks : public ProcessHooks {
+ public:
+  void OnWatchedExec(uint32_t pid, uint32_t workload_id, const std::string& exe) override {
+    execs.emplace_back(pid, workload_id);
+  }
+  void OnFork(uint32_t parent, uint32_t child, bool watched) override {
+    forks.emplace_back(parent, child);
+  }
+  void OnExit(uint32_t pid) override { exits.push_back(pid); }
+  std::vector<std::pair<uint32_t, uint32_t>> execs, forks;
+  std::vector<uint32_t> exits;
+};
+
 constexpr char kRules[] = R"(version: 1
+files:
+  - class: inference-cache
+    paths: [/var/cache/llm/]
 workloads:
   - name: sync
     role: crm-sync
@@ -166,6 +197,145 @@ TEST_F(EngineTest, MalformedRecordsAreCountedAndDropped) {
   engine_->OnRecord(junk);
   EXPECT_EQ(engine_->stats().decode_errors, 1u);
   EXPECT_THAT(sink_.alerts, IsEmpty());
+}
+
+// A DNS answer for acme.my.salesforce.com (CNAME na1.salesforce.com, A 10.1.2.3), built by hand.
+std::vector<uint8_t> DnsAnswer() {
+  std::vector<uint8_t> m = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0};
+  const uint8_t qname[] = {4, 'a', 'c', 'm', 'e', 2, 'm', 'y', 10, 's', 'a', 'l', 'e', 's',
+                           'f', 'o', 'r', 'c', 'e', 3, 'c', 'o', 'm', 0};
+  m.insert(m.end(), std::begin(qname), std::end(qname));  // offset 12
+  m.insert(m.end(), {0, 1, 0, 1});
+  const uint8_t target[] = {3, 'n', 'a', '1', 10, 's', 'a', 'l', 'e', 's', 'f',
+                            'o', 'r', 'c', 'e', 3, 'c', 'o', 'm', 0};
+  // CNAME acme... -> na1.salesforce.com, ttl 60.
+  m.insert(m.end(), {0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, sizeof(target)});
+  const uint8_t target_off = static_cast<uint8_t>(m.size());
+  m.insert(m.end(), std::begin(target), std::end(target));
+  // A na1.salesforce.com -> 10.1.2.3, ttl 60.
+  m.insert(m.end(), {0xc0, target_off, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 1, 2, 3});
+  return m;
+}
+
+events::Flow FlowTo(std::array<uint8_t, 4> v4, uint16_t port) {
+  events::Flow f;
+  f.pid = kPid;
+  f.protocol = 6;
+  f.dport = port;
+  f.daddr[10] = f.daddr[11] = 0xff;
+  std::memcpy(&f.daddr[12], v4.data(), 4);
+  return f;
+}
+
+TEST_F(EngineTest, ClosedFlowIsReportedOnceWhetherOrNotItsRecordArrived) {
+  CollectingEvents events;
+  engine_->SetEventPublisher(&events);
+  events::Flow f = FlowTo({10, 1, 2, 3}, 443);
+  f.bytes_out = 1000;
+  f.flags = SLUICE_FLOW_F_CLOSED;
+  engine_->OnEvent(events::FlowEvent{{SLUICE_EV_FLOW, 1, kPid, 0, 77}, 5, SLUICE_FLOW_CLOSED, f});
+  engine_->OnFlowReaped(5, f);  // the reaper finds the same flow: not reported twice
+  // Flow 6's close record was lost: the reaper's totals are reported, marked recovered.
+  f.bytes_out = 2000;
+  engine_->OnFlowReaped(6, f);
+  auto flows = events.OfType("flow");
+  ASSERT_EQ(flows.size(), 2u);
+  EXPECT_EQ(flows[0]["cookie"], 5);
+  EXPECT_EQ(flows[0]["bytes_out"], 1000);
+  EXPECT_EQ(flows[1]["cookie"], 6);
+  EXPECT_EQ(flows[1]["bytes_out"], 2000);
+  EXPECT_EQ(flows[1]["recovered"], true);
+  EXPECT_EQ(engine_->stats().flows_closed, 2u);
+  EXPECT_EQ(engine_->stats().flows_recovered, 1u);
+}
+
+TEST_F(EngineTest, FileTotalsCarryThePathAndClassOfTheOpen) {
+  CollectingEvents events;
+  engine_->SetEventPublisher(&events);
+  events::FileOpenEvent open{};
+  open.hdr = {SLUICE_EV_FILE_OPEN, 1, kPid, kPid, 77};
+  open.dev = 8;
+  open.ino = 99;
+  open.class_id = 1;
+  open.matched_by = SLUICE_FILE_MATCH_PATH;
+  open.path = "/var/cache/llm/kv.bin";
+  engine_->OnEvent(open);
+  engine_->OnFileReaped({kPid, 8, 99}, 4096, 8192, 3, 1);
+  auto totals = events.OfType("file_read");
+  ASSERT_EQ(totals.size(), 1u);
+  EXPECT_EQ(totals[0]["path"], "/var/cache/llm/kv.bin");
+  EXPECT_EQ(totals[0]["class"], "inference-cache");
+  EXPECT_EQ(totals[0]["bytes_read"], 4096);
+  EXPECT_EQ(totals[0]["bytes_mapped"], 8192);
+  ASSERT_EQ(events.OfType("file_open").size(), 1u);
+  EXPECT_EQ(events.OfType("file_open")[0]["class"], "inference-cache");
+}
+
+TEST_F(EngineTest, DnsAnswersNameTheFlowsThatFollow) {
+  CollectingEvents events;
+  engine_->SetEventPublisher(&events);
+  events::DnsEvent dns{};
+  dns.hdr = {SLUICE_EV_DNS, 1, 0, 0, 77};
+  dns.payload = DnsAnswer();
+  engine_->OnEvent(dns);
+  ASSERT_EQ(events.OfType("dns").size(), 1u) << engine_->stats().dns_errors;
+  engine_->OnEvent(events::FlowEvent{{SLUICE_EV_FLOW, 2, kPid, 0, 77}, 7, SLUICE_FLOW_CONNECTED,
+                                     FlowTo({10, 1, 2, 3}, 443)});
+  auto flows = events.OfType("flow");
+  ASSERT_EQ(flows.size(), 1u);
+  EXPECT_THAT(flows[0]["names"].get<std::vector<std::string>>(),
+              ::testing::UnorderedElementsAre("acme.my.salesforce.com", "na1.salesforce.com"));
+}
+
+TEST_F(EngineTest, MalformedDnsIsCountedNotFatal) {
+  events::DnsEvent dns{};
+  dns.hdr = {SLUICE_EV_DNS, 1, 0, 0, 77};
+  dns.payload = {0xff, 0xff, 0x81};
+  engine_->OnEvent(dns);
+  EXPECT_EQ(engine_->stats().dns_errors, 1u);
+}
+
+TEST_F(EngineTest, TlsRecordsAreClassifiedAndTheBytesDropped) {
+  CollectingEvents events;
+  engine_->SetEventPublisher(&events);
+  engine_->OnEvent(events::FlowEvent{{SLUICE_EV_FLOW, 2, kPid, 0, 77}, 9, SLUICE_FLOW_CONNECTED,
+                                     FlowTo({10, 1, 2, 3}, 443)});
+  events::TlsEvent tls{};
+  tls.hdr = {SLUICE_EV_TLS, 3, kPid, kPid, 77};
+  tls.cookie = 9;
+  tls.direction = SLUICE_TLS_DIR_WRITE;
+  tls.lib = SLUICE_TLS_LIB_OPENSSL;
+  const std::string req =
+      "POST /services/data/v59.0/sobjects/Contact?token=SECRET HTTP/1.1\r\nHost: x\r\n\r\n";
+  tls.data.assign(req.begin(), req.end());
+  tls.len = static_cast<uint32_t>(req.size());
+  engine_->OnEvent(tls);
+  auto out = events.OfType("tls");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["http"]["method"], "POST");
+  EXPECT_EQ(out[0]["http"]["path"], "/services/data/v59.0/sobjects/Contact");
+  EXPECT_EQ(out[0]["daddr"], "10.1.2.3");
+  EXPECT_EQ(out[0]["dport"], 443);
+  // The query string (possibly customer data or a token) never leaves the classifier.
+  EXPECT_EQ(out[0].dump().find("SECRET"), std::string::npos);
+}
+
+TEST_F(EngineTest, ProcessHooksSeeWatchedExecsForksAndExits) {
+  RecordingHooks hooks;
+  engine_->SetProcessHooks(&hooks);
+  events::ExecEvent e{};
+  e.hdr = {SLUICE_EV_EXEC, 1, kPid, kPid, 77};
+  e.workload_id = 0;
+  e.filename = "/usr/bin/python3";
+  engine_->OnEvent(e);
+  e.hdr.pid = kPid + 1;
+  e.workload_id = SLUICE_NO_WORKLOAD;  // not watched: no hook
+  engine_->OnEvent(e);
+  engine_->OnEvent(events::ForkEvent{{SLUICE_EV_FORK, 2, kPid, kPid, 77}, kPid + 2, 0});
+  engine_->OnEvent(events::ExitEvent{{SLUICE_EV_EXIT, 3, kPid, kPid, 77}, 0});
+  EXPECT_THAT(hooks.execs, ElementsAre(Pair(kPid, 0u)));
+  EXPECT_THAT(hooks.forks, ElementsAre(Pair(kPid, kPid + 2)));
+  EXPECT_THAT(hooks.exits, ElementsAre(kPid));
 }
 
 }  // namespace

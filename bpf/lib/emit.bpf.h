@@ -44,4 +44,11 @@ static __always_inline void sluice_submit(void *ring, void *e)
 	bpf_ringbuf_submit(e, avail > size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
+/* Submit and wake the agent now: for the few records it must act on before the process goes
+ * further (exec/fork of a watched process: the agent attaches per-process TLS uprobes). */
+static __always_inline void sluice_submit_now(void *ring, void *e)
+{
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+}
+
 #endif /* SLUICE_EMIT_BPF_H */

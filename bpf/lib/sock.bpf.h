@@ -15,6 +15,27 @@
 #define SLUICE_IPPROTO_TCP 6
 #define SLUICE_IPPROTO_UDP 17
 
+/* Destination of a cgroup sock_addr hook (connect4/6, sendmsg4/6), v4-mapped for IPv4. The
+ * context's fields must be read as whole 32-bit words. */
+static __always_inline void sluice_ctx_daddr4(struct bpf_sock_addr *ctx, __u8 *daddr)
+{
+	__builtin_memset(daddr, 0, 16);
+	daddr[10] = 0xff;
+	daddr[11] = 0xff;
+	__u32 ip4 = ctx->user_ip4;
+	__builtin_memcpy(&daddr[12], &ip4, 4);
+}
+
+static __always_inline void sluice_ctx_daddr6(struct bpf_sock_addr *ctx, __u8 *daddr)
+{
+	__u32 w0 = ctx->user_ip6[0], w1 = ctx->user_ip6[1];
+	__u32 w2 = ctx->user_ip6[2], w3 = ctx->user_ip6[3];
+	__builtin_memcpy(&daddr[0], &w0, 4);
+	__builtin_memcpy(&daddr[4], &w1, 4);
+	__builtin_memcpy(&daddr[8], &w2, 4);
+	__builtin_memcpy(&daddr[12], &w3, 4);
+}
+
 /* The struct file behind `fd` of the current task, or NULL. */
 static __always_inline struct file *sluice_fd_file(int fd)
 {

@@ -93,11 +93,8 @@ int sluice_connect4(struct bpf_sock_addr *ctx)
 	if (workload == SLUICE_NO_WORKLOAD)
 		return 1;
 
-	__u8 daddr[16] = {};
-	daddr[10] = 0xff;
-	daddr[11] = 0xff;
-	__u32 ip4 = ctx->user_ip4;
-	__builtin_memcpy(&daddr[12], &ip4, 4);
+	__u8 daddr[16];
+	sluice_ctx_daddr4(ctx, daddr);
 	__u16 dport = bpf_ntohs((__u16)ctx->user_port);
 
 	__u8 verdict = sluice_decide(workload, daddr, dport);
@@ -118,12 +115,7 @@ int sluice_connect6(struct bpf_sock_addr *ctx)
 		return 1;
 
 	__u8 daddr[16];
-	__u32 w0 = ctx->user_ip6[0], w1 = ctx->user_ip6[1];
-	__u32 w2 = ctx->user_ip6[2], w3 = ctx->user_ip6[3];
-	__builtin_memcpy(&daddr[0], &w0, 4);
-	__builtin_memcpy(&daddr[4], &w1, 4);
-	__builtin_memcpy(&daddr[8], &w2, 4);
-	__builtin_memcpy(&daddr[12], &w3, 4);
+	sluice_ctx_daddr6(ctx, daddr);
 	__u16 dport = bpf_ntohs((__u16)ctx->user_port);
 
 	__u8 verdict = sluice_decide(workload, daddr, dport);

@@ -67,7 +67,10 @@ int sluice_exec(struct trace_event_raw_sched_process_exec *ctx)
 		if (bpf_probe_read_user(e->args, n, (void *)arg_start) == 0)
 			e->args_len = n;
 	}
-	sluice_submit(&proc_events, e);
+	if (e->workload_id != SLUICE_NO_WORKLOAD)
+		sluice_submit_now(&proc_events, e);  /* the agent attaches TLS probes to it */
+	else
+		sluice_submit(&proc_events, e);
 	return 0;
 }
 
@@ -88,8 +91,13 @@ static __always_inline void sluice_on_fork(__u32 child, __u32 flags)
 		return;
 	sluice_fill_header(&e->hdr, SLUICE_EV_FORK, sizeof(*e));
 	e->child_pid = child;
+	if (sluice_current_workload() != SLUICE_NO_WORKLOAD)
+		flags |= SLUICE_FORK_F_WATCHED;
 	e->flags = flags;
-	sluice_submit(&proc_events, e);
+	if (flags & SLUICE_FORK_F_WATCHED)
+		sluice_submit_now(&proc_events, e);  /* attach to the child before it execs */
+	else
+		sluice_submit(&proc_events, e);
 }
 
 SEC("tp_btf/sched_process_fork")

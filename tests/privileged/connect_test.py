@@ -21,10 +21,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import run, read_text, cgroup2_root, sluice_programs, Sluiced  # noqa: E402
+from harness import (run, read_text, cgroup2_root, sluice_programs, Sluiced,  # noqa: E402
+                     remove_cgroup_tree, run_privileged_suite)
 
 ARGS = None
-SKIP = 77
 
 ALLOWED_V4 = "192.0.2.1"     # TEST-NET-1, only ever on the namespace's loopback
 DENIED_V4 = "192.0.2.2"
@@ -95,22 +95,7 @@ class Lab:
         if self.server:
             self.server.kill()
             self.server.wait()
-        # Children first; a cgroup with processes cannot be removed, so kill stragglers.
-        for dirpath, _, _ in os.walk(self.cgroup, topdown=False):
-            try:
-                with open(os.path.join(dirpath, "cgroup.procs")) as f:
-                    for pid in f.read().split():
-                        os.kill(int(pid), signal.SIGKILL)
-            except OSError:
-                pass
-            for _ in range(50):
-                try:
-                    os.rmdir(dirpath)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.05)
+        remove_cgroup_tree(self.cgroup)
         run(["ip", "netns", "del", self.netns], check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -267,22 +252,7 @@ def main():
     p.add_argument("--sluiced", required=True)
     p.add_argument("--client", required=True)
     ARGS, rest = p.parse_known_args()
-    required = os.environ.get("SLUICE_REQUIRE_PRIVILEGED") == "1"
-    why = None
-    if os.geteuid() != 0:
-        why = "not root"
-    elif cgroup2_root() is None:
-        why = "no cgroup v2 mount"
-    elif shutil.which("bpftool") is None:
-        why = "bpftool not installed"
-    if why:
-        print("privileged test cannot run: %s" % why)
-        return 1 if required else SKIP
-    if sluice_programs():
-        print("sluice programs are already attached on this host (another sluiced running?)")
-        return 1
-    prog = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
-    return 0 if prog.result.wasSuccessful() else 1
+    return run_privileged_suite(rest)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,14 @@ listing attached sluice programs, and driving a real sluiced."""
 
 import json
 import os
-import subprocess
-import time
+import shutil
 import signal
+import subprocess
+import sys
+import time
+import unittest
+
+SKIP = 77
 
 
 def run(cmd, check=True, **kw):
@@ -45,7 +50,10 @@ class Sluiced:
         for path in (self.alerts, self.events):
             if path and os.path.exists(path):
                 os.remove(path)
-        cmd = [binary, "--rules", self.rules, "--mode", mode, "--alerts", self.alerts]
+        # Its own API socket: never collide with a sluiced running on the host.
+        self.api_socket = os.path.join(tmp, "api-%s.sock" % mode)
+        cmd = [binary, "--rules", self.rules, "--mode", mode, "--alerts", self.alerts,
+               "--api-socket", self.api_socket]
         if self.events:
             cmd += ["--events", self.events]
         cmd += list(extra)
@@ -113,3 +121,45 @@ class Sluiced:
         return self.proc.returncode
 
 
+
+
+def remove_cgroup_tree(path):
+    """Removes a cgroup and its children, killing what still runs in them (children first: a
+    cgroup with processes or children cannot be removed)."""
+    for dirpath, _, _ in os.walk(path, topdown=False):
+        try:
+            with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                for pid in f.read().split():
+                    os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+        for _ in range(50):
+            try:
+                os.rmdir(dirpath)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.05)
+
+
+def run_privileged_suite(argv):
+    """Runs the unittest cases of the calling module after checking the host can run them.
+    Returns the process exit code: 0 pass, 1 fail, 77 skipped (unless
+    SLUICE_REQUIRE_PRIVILEGED=1, which turns a skip into a failure)."""
+    required = os.environ.get("SLUICE_REQUIRE_PRIVILEGED") == "1"
+    why = None
+    if os.geteuid() != 0:
+        why = "not root"
+    elif cgroup2_root() is None:
+        why = "no cgroup v2 mount"
+    elif shutil.which("bpftool") is None:
+        why = "bpftool not installed"
+    if why:
+        print("privileged test cannot run: %s" % why)
+        return 1 if required else SKIP
+    if sluice_programs():
+        print("sluice programs are already attached on this host (another sluiced running?)")
+        return 1
+    prog = unittest.main(module="__main__", argv=[sys.argv[0]] + argv, exit=False, verbosity=2)
+    return 0 if prog.result.wasSuccessful() else 1

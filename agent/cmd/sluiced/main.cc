@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <mutex>
 
 #include <csignal>
 #include <cstdio>
@@ -14,15 +15,19 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/api/control_server.h"
 #include "agent/bpf/file_maps.h"
 #include "agent/bpf/mounts.h"
 #include "agent/bpf/reaper.h"
+#include "agent/bpf/tls_attach.h"
+#include "agent/bpf/tls_libs.h"
 #include "agent/bpf/policy_maps.h"
 #include "agent/bpf/sensor.h"
 #include "agent/detect/rules.h"
 #include "agent/engine/engine.h"
 #include "agent/enforce/policy.h"
 #include "agent/output/alert_sink.h"
+#include "agent/output/ocsf.h"
 #include "agent/state/cgroup_index.h"
 #include "agent/state/process_table.h"
 
@@ -56,12 +61,114 @@ class JsonLinesEvents : public sluice::engine::EventPublisher {
   FILE* f_;
 };
 
+// Attaches the TLS uprobes to every process of a watched workload (at exec, on fork of an
+// attached process, and at start for processes already running) and reports processes whose TLS
+// the uprobes cannot see (Go, statically linked OpenSSL/BoringSSL).
+class TlsHooks : public sluice::engine::ProcessHooks {
+ public:
+  TlsHooks(sluice::bpf::TlsAttacher* attacher, sluice::engine::EventPublisher* events)
+      : attacher_(attacher), events_(events) {}
+
+  void OnWatchedExec(uint32_t pid, uint32_t workload_id, const std::string& exe) override {
+    std::vector<sluice::bpf::TlsTarget> extra;
+    if (auto mapped = sluice::bpf::MappedTlsLibraries(static_cast<int>(pid)); mapped.ok()) {
+      for (const auto& lib : *mapped) extra.push_back(Target(lib));
+    }
+    attacher_->Attach(pid, extra);
+    // Through /proc/PID/exe: valid from the host for a container's binary too, and its
+    // libraries are then looked up inside the process's root.
+    auto coverage = sluice::bpf::InspectExecutable(absl::StrCat("/proc/", pid, "/exe"));
+    if (coverage.ok() && (*coverage == sluice::bpf::TlsCoverage::kStaticOpenSsl ||
+                          *coverage == sluice::bpf::TlsCoverage::kGoCryptoTls)) {
+      const std::string what = sluice::bpf::TlsCoverageName(*coverage);
+      fprintf(stderr, "sluiced: TLS of pid %u (%s) is %s\n", pid, exe.c_str(), what.c_str());
+      if (events_ != nullptr) {
+        events_->Publish("tls_coverage", {{"type", "tls_coverage"},
+                                          {"pid", pid},
+                                          {"workload_id", workload_id},
+                                          {"exe", exe},
+                                          {"covered", false},
+                                          {"coverage", what}});
+      }
+    }
+  }
+  void OnFork(uint32_t parent, uint32_t child, bool watched) override {
+    // Uprobes attached with a pid do not follow fork: a forked worker needs its own. Attaching
+    // at fork (they survive exec) also wins the race against a short-lived child such as
+    // `sh -c 'curl ...'`, which may finish its TLS call before its exec record is handled.
+    if (watched || attacher_->attached(parent)) attacher_->Attach(child);
+  }
+  void OnExit(uint32_t pid) override { attacher_->Detach(pid); }
+
+  static sluice::bpf::TlsTarget Target(const sluice::bpf::TlsLibrary& lib) {
+    return {lib.kind == sluice::bpf::TlsLibKind::kGnuTls ? sluice::bpf::TlsLib::kGnuTls
+                                                        : sluice::bpf::TlsLib::kOpenSsl,
+            lib.path};
+  }
+
+ private:
+  sluice::bpf::TlsAttacher* attacher_;
+  sluice::engine::EventPublisher* events_;
+};
+
+// Fans every event out to `--events` and the control API's event stream, rendering it once.
+class EventFanout : public sluice::engine::EventPublisher {
+ public:
+  EventFanout(JsonLinesEvents* file, sluice::api::ControlServer* api) : file_(file), api_(api) {}
+  void Publish(const std::string& type, const nlohmann::json& event) override {
+    if (file_ != nullptr) file_->Publish(type, event);
+    if (api_ != nullptr) {
+      api_->PublishEvent(type, event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+  }
+
+ private:
+  JsonLinesEvents* file_;
+  sluice::api::ControlServer* api_;
+};
+
+// Writes alerts to the configured sink and to the control API's alert stream.
+class TeeAlertSink : public sluice::output::AlertSink {
+ public:
+  TeeAlertSink(sluice::output::AlertSink* inner, sluice::api::ControlServer* api,
+               sluice::output::ProductInfo product)
+      : inner_(inner), api_(api), product_(std::move(product)) {}
+  absl::Status Write(const sluice::detect::Alert& alert) override {
+    absl::Status s = inner_->Write(alert);  // the durable copy first
+    if (api_ != nullptr) api_->PublishAlert(sluice::output::RenderLine(alert, product_));
+    return s;
+  }
+  absl::Status Flush() override { return inner_->Flush(); }
+
+ private:
+  sluice::output::AlertSink* inner_;
+  sluice::api::ControlServer* api_;
+  sluice::output::ProductInfo product_;
+};
+
+const char* EventTypeName(uint32_t type) {
+  switch (type) {
+    case SLUICE_EV_EXEC: return "exec";
+    case SLUICE_EV_EXIT: return "exit";
+    case SLUICE_EV_CONNECT: return "connect";
+    case SLUICE_EV_CGROUP_MKDIR: return "cgroup_mkdir";
+    case SLUICE_EV_FORK: return "fork";
+    case SLUICE_EV_FLOW: return "flow";
+    case SLUICE_EV_DNS: return "dns";
+    case SLUICE_EV_FILE_OPEN: return "file_open";
+    case SLUICE_EV_TLS: return "tls";
+    default: return "";
+  }
+}
+
 struct Options {
   std::string rules_path;
   std::string mode = "monitor";
   std::string alerts = "-";
   std::string events;
   uint32_t tls_capture = 1024;
+  std::string api_socket = sluice::api::kDefaultSocketPath;
+  bool test_drop_flow_records = false;
 };
 
 int Run(const Options& opt) {
@@ -82,6 +189,23 @@ int Run(const Options& opt) {
   if (!policy.ok()) return Fail(kExitBadInput, policy.status());
 
   if (auto s = sluice::bpf::CheckPrivileges(); !s.ok()) return Fail(kExitRuntime, s);
+  // Started before anything touches the kernel: a second sluiced stops here ("a server is
+  // already answering") instead of loading programs and rewriting the policy maps.
+  // The control API answers status from a snapshot the main loop refreshes (the engine is
+  // single-threaded; gRPC threads never touch it).
+  std::mutex status_mu;
+  sluice::v1::StatusResponse status_snapshot;
+  std::unique_ptr<sluice::api::ControlServer> api;
+  if (!opt.api_socket.empty() && opt.api_socket != "none") {
+    sluice::api::ControlServer::Options api_opt;
+    api_opt.socket_path = opt.api_socket;
+    auto started = sluice::api::ControlServer::Start(api_opt, [&status_mu, &status_snapshot] {
+      std::lock_guard<std::mutex> lock(status_mu);
+      return status_snapshot;
+    });
+    if (!started.ok()) return Fail(kExitRuntime, started.status());
+    api = *std::move(started);
+  }
   if (auto s = sluice::bpf::EnsureTracefs(); !s.ok()) return Fail(kExitRuntime, s);
   if (auto s = sluice::bpf::EnsureBpffs(); !s.ok()) return Fail(kExitRuntime, s);
   auto cgroup_root = sluice::bpf::EnsureCgroup2();
@@ -121,12 +245,21 @@ int Run(const Options& opt) {
   sluice::state::CgroupIndex cgroups(*cgroup_root);
   if (auto s = cgroups.Scan(); !s.ok()) return Fail(kExitRuntime, s);
   sluice::state::ProcessTable processes;
-  sluice::engine::Engine engine(loaded.rules, &processes, &cgroups, &maps, sink->get());
-  engine.SetEventPublisher(events.get());
+  TeeAlertSink alert_sink(sink->get(), api.get(), product);
+  EventFanout fanout(events.get(), api.get());
+
+  sluice::engine::Engine engine(loaded.rules, &processes, &cgroups, &maps, &alert_sink);
+  engine.SetEventPublisher(events || api ? &fanout : nullptr);
+  std::vector<sluice::bpf::TlsTarget> system_tls;
+  for (const auto& lib : sluice::bpf::SystemTlsLibraries()) system_tls.push_back(TlsHooks::Target(lib));
+  sluice::bpf::TlsAttacher tls(sensor->get(), system_tls);
+  TlsHooks tls_hooks(&tls, events || api ? &fanout : nullptr);
+  engine.SetProcessHooks(&tls_hooks);
   sluice::bpf::Reaper reaper((*sensor)->flows_fd(), (*sensor)->file_io_fd(),
                              (*sensor)->open_files_fd());
+  sluice::bpf::ReapStats last_reap;
   auto reap = [&] {
-    reaper.Run(
+    last_reap = reaper.Run(
         [&](uint64_t cookie, const sluice::events::Flow& f) { engine.OnFlowReaped(cookie, f); },
         [&](const sluice_file_io_key& k, const sluice_file_io& io) {
           engine.OnFileReaped({k.tgid, k.dev, k.ino}, io.bytes_read, io.bytes_mapped, io.calls,
@@ -140,7 +273,16 @@ int Run(const Options& opt) {
   if (auto s = processes.SeedFromProc(); !s.ok()) return Fail(kExitRuntime, s);
   if (auto s = cgroups.Scan(); !s.ok()) return Fail(kExitRuntime, s);
   if (auto s = engine.SeedWatchSet(); !s.ok()) return Fail(kExitRuntime, s);
-  if (auto s = (*sensor)->StartRings([&engine](absl::Span<const uint8_t> r) {
+  engine.SeedProcessHooks();
+  // --test-drop-records: discard ring records of one type before the engine sees them, as a
+  // full ring would, to prove that totals kept in kernel maps survive lost records.
+  const uint32_t drop_type = opt.test_drop_flow_records ? SLUICE_EV_FLOW : 0;
+  if (auto s = (*sensor)->StartRings([&engine, drop_type](absl::Span<const uint8_t> r) {
+        if (drop_type != 0 && r.size() >= sizeof(uint32_t)) {
+          uint32_t type;
+          std::memcpy(&type, r.data(), sizeof(type));
+          if (type == drop_type) return;
+        }
         engine.OnRecord(r);
       });
       !s.ok()) {
@@ -163,12 +305,68 @@ int Run(const Options& opt) {
     fprintf(stderr, "sluiced: optional hooks not available: %s\n",
             absl::StrJoin(missing, ", ").c_str());
   }
+  {
+    std::vector<std::string> libs;
+    for (const auto& t : system_tls) libs.push_back(t.path);
+    const auto ts = tls.stats();
+    fprintf(stderr, "sluiced: TLS libraries: %s; uprobes on %llu process(es)\n",
+            libs.empty() ? "none found" : absl::StrJoin(libs, ", ").c_str(),
+            static_cast<unsigned long long>(ts.processes));
+  }
   fprintf(stderr, "sluiced: sensitive files: %zu prefix(es), %zu inode(s) seeded%s\n",
           file_seed.prefixes, file_seed.inodes,
           file_seed.truncated ? " (inode seeding stopped at its limit)" : "");
   fprintf(stderr, "sluiced: ready: %zu workload(s) from %s, mode %s, alerts to %s\n",
           loaded.rules.workloads.size(), rules_path.c_str(), mode_name.c_str(),
           alerts_path.c_str());
+
+  auto refresh_status = [&] {
+    sluice::v1::StatusResponse st;
+    st.set_mode(mode_name);
+    st.set_rules_path(rules_path);
+    st.set_workload_count(static_cast<uint32_t>(loaded.rules.workloads.size()));
+    for (const auto& p : (*sensor)->probes()) {
+      auto* out = st.add_probes();
+      out->set_name(p.probe);
+      out->set_hook(p.hook);
+      out->set_attached(p.attached);
+      out->set_preferred_hook(p.preferred);
+      out->set_fallback_used(p.fallback_used);
+      out->set_error(p.error);
+    }
+    const auto loss = (*sensor)->ReadLoss();
+    const auto& es = engine.stats();
+    for (uint32_t t = 1; t < SLUICE_EV_TYPE_MAX; ++t) {
+      auto* c = st.add_event_types();
+      c->set_type(EventTypeName(t));
+      c->set_received(es.events[t]);
+      c->set_ring_full(loss.ring_full[t]);
+      c->set_map_full(loss.map_full[t]);
+    }
+    st.set_alerts_total(es.alerts);
+    st.set_decode_errors(es.decode_errors);
+    const auto ts = tls.stats();
+    auto& g = *st.mutable_gauges();
+    g["processes"] = processes.size();
+    g["flows_live"] = last_reap.flows_live;
+    g["file_totals_live"] = last_reap.files_live;
+    g["dns_entries"] = engine.dns_entries();
+    g["tls_processes"] = ts.processes;
+    g["tls_uprobes"] = ts.links;
+    auto& c = *st.mutable_counters();
+    c["flows_closed"] = es.flows_closed;
+    c["flows_recovered"] = es.flows_recovered;
+    c["files_reaped"] = es.files_reaped;
+    c["dns_answers"] = es.dns_answers;
+    c["dns_errors"] = es.dns_errors;
+    c["tls_records"] = es.tls_records;
+    c["tls_attach_failures"] = ts.failures;
+    c["sink_errors"] = es.sink_errors;
+    c["watch_errors"] = es.watch_errors;
+    std::lock_guard<std::mutex> lock(status_mu);
+    status_snapshot = std::move(st);
+  };
+  refresh_status();
 
   using Clock = std::chrono::steady_clock;
   auto next_reap = Clock::now();
@@ -181,6 +379,7 @@ int Run(const Options& opt) {
     const auto now = Clock::now();
     if (now >= next_reap) {
       reap();
+      refresh_status();
       next_reap = now + std::chrono::milliseconds(250);
     }
     if (now >= next_loss_report) {
@@ -244,6 +443,14 @@ int main(int argc, char** argv) {
                  "(never stored)")
       ->check(CLI::Range(0, SLUICE_TLS_CAPTURE_MAX))
       ->capture_default_str();
+  app.add_option("--api-socket", opt.api_socket,
+                 "Control API unix socket (root only; sluicectl status/events/alerts); "
+                 "\"none\" disables it")
+      ->capture_default_str();
+  app.add_flag("--test-drop-flow-records", opt.test_drop_flow_records,
+               "Testing only: discard every flow ring record, as if the ring were full; flow "
+               "totals then come from the kernel map alone")
+      ->group("Testing");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

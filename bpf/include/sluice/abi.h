@@ -120,6 +120,7 @@ struct sluice_fork_event {
 	__u32 flags;      /* SLUICE_FORK_F_* */
 };
 #define SLUICE_FORK_F_MAYBE_THREAD 0x1  /* fallback hook: cannot tell a thread from a process */
+#define SLUICE_FORK_F_WATCHED 0x2       /* the parent belongs to a watched workload */
 
 /* sluice_flow_event.kind */
 enum sluice_flow_kind {
