@@ -53,9 +53,32 @@ TlsAttacher::TlsAttacher(const Sensor* sensor, std::vector<TlsTarget> system_lib
   attr.disabled = 1;
   keep_perf_sched_.reset(static_cast<int>(
       syscall(SYS_perf_event_open, &attr, 0 /* this process */, -1, -1, PERF_FLAG_FD_CLOEXEC)));
+  closer_ = std::thread([this] { CloserLoop(); });
 }
 
-TlsAttacher::~TlsAttacher() = default;
+TlsAttacher::~TlsAttacher() {
+  {
+    std::lock_guard<std::mutex> lock(closer_mu_);
+    stopping_ = true;
+  }
+  closer_cv_.notify_one();
+  closer_.join();  // closes everything queued; links_ is destroyed after this
+}
+
+void TlsAttacher::CloserLoop() {
+  std::unique_lock<std::mutex> lock(closer_mu_);
+  while (true) {
+    closer_cv_.wait(lock, [this] { return stopping_ || !to_close_.empty(); });
+    while (!to_close_.empty()) {
+      ProcessLinks links = std::move(to_close_.front());
+      to_close_.pop_front();
+      lock.unlock();
+      links.links.clear();  // the slow part, outside the lock
+      lock.lock();
+    }
+    if (stopping_) return;
+  }
+}
 
 const absl::flat_hash_map<std::string, uint64_t>& TlsAttacher::Offsets(const std::string& path) {
   auto it = offsets_.find(path);
@@ -108,7 +131,16 @@ int TlsAttacher::Attach(uint32_t pid, const std::vector<TlsTarget>& extra) {
   return n;
 }
 
-void TlsAttacher::Detach(uint32_t pid) { links_.erase(pid); }
+void TlsAttacher::Detach(uint32_t pid) {
+  auto it = links_.find(pid);
+  if (it == links_.end()) return;
+  {
+    std::lock_guard<std::mutex> lock(closer_mu_);
+    to_close_.push_back(std::move(it->second));
+  }
+  links_.erase(it);
+  closer_cv_.notify_one();
+}
 
 TlsAttachStats TlsAttacher::stats() const {
   TlsAttachStats st;
