@@ -20,10 +20,12 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } proc_events SEC(".maps") __weak;
 
-/* Network records (connect attempts of watched workloads). 256 KiB = ~3600 connect records. */
+/* Network records (connect attempts, flow lifecycle, DNS answers). 1 MiB: a loopback connect storm
+ * of a watched workload (bench/overhead: ~60k connects/s, 3-5 records each) overflowed 256 KiB
+ * between two 10 ms consume ticks. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, 1024 * 1024);
 } net_events SEC(".maps") __weak;
 
 /* Sensitive file opens. 256 KiB = ~860 records. */
