@@ -40,8 +40,9 @@ std::vector<Key> Keys(int fd) {
 
 }  // namespace
 
-ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file) {
+ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file, const DrainFn& drain) {
   ReapStats st;
+  std::vector<std::pair<uint64_t, sluice_flow>> flows;
   for (uint64_t cookie : Keys<uint64_t>(flows_fd_)) {
     sluice_flow raw{};
     if (bpf_map_lookup_elem(flows_fd_, &cookie, &raw) != 0) continue;
@@ -49,10 +50,9 @@ ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file) {
       ++st.flows_live;
       continue;
     }
-    on_flow(cookie, events::DecodeFlow(raw));
-    bpf_map_delete_elem(flows_fd_, &cookie);
-    ++st.flows_reaped;
+    flows.emplace_back(cookie, raw);
   }
+  std::vector<std::pair<sluice_file_io_key, sluice_file_io>> files;
   for (const sluice_file_io_key& key : Keys<sluice_file_io_key>(file_io_fd_)) {
     if (alive_(key.tgid)) {
       ++st.files_live;
@@ -60,6 +60,16 @@ ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file) {
     }
     sluice_file_io io{};
     if (bpf_map_lookup_elem(file_io_fd_, &key, &io) != 0) continue;
+    files.emplace_back(key, io);
+  }
+  // Everything found final above was final before this drain: its records are handled first.
+  if (drain) drain();
+  for (const auto& [cookie, raw] : flows) {
+    on_flow(cookie, events::DecodeFlow(raw));
+    bpf_map_delete_elem(flows_fd_, &cookie);
+    ++st.flows_reaped;
+  }
+  for (const auto& [key, io] : files) {
     on_file(key, io);
     bpf_map_delete_elem(file_io_fd_, &key);
     ++st.files_reaped;

@@ -31,8 +31,12 @@ class Reaper {
 
   Reaper(int flows_fd, int file_io_fd, int open_files_fd, AliveFn alive = ProcessAlive);
 
-  // One pass over the maps. Entries are deleted after their callback ran.
-  ReapStats Run(const FlowFn& on_flow, const FileFn& on_file);
+  using DrainFn = std::function<void()>;
+  // One pass over the maps. Entries are deleted after their callback ran. `drain` runs between
+  // finding what is final and reporting it: it must hand the engine every ring record submitted
+  // so far, so that a process's open or a flow's close record (submitted before the process
+  // died or the flow was marked closed) is handled before its final totals.
+  ReapStats Run(const FlowFn& on_flow, const FileFn& on_file, const DrainFn& drain);
 
   static bool ProcessAlive(uint32_t pid);
 

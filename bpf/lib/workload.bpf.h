@@ -48,6 +48,10 @@ static __always_inline __u32 sluice_current_workload(void)
 	__u64 m = (mc | ~cfg->has_cgroup) & (me | ~cfg->has_exe) & cfg->active_mask;
 	if (!m)
 		return SLUICE_NO_WORKLOAD;
+	/* The agent never watches (or blocks) itself, even when it runs inside a watched cgroup. */
+	struct sluice_sensor_cfg *sc = bpf_map_lookup_elem(&sensor_cfg, &zero);
+	if (sc && sc->agent_tgid == tgid)
+		return SLUICE_NO_WORKLOAD;
 	return sluice_lowest_bit(m);
 }
 

@@ -264,7 +264,8 @@ int Run(const Options& opt) {
         [&](const sluice_file_io_key& k, const sluice_file_io& io) {
           engine.OnFileReaped({k.tgid, k.dev, k.ino}, io.bytes_read, io.bytes_mapped, io.calls,
                               io.class_id);
-        });
+        },
+        [&] { (void)(*sensor)->Poll(0); });
   };
 
   // Attach before seeding from /proc: a process started in between is then seen by the exec
@@ -402,8 +403,7 @@ int Run(const Options& opt) {
     }
     if (events) events->Flush();
   }
-  // Drain what the probes submitted before the signal, then report final totals.
-  (void)(*sensor)->Poll(0);
+  // Report final totals (the reap drains what the probes submitted before the signal first).
   reap();
   if (events) events->Flush();
 
