@@ -1,71 +1,243 @@
 #!/usr/bin/env python3
-"""Writes the regression corpus of the fuzz targets (corpus/dns, corpus/decode): valid inputs
-that reach deep into the parsers and the malformed shapes they must survive. Reproducible: run it
-again after changing it and commit the result."""
+"""Writes the regression corpus of the fuzz targets: tests/fuzz/corpus/dns (DNS messages for
+ParseDnsMessage) and tests/fuzz/corpus/decode (ring records for events::Decode).
+
+The file name says what the replay test (agent/events/dns_corpus_test.cc) expects:
+  ok-*   must parse (DNS: completely, `truncated` false) / must decode;
+  cut-*  DNS only: must parse with `truncated` true (a message cut by the sensor's 512-byte copy);
+  bad-*  must be rejected;
+  any other name (inputs a fuzzing run found, e.g. libFuzzer's crash-<sha1>) must only be handled
+  without a crash.
+Every input is synthetic (made-up names, documentation addresses); no captured traffic.
+
+Reproducible: the files this script owns (ok-/cut-/bad-) are removed and written again; other
+files are left alone. Run it after changing it and commit the result:
+  python3 tests/fuzz/make_corpus.py
+"""
 
 import os
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+OWNED_PREFIXES = ("ok-", "cut-", "bad-")
 
+A, CNAME, TXT, MX, AAAA = 1, 5, 16, 15, 28
+IN, CH = 1, 3
+RESPONSE = 0x8180  # QR, RD, RA, NOERROR
+QUERY = 0x0100     # RD
+
+
+# ---- DNS ---------------------------------------------------------------------------------------
 
 def name(*labels):
-    return b"".join(bytes([len(l)]) + l.encode() for l in labels) + b"\0"
+    out = b""
+    for label in labels:
+        raw = label if isinstance(label, bytes) else label.encode()
+        out += bytes([len(raw)]) + raw
+    return out + b"\0"
 
 
-def header(qd, an, flags=0x8180, ident=0x1234):
-    return struct.pack(">HHHHHH", ident, flags, qd, an, 0, 0)
+def ptr(offset):
+    return struct.pack(">H", 0xC000 | offset)
 
 
-def rr(owner, rtype, ttl, rdata):
-    return owner + struct.pack(">HHIH", rtype, 1, ttl, len(rdata)) + rdata
+def header(qd, an, flags=RESPONSE, ident=0x1234, ns=0, ar=0):
+    return struct.pack(">HHHHHH", ident, flags, qd, an, ns, ar)
+
+
+def question(qname, qtype=A):
+    return qname + struct.pack(">HH", qtype, IN)
+
+
+def rr(owner, rtype, ttl, rdata, klass=IN, rdlength=None):
+    length = len(rdata) if rdlength is None else rdlength
+    return owner + struct.pack(">HHIH", rtype, klass, ttl, length) + rdata
+
+
+def v6(last):
+    return bytes([0x20, 0x01, 0x0D, 0xB8]) + bytes(11) + bytes([last])
+
+
+def chain_message():
+    """Question acme.my.salesforce.com, CNAME na1.salesforce.com, A 10.1.2.3, AAAA 2001:db8::7,
+    every later name compressed. Returns (message, offset where the answers start)."""
+    msg = header(1, 3) + question(name("acme", "my", "salesforce", "com"))
+    answers_at = len(msg)
+    target = answers_at + 12  # the CNAME's RDATA, after its owner pointer and fixed fields
+    msg += rr(ptr(12), CNAME, 300, b"\x03na1" + ptr(12 + 8))  # 12 + 8: "salesforce.com"
+    msg += rr(ptr(target), A, 60, bytes([10, 1, 2, 3]))
+    msg += rr(ptr(target), AAAA, 60, v6(7))
+    return msg, answers_at
+
+
+def big_response():
+    """A response longer than the sensor's 512-byte copy: 40 A records for one name."""
+    msg = header(1, 40) + question(name("pool", "cdn", "example"))
+    for i in range(40):
+        msg += rr(ptr(12), A, 30, bytes([192, 0, 2, i]))
+    return msg
+
+
+def pointer_chain(n):
+    """Question "a"; a skipped record whose RDATA holds n pointers (the first to the question's
+    name, each later one to the one before); an A record whose owner points at the last, so
+    reading it follows n + 1 pointers."""
+    msg = header(1, 2) + question(name("a"))
+    msg += ptr(12) + struct.pack(">HHIH", 99, IN, 1, 2 * n)
+    chain = len(msg)
+    msg += ptr(12) + b"".join(ptr(chain + 2 * (i - 1)) for i in range(1, n))
+    return msg + rr(ptr(chain + 2 * (n - 1)), A, 1, bytes([192, 0, 2, 1]))
 
 
 def dns_cases():
-    q = name("acme", "my", "salesforce", "com")
-    question = q + struct.pack(">HH", 1, 1)
-    chain = header(1, 3) + question
-    target_off = len(chain) + 12
-    chain += rr(b"\xc0\x0c", 5, 300, b"\x03na1\xc0\x14")
-    chain += rr(bytes([0xC0, target_off]), 1, 60, bytes([10, 1, 2, 3]))
-    chain += rr(bytes([0xC0, target_off]), 28, 60, bytes(15) + b"\x07")
-    yield "cname_chain", chain
-    yield "a_only", header(1, 1) + question + rr(b"\xc0\x0c", 1, 0, bytes([192, 0, 2, 1]))
-    yield "query", header(1, 0, flags=0x0100) + question
-    yield "self_pointer", header(1, 0) + b"\xc0\x0c" + struct.pack(">HH", 1, 1)
-    yield "forward_pointer", header(1, 0) + b"\xc0\x40" + struct.pack(">HH", 1, 1)
-    yield "label_64", header(1, 0) + b"\x40" + b"a" * 64 + b"\0" + struct.pack(">HH", 1, 1)
-    yield "long_name", header(1, 0) + name(*(["x" * 63] * 5)) + struct.pack(">HH", 1, 1)
-    yield "bad_rdlength", header(0, 1) + rr(name("x"), 1, 1, bytes(5))
-    yield "short_header", b"\x12\x34\x81"
-    yield "empty", b""
-    for cut in (13, 30, 45, 60, len(chain) - 1):
-        yield "chain_cut_%d" % cut, chain[:cut]
-    yield "many_answers", header(0, 200) + b"".join(
-        rr(name("x"), 1, 1, bytes([1, 2, 3, i % 256])) for i in range(200))
+    chain, answers_at = chain_message()
+    q = question(name("www", "example", "test"))
+
+    yield "ok-cname-chain", chain
+    yield "ok-a", header(1, 1) + q + rr(ptr(12), A, 0, bytes([192, 0, 2, 1]))
+    yield "ok-aaaa", header(1, 1) + question(name("v6", "example"), AAAA) + rr(
+        ptr(12), AAAA, 3600, v6(1))
+    yield "ok-long-chain", header(1, 4) + question(name("login", "crm", "test")) + rr(
+        ptr(12), CNAME, 60, name("edge", "crm", "test")) + rr(
+        name("edge", "crm", "test"), CNAME, 60, name("lb", "crm", "test")) + rr(
+        name("lb", "crm", "test"), CNAME, 60, name("n7", "lb", "crm", "test")) + rr(
+        name("n7", "lb", "crm", "test"), A, 60, bytes([198, 51, 100, 7]))
+    yield "ok-cname-cycle", header(1, 3) + q + rr(ptr(12), CNAME, 60, name("b", "test")) + rr(
+        name("b", "test"), CNAME, 60, name("www", "example", "test")) + rr(
+        ptr(12), A, 60, bytes([192, 0, 2, 9]))
+    yield "ok-query", header(1, 0, flags=QUERY) + q
+    yield "ok-nxdomain", header(1, 0, flags=0x8183) + q
+    yield "ok-header-only", header(0, 0)
+    yield "ok-escaped-labels", header(1, 1) + question(name(b"A.\x07 \\\xffz", "CoM")) + rr(
+        ptr(12), A, 5, bytes([192, 0, 2, 2]))
+    yield "ok-other-types", header(1, 4) + q + rr(ptr(12), TXT, 1, b"\x02hi") + rr(
+        ptr(12), MX, 1, b"\x00\x0a" + ptr(12)) + rr(
+        ptr(12), A, 1, bytes([192, 0, 2, 3]), klass=CH) + rr(ptr(12), A, 1, bytes([192, 0, 2, 4]))
+    yield "ok-many-answers", header(0, 200) + b"".join(
+        rr(name("x"), A, 1, bytes([192, 0, 2, i % 256])) for i in range(200))
+    yield "ok-16-hops", pointer_chain(15)
+    yield "ok-label-63", header(1, 0) + question(name("a" * 63, "test"))
+    yield "ok-name-255", header(1, 0) + question(name("x" * 63, "x" * 63, "x" * 63, "x" * 61))
+    yield "ok-16-questions", header(16, 0) + question(name("q")) * 16
+    yield "ok-authority-ignored", header(1, 1, ns=1) + q + rr(ptr(12), A, 1, bytes(
+        [192, 0, 2, 5])) + b"\xff\xff\xff"  # garbage where the authority section would be
+
+    # Cut by a bounded copy: inside an owner pointer, the fixed fields, RDATA, a CNAME target,
+    # and right at a record boundary.
+    for cut in (answers_at, answers_at + 1, answers_at + 5, answers_at + 13, answers_at + 17,
+                answers_at + 18, answers_at + 30, len(chain) - 1):
+        yield "cut-chain-%d" % cut, chain[:cut]
+    yield "cut-512", big_response()[:512]
+
+    yield "bad-empty", b""
+    yield "bad-short-header", b"\x12\x34\x81"
+    yield "bad-self-pointer", header(1, 0) + ptr(12) + struct.pack(">HH", A, IN)
+    yield "bad-forward-pointer", header(1, 0) + ptr(64) + struct.pack(">HH", A, IN) + bytes(60)
+    yield "bad-pointer-into-name", header(1, 0) + b"\x01a" + ptr(12) + struct.pack(">HH", A, IN)
+    yield "bad-pointer-loop", header(1, 2) + question(name("q")) + name() + struct.pack(
+        ">HHIH", 99, IN, 1, 2) + ptr(32) + rr(ptr(30), A, 1, bytes(4))
+    yield "bad-17-hops", pointer_chain(16)
+    yield "bad-label-64", header(1, 0) + b"\x40" + b"a" * 64 + b"\0" + struct.pack(">HH", A, IN)
+    yield "bad-reserved-label", header(1, 0) + b"\x80" + struct.pack(">HH", A, IN)
+    yield "bad-name-256", header(1, 0) + question(name("x" * 63, "x" * 63, "x" * 63, "x" * 62))
+    yield "bad-rdlength-a", header(0, 1) + rr(name("x"), A, 1, bytes(5))
+    yield "bad-rdlength-aaaa", header(0, 1) + rr(name("x"), AAAA, 1, bytes(4))
+    yield "bad-cname-padded", header(0, 1) + rr(name("x"), CNAME, 1, name("y") + b"\0")
+    yield "bad-cname-overrun", header(0, 1) + rr(name("x"), CNAME, 1, b"\x03yy", rdlength=2)
+    yield "bad-17-questions", header(17, 0) + question(name("q")) * 17
+    yield "bad-cut-question", header(2, 0) + question(name("one")) + b"\x03tw"
+
+
+# ---- ring records (bpf/include/sluice/abi.h, layouts checked by agent/events/abi_check.h) -------
+
+EV_EXEC, EV_EXIT, EV_CONNECT, EV_CGROUP, EV_FORK, EV_FLOW, EV_DNS, EV_FILE_OPEN, EV_TLS = range(
+    1, 10)
+NO_WORKLOAD = 0xFFFFFFFF
+
+
+def ev_header(etype, size, pid=4242, cgroup=77):
+    return struct.pack("<IIQIIQ", etype, size, 1_000_000, pid, pid, cgroup)
+
+
+def fixed(text, size):
+    raw = text if isinstance(text, bytes) else text.encode()
+    return raw[:size].ljust(size, b"\0")
+
+
+def v4mapped(a, b, c, d):
+    return bytes(10) + b"\xff\xff" + bytes([a, b, c, d])
+
+
+def exec_record(args=b"curl\0-s\0https://paste.example/x\0", args_len=None, args_total=None,
+                comm="curl", filename="/usr/bin/curl", size=464):
+    body = struct.pack("<IIQII", 1, 0, 1234, 0x801, NO_WORKLOAD)
+    body += fixed(comm, 16) + fixed(filename, 256)
+    body += struct.pack("<II", len(args) if args_len is None else args_len,
+                        len(args) if args_total is None else args_total)
+    body += fixed(args, 128)
+    return ev_header(EV_EXEC, size) + body
+
+
+def dns_record(payload, length=None, wire_len=None):
+    body = struct.pack("<QHHHH", 99, 2, len(payload) if length is None else length,
+                       len(payload) if wire_len is None else wire_len, 0)
+    body += v4mapped(192, 0, 2, 53) + fixed(payload, 512)
+    return ev_header(EV_DNS, 576, pid=0) + body
+
+
+def tls_record(data, captured=None, size=None):
+    cap = len(data) if captured is None else captured
+    body = struct.pack("<QiIIBBHII", 5, 3, len(data), cap, 1, 1, 0, NO_WORKLOAD, 0)
+    return ev_header(EV_TLS, 64 + len(data) if size is None else size) + body + data
 
 
 def decode_cases():
-    def hdr(t, size):
-        return struct.pack("<IIQIIQ", t, size, 1, 2, 3, 4)
-    yield "exec", hdr(1, 464) + bytes(464 - 32)
-    yield "exit", hdr(2, 40) + bytes(8)
-    yield "connect", hdr(3, 64) + bytes(32)
-    yield "flow", hdr(6, 136) + bytes(136 - 32)
-    yield "dns", hdr(7, 576) + bytes(576 - 32)
-    yield "file_open", hdr(8, 320) + bytes(320 - 32)
-    yield "tls_5", hdr(9, 69) + struct.pack("<QiII", 1, 3, 5, 5) + bytes(12) + b"GET /"
-    yield "tls_lying", hdr(9, 64) + struct.pack("<QiII", 1, 3, 5, 4000) + bytes(12)
-    yield "size_too_big", hdr(1, 0xFFFFFFFF) + bytes(64)
-    yield "unknown_type", hdr(99, 32)
-    yield "short", b"\x01\x00"
+    chain, _ = chain_message()
+    flow = struct.pack("<QQQQQIIHHHBB", 77, 1, 2, 1500, 300, 4242, 0, 10, 40000, 443, 6, 0x4)
+    flow += v4mapped(10, 0, 0, 2) + v4mapped(192, 0, 2, 10)
+
+    yield "ok-exec", exec_record()
+    yield "ok-exec-truncated-argv", exec_record(args=b"a" * 128, args_total=4000)
+    yield "ok-exec-unterminated", exec_record(args=b"x" * 128, args_len=0xFFFFFFFF,
+                                             comm=b"c" * 16, filename=b"f" * 256)
+    yield "ok-exit", ev_header(EV_EXIT, 40) + struct.pack("<iI", 1, 0)
+    yield "ok-connect", ev_header(EV_CONNECT, 64) + struct.pack(
+        "<IiHHBBH", 0, -111, 2, 443, 2, 6, 1) + v4mapped(192, 0, 2, 10)
+    yield "ok-cgroup-mkdir", ev_header(EV_CGROUP, 288) + fixed("/sluice-demo", 256)
+    yield "ok-fork", ev_header(EV_FORK, 40) + struct.pack("<II", 4243, 2)
+    yield "ok-flow", ev_header(EV_FLOW, 136) + struct.pack("<QII", 5, 4, 0) + flow
+    yield "ok-dns", dns_record(chain)
+    yield "ok-dns-cut", dns_record(big_response()[:512], wire_len=len(big_response()))
+    yield "ok-dns-len-lies", dns_record(chain, length=0xFFFF)  # clamped to the payload field
+    yield "ok-file-open", ev_header(EV_FILE_OPEN, 320) + struct.pack(
+        "<QIiIIII", 1234, 0x801, 5, 0, 1, 0, 1) + fixed("/var/lib/vectors/index.bin", 256)
+    yield "ok-tls", tls_record(b"GET / HTTP/1.1\r\nHost: crm.example\r\n\r\n")
+    yield "ok-tls-empty", tls_record(b"")
+    yield "ok-padded", ev_header(EV_EXIT, 40) + struct.pack("<iI", 0, 0) + bytes(8)
+
+    yield "bad-short", b"\x01\x00"
+    yield "bad-header-only", ev_header(EV_EXEC, 32)
+    yield "bad-unknown-type", ev_header(99, 32)
+    yield "bad-type-zero", ev_header(0, 32)
+    yield "bad-size-too-big", ev_header(EV_EXEC, 0xFFFFFFFF) + bytes(64)
+    yield "bad-size-mismatch", ev_header(EV_EXIT, 48) + bytes(16)
+    yield "bad-size-short", ev_header(EV_EXEC, 100) + bytes(432)
+    yield "bad-tls-lying", tls_record(b"", captured=4000, size=64)
+    yield "bad-tls-over-cap", tls_record(b"\0" * 16, captured=5000, size=64 + 5000) + bytes(5000)
+    yield "bad-tls-short", ev_header(EV_TLS, 40) + bytes(8)
 
 
 def main():
     for kind, cases in (("dns", dns_cases()), ("decode", decode_cases())):
         d = os.path.join(HERE, "corpus", kind)
         os.makedirs(d, exist_ok=True)
+        for f in os.listdir(d):
+            if f.startswith(OWNED_PREFIXES):
+                os.remove(os.path.join(d, f))
+        seen = set()
         for label, data in cases:
+            assert label not in seen, label
+            seen.add(label)
             with open(os.path.join(d, label), "wb") as f:
                 f.write(data)
 
