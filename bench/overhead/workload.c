@@ -4,6 +4,7 @@
 // iterations, elapsed ns, operations per second (3 syscall groups per iteration).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -40,6 +41,10 @@ int main(int argc, char **argv) {
   long iters = atol(argv[1]);
   const char *dir = argv[2];
   int port = atoi(argv[3]);
+  if (iters <= 0 || port <= 0 || port > 65535) {
+    fprintf(stderr, "%s: ITERATIONS must be > 0 and PORT in 1..65535\n", argv[0]);
+    return 2;
+  }
 
   enum { kFiles = 4, kFileSize = 64 * 1024 };
   char paths[kFiles][4096];
@@ -60,7 +65,7 @@ int main(int argc, char **argv) {
   int one = 1;
   setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (bind(listener, (struct sockaddr *)&addr, sizeof(addr)) || listen(listener, 512)) {
-    perror("listen");
+    fprintf(stderr, "listen on 127.0.0.1:%d: %s\n", port, strerror(errno));
     return 1;
   }
   pthread_t t;
