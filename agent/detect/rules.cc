@@ -4,18 +4,26 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <limits>
 #include <map>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "sluice/abi.h"
 #include "yaml-cpp/yaml.h"
 
@@ -30,6 +38,16 @@ constexpr uintmax_t kMaxRuleFileBytes = 4u << 20;
 constexpr std::array<absl::string_view, 4> kBuiltinRoles = {"crm-sync", "llm-inference",
                                                             "vector-db", "admin-export"};
 constexpr absl::string_view kCustomRolePrefix = "custom:";
+constexpr std::array<absl::string_view, 4> kUnitSuffixes = {".service", ".scope", ".slice",
+                                                            ".socket"};
+// OCSF severity_id 1..6, in order.
+constexpr std::array<absl::string_view, 6> kSeverityNames = {"informational", "low",      "medium",
+                                                             "high",          "critical", "fatal"};
+// A budget window beyond a week would keep per-destination counters for longer than any
+// baseline volume_anomaly learns; the same bound as its window_s parameter.
+constexpr uint64_t kMaxBudgetWindowS = 604800;
+constexpr uint64_t kMaxAggregateWindowS = 86400;
+constexpr size_t kMaxHostGlobLen = 253;  // the longest DNS name in text form
 
 const char* KindName(const YAML::Node& node) {
   switch (node.Type()) {
@@ -47,6 +65,10 @@ const char* KindName(const YAML::Node& node) {
   return "nothing";
 }
 
+std::string At(const SourceLocation& loc) {
+  return absl::StrCat(loc.file, ":", loc.line, ":", loc.column);
+}
+
 // Workload names end up in alerts, metrics labels and file names: keep them to a safe alphabet.
 bool IsValidName(absl::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
@@ -62,6 +84,61 @@ bool IsValidRole(absl::string_view role) {
          IsValidName(role.substr(kCustomRolePrefix.size()));
 }
 
+// A systemd unit name as it appears as a cgroup path component: the unit name alphabet of
+// systemd.unit(5) (with "\" for its escapes) and one of the suffixes that own a cgroup.
+bool IsValidUnit(absl::string_view unit) {
+  const bool alphabet = std::all_of(unit.begin(), unit.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == ':' || c == '_' || c == '.' ||
+           c == '\\' || c == '@' || c == '-';
+  });
+  if (!alphabet) return false;
+  return std::any_of(kUnitSuffixes.begin(), kUnitSuffixes.end(), [unit](absl::string_view sfx) {
+    return unit.size() > sfx.size() && absl::EndsWith(unit, sfx);
+  });
+}
+
+bool IsLowerHex(absl::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return absl::ascii_isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
+  });
+}
+
+// Text a user meant as an address rather than a name: names never hold ':' or '/', and a name
+// of digits and dots only is an IPv4 address written wrong, not a host.
+bool LooksLikeAddress(absl::string_view s) {
+  if (s.find(':') != absl::string_view::npos || s.find('/') != absl::string_view::npos) {
+    return true;
+  }
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '.';
+  });
+}
+
+// Why `glob` (already lower-cased) is not a host glob, or "" when it is one.
+std::string HostGlobProblem(absl::string_view glob) {
+  if (glob.size() > kMaxHostGlobLen) {
+    return absl::StrCat("longer than ", kMaxHostGlobLen, " characters");
+  }
+  for (char c : glob) {
+    if (!absl::ascii_islower(static_cast<unsigned char>(c)) &&
+        !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '*' &&
+        c != '?') {
+      const std::string shown = absl::ascii_isprint(static_cast<unsigned char>(c))
+                                    ? std::string(1, c)
+                                    : absl::StrFormat("\\x%02x", static_cast<unsigned char>(c));
+      return absl::StrCat("'", shown,
+                          "' is not allowed (use letters, digits, '-', '.', '*' and '?')");
+    }
+  }
+  if (glob.back() == '.') return "remove the trailing \".\"";
+  if (glob.front() == '.') {
+    return absl::StrCat("a name does not start with \".\"; write \"*", glob,
+                        "\" for the names under ", glob.substr(1));
+  }
+  if (glob.find("..") != absl::string_view::npos) return "empty label between two dots";
+  return "";
+}
+
 // Decimal digits only (no sign, no spaces); values above 65535 are clamped to 65536 so that
 // callers report them as out of range without overflowing.
 bool ParseDecimal(absl::string_view s, int* out) {
@@ -75,12 +152,120 @@ bool ParseDecimal(absl::string_view s, int* out) {
   return true;
 }
 
+// Leading decimal digits of *s, consumed; false when there are none or the value overflows.
+bool ConsumeUint64(absl::string_view* s, uint64_t* out) {
+  size_t n = 0;
+  uint64_t v = 0;
+  while (n < s->size() && absl::ascii_isdigit(static_cast<unsigned char>((*s)[n]))) {
+    if (__builtin_mul_overflow(v, 10, &v) ||
+        __builtin_add_overflow(v, static_cast<uint64_t>((*s)[n] - '0'), &v)) {
+      return false;
+    }
+    ++n;
+  }
+  if (n == 0) return false;
+  s->remove_prefix(n);
+  *out = v;
+  return true;
+}
+
+// "1048576", "500MiB", "10MB", "1 KiB": a byte count with an optional SI (powers of 1000) or IEC
+// (powers of 1024) unit. No fractions: "1.5GiB" is "1536MiB".
+bool ParseByteSize(absl::string_view s, uint64_t* out) {
+  static constexpr std::pair<absl::string_view, uint64_t> kUnits[] = {
+      {"B", 1},
+      {"KB", 1000},
+      {"MB", 1000 * 1000},
+      {"GB", 1000 * 1000 * 1000},
+      {"TB", uint64_t{1000} * 1000 * 1000 * 1000},
+      {"KiB", uint64_t{1} << 10},
+      {"MiB", uint64_t{1} << 20},
+      {"GiB", uint64_t{1} << 30},
+      {"TiB", uint64_t{1} << 40},
+  };
+  uint64_t n = 0;
+  if (!ConsumeUint64(&s, &n)) return false;
+  if (s.empty()) {
+    *out = n;
+    return true;
+  }
+  if (s.front() == ' ') s.remove_prefix(1);
+  for (const auto& [unit, scale] : kUnits) {
+    if (s == unit) return !__builtin_mul_overflow(n, scale, out);
+  }
+  return false;
+}
+
+// "3600" (seconds), "90s", "30m", "1h", "1d", "1h30m": a duration in seconds.
+bool ParseDuration(absl::string_view s, uint64_t* out) {
+  uint64_t n = 0;
+  if (!ConsumeUint64(&s, &n)) return false;
+  if (s.empty()) {
+    *out = n;
+    return true;
+  }
+  uint64_t total = 0;
+  while (true) {
+    uint64_t scale = 0;
+    switch (s.empty() ? '\0' : s[0]) {
+      case 's':
+        scale = 1;
+        break;
+      case 'm':
+        scale = 60;
+        break;
+      case 'h':
+        scale = 3600;
+        break;
+      case 'd':
+        scale = 86400;
+        break;
+      default:
+        return false;
+    }
+    s.remove_prefix(1);
+    if (__builtin_mul_overflow(n, scale, &n) || __builtin_add_overflow(total, n, &total)) {
+      return false;
+    }
+    if (s.empty()) break;
+    if (!ConsumeUint64(&s, &n)) return false;
+  }
+  *out = total;
+  return true;
+}
+
+// Integers print as integers (1000000, not 1e+06): ranges in messages read like the docs.
+std::string FormatNumber(double v) {
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e16) {
+    return absl::StrCat(static_cast<int64_t>(v));
+  }
+  return absl::StrFormat("%g", v);
+}
+
+const DetectorParamSpec* FindParamSpec(std::string_view detector, std::string_view name) {
+  for (const DetectorParamSpec& spec : kDetectorParams) {
+    if (detector == spec.detector && name == spec.name) return &spec;
+  }
+  return nullptr;
+}
+
+bool IsDetectorId(absl::string_view id) {
+  return std::any_of(std::begin(kDetectorIds), std::end(kDetectorIds),
+                     [id](const char* known) { return id == known; });
+}
+
 // Shared by the files of one load: ids, names and the workload limit span files.
 struct LoadState {
   RuleSet rules;
   std::vector<RuleError> errors;
   std::map<std::string, SourceLocation> names;
   std::map<std::string, SourceLocation> class_names;
+  std::map<std::string, SourceLocation> sink_names;
+  std::map<std::string, SourceLocation> detector_ids;
+  std::optional<SourceLocation> aggregate_window;
+  // Workloads named by detector exceptions: checked once every file is read, because the
+  // workload may be defined in a later file.
+  std::vector<std::pair<std::string, SourceLocation>> workload_refs;
 };
 
 class FileParser {
@@ -147,7 +332,7 @@ class FileParser {
   // yaml-cpp keeps duplicate keys as separate pairs, and a silent "last one wins" would hide a
   // second allow list or selector.
   Fields ReadMap(const YAML::Node& map, absl::string_view what,
-                 std::initializer_list<absl::string_view> allowed) {
+                 absl::Span<const absl::string_view> allowed) {
     Fields fields;
     // Range-for binds each pair to a named value: it->first would refer into a temporary proxy.
     for (const auto& pair : map) {
@@ -184,13 +369,34 @@ class FileParser {
     return f.value.Scalar();
   }
 
+  // A scalar that is not a plain string (a size, a duration, a severity): `expected` says what
+  // kind of value the message asks for.
+  std::optional<std::string> ReadScalar(const Field& f, absl::string_view what,
+                                        absl::string_view expected) {
+    if (!f.value.IsScalar()) {
+      Error(ValueLoc(f), absl::StrCat(what, " must be ", expected, ", got ", KindName(f.value)));
+      return std::nullopt;
+    }
+    return f.value.Scalar();
+  }
+
+  // Whether f holds a list; reports it when not (`what` names the items for the message).
+  bool IsListOrReport(const Field& f, absl::string_view what) {
+    if (f.value.IsSequence()) return true;
+    Error(ValueLoc(f),
+          absl::StrCat(f.key.Scalar(), " must be a list of ", what, ", got ", KindName(f.value)));
+    return false;
+  }
+
   void ParseDocument(const YAML::Node& root) {
     if (!root.IsMap()) {
       Error(LocOf(root), absl::StrCat("rule file must be a map with keys version, workloads; got ",
                                       KindName(root)));
       return;
     }
-    const Fields fields = ReadMap(root, "the rule file", {"version", "workloads", "files"});
+    const Fields fields =
+        ReadMap(root, "the rule file",
+                {"version", "workloads", "files", "crm", "sinks", "detectors", "alerts"});
     if (const Field* version = Find(fields, "version")) {
       if (!CheckVersion(*version)) return;
     } else {
@@ -206,6 +412,14 @@ class FileParser {
         for (const YAML::Node& item : files->value) ParseFileClass(item);
       }
     }
+    if (const Field* f = Find(fields, "crm"); f && !f->value.IsNull()) ParseCrm(*f);
+    if (const Field* f = Find(fields, "sinks"); f && !f->value.IsNull()) {
+      if (IsListOrReport(*f, "sink maps")) {
+        for (const YAML::Node& item : f->value) ParseSink(item);
+      }
+    }
+    if (const Field* f = Find(fields, "detectors"); f && !f->value.IsNull()) ParseDetectors(*f);
+    if (const Field* f = Find(fields, "alerts"); f && !f->value.IsNull()) ParseAlerts(*f);
     const Field* workloads = Find(fields, "workloads");
     if (workloads == nullptr || workloads->value.IsNull()) return;  // a file without workloads
     if (!workloads->value.IsSequence()) {
@@ -219,8 +433,8 @@ class FileParser {
   // files: [{class: inference-cache, paths: [/var/cache/llm/]}]
   void ParseFileClass(const YAML::Node& node) {
     if (!node.IsMap()) {
-      Error(LocOf(node), absl::StrCat("file class must be a map with class and paths, got ",
-                                      KindName(node)));
+      Error(LocOf(node),
+            absl::StrCat("file class must be a map with class and paths, got ", KindName(node)));
       return;
     }
     FileClass fc;
@@ -237,9 +451,8 @@ class FileParser {
                                            "\": use letters, digits, '_', '.' and '-' only"));
         } else if (auto [pos, inserted] = state_->class_names.emplace(*name, ValueLoc(*f));
                    !inserted) {
-          Error(ValueLoc(*f), absl::StrCat("duplicate file class \"", *name, "\" (first defined at ",
-                                           pos->second.file, ":", pos->second.line, ":",
-                                           pos->second.column, ")"));
+          Error(ValueLoc(*f), absl::StrCat("duplicate file class \"", *name,
+                                           "\" (first defined at ", At(pos->second), ")"));
         }
         fc.name = *name;
       }
@@ -261,8 +474,8 @@ class FileParser {
         if (path[0] != '/') {
           Error(LocOf(p), absl::StrCat("path prefix \"", path, "\" must be absolute"));
         } else if (path.size() >= SLUICE_PATH_MAX) {
-          Error(LocOf(p), absl::StrCat("path prefix is ", path.size(), " bytes; the kernel matches at most ",
-                                       SLUICE_PATH_MAX - 1));
+          Error(LocOf(p), absl::StrCat("path prefix is ", path.size(),
+                                       " bytes; the kernel matches at most ", SLUICE_PATH_MAX - 1));
         } else if (path.find('\0') != std::string::npos || path.find("/../") != std::string::npos ||
                    absl::EndsWith(path, "/..")) {
           Error(LocOf(p), absl::StrCat("path prefix \"", path, "\" must be a plain absolute path"));
@@ -305,7 +518,8 @@ class FileParser {
     Workload wl;
     wl.id = static_cast<uint32_t>(index);
     wl.loc = LocOf(node);
-    const Fields fields = ReadMap(node, "workload", {"name", "role", "mode", "selector", "egress"});
+    const Fields fields =
+        ReadMap(node, "workload", {"name", "role", "mode", "selector", "egress", "budgets"});
 
     if (const Field* f = Find(fields, "name")) {
       if (std::optional<std::string> name = ReadString(*f, "name")) {
@@ -315,10 +529,8 @@ class FileParser {
         } else {
           auto [pos, inserted] = state_->names.emplace(*name, ValueLoc(*f));
           if (!inserted) {
-            const SourceLocation& first = pos->second;
-            Error(ValueLoc(*f),
-                  absl::StrCat("duplicate workload name \"", *name, "\" (first defined at ",
-                               first.file, ":", first.line, ":", first.column, ")"));
+            Error(ValueLoc(*f), absl::StrCat("duplicate workload name \"", *name,
+                                             "\" (first defined at ", At(pos->second), ")"));
           }
         }
         wl.name = *name;
@@ -344,9 +556,11 @@ class FileParser {
           wl.mode = Mode::kMonitor;
         } else if (*mode == "enforce") {
           wl.mode = Mode::kEnforce;
+        } else if (*mode == "learn") {
+          wl.mode = Mode::kLearn;
         } else {
           Error(ValueLoc(*f),
-                absl::StrCat("invalid mode \"", *mode, "\": expected monitor or enforce"));
+                absl::StrCat("invalid mode \"", *mode, "\": expected monitor, enforce or learn"));
         }
       }
     }
@@ -354,30 +568,46 @@ class FileParser {
     if (const Field* f = Find(fields, "selector")) {
       ParseSelector(*f, &wl.selector);
     } else {
-      Error(wl.loc, "missing required key \"selector\" in workload (needs cgroup and/or exe)");
+      Error(wl.loc,
+            "missing required key \"selector\" in workload (needs cgroup, unit, container "
+            "and/or exe)");
     }
 
     if (const Field* f = Find(fields, "egress")) ParseEgress(*f, &wl);
+
+    if (const Field* f = Find(fields, "budgets"); f && !f->value.IsNull()) {
+      if (IsListOrReport(*f, "budget maps")) {
+        for (const YAML::Node& item : f->value) {
+          if (std::optional<ByteBudget> budget = ParseBudget(item)) {
+            wl.budgets.push_back(std::move(*budget));
+          }
+        }
+      }
+    }
 
     state_->rules.workloads.push_back(std::move(wl));
   }
 
   void ParseSelector(const Field& f, Selector* out) {
     if (!f.value.IsMap()) {
-      Error(ValueLoc(f),
-            absl::StrCat("selector must be a map with cgroup and/or exe, got ", KindName(f.value)));
+      Error(ValueLoc(f), absl::StrCat("selector must be a map with cgroup, unit, container "
+                                      "and/or exe, got ",
+                                      KindName(f.value)));
       return;
     }
-    const Fields fields = ReadMap(f.value, "selector", {"cgroup", "exe"});
-    const Field* cgroup = Find(fields, "cgroup");
-    const Field* exe = Find(fields, "exe");
-    if (cgroup == nullptr && exe == nullptr) {
+    const Fields fields = ReadMap(f.value, "selector", {"cgroup", "unit", "container", "exe"});
+    if (fields.empty()) {
       // An empty selector would match every process on the host.
-      Error(LocOf(f.key), "selector is empty: it needs cgroup and/or exe");
+      Error(LocOf(f.key), "selector is empty: it needs cgroup, unit, container and/or exe");
       return;
     }
-    if (cgroup != nullptr) out->cgroup_glob = ParseGlob(*cgroup, "cgroup");
-    if (exe != nullptr) out->exe_glob = ParseGlob(*exe, "exe");
+    if (const Field* cgroup = Find(fields, "cgroup"))
+      out->cgroup_glob = ParseGlob(*cgroup, "cgroup");
+    if (const Field* exe = Find(fields, "exe")) out->exe_glob = ParseGlob(*exe, "exe");
+    if (const Field* unit = Find(fields, "unit")) out->unit = ParseUnit(*unit);
+    if (const Field* container = Find(fields, "container")) {
+      out->container_id = ParseContainer(*container);
+    }
   }
 
   std::optional<std::string> ParseGlob(const Field& f, absl::string_view what) {
@@ -405,6 +635,44 @@ class FileParser {
     return std::nullopt;
   }
 
+  std::optional<std::string> ParseUnit(const Field& f) {
+    std::optional<std::string> unit = ReadString(f, "unit");
+    if (!unit) return std::nullopt;
+    if (!IsValidUnit(*unit)) {
+      Error(ValueLoc(f),
+            absl::StrCat("invalid unit \"", *unit,
+                         "\": expected a systemd unit name (letters, digits and \":_.\\@-\") "
+                         "ending in .service, .scope, .slice or .socket"));
+      return std::nullopt;
+    }
+    return unit;
+  }
+
+  // container: {id: 0123456789ab}. A map rather than a bare id leaves room for other ways of
+  // naming a container without a schema change.
+  std::optional<std::string> ParseContainer(const Field& f) {
+    if (!f.value.IsMap()) {
+      Error(ValueLoc(f),
+            absl::StrCat("container must be a map with key id, got ", KindName(f.value)));
+      return std::nullopt;
+    }
+    const Fields fields = ReadMap(f.value, "container", {"id"});
+    const Field* id_field = Find(fields, "id");
+    if (id_field == nullptr) {
+      Error(LocOf(f.key), "missing required key \"id\" in container");
+      return std::nullopt;
+    }
+    std::optional<std::string> id = ReadString(*id_field, "container id");
+    if (!id) return std::nullopt;
+    if (id->size() < 12 || id->size() > 64 || !IsLowerHex(*id)) {
+      Error(ValueLoc(*id_field),
+            absl::StrCat("invalid container id \"", *id,
+                         "\": expected 12 to 64 lower-case hex digits (the id or a prefix of it)"));
+      return std::nullopt;
+    }
+    return id;
+  }
+
   void ParseEgress(const Field& f, Workload* wl) {
     if (f.value.IsNull()) return;  // "egress:" with nothing under it allows nothing
     if (!f.value.IsMap()) {
@@ -419,11 +687,13 @@ class FileParser {
       return;
     }
     for (const YAML::Node& item : allow->value) {
-      if (std::optional<EgressAllow> entry = ParseAllow(item)) wl->allow.push_back(*entry);
+      if (std::optional<EgressAllow> entry = ParseAllow(item, wl->mode)) {
+        wl->allow.push_back(std::move(*entry));
+      }
     }
   }
 
-  std::optional<EgressAllow> ParseAllow(const YAML::Node& node) {
+  std::optional<EgressAllow> ParseAllow(const YAML::Node& node, Mode mode) {
     if (!node.IsMap()) {
       Error(LocOf(node), absl::StrCat("allow entry must be a map, got ", KindName(node)));
       return std::nullopt;
@@ -431,14 +701,43 @@ class FileParser {
     EgressAllow entry;
     entry.loc = LocOf(node);
     bool ok = true;
-    const Fields fields = ReadMap(node, "allow entry", {"cidr", "ports", "comment"});
-    if (const Field* f = Find(fields, "cidr")) {
-      ok = ParseCidrField(*f, &entry.cidr) && ok;
+    const Fields fields = ReadMap(node, "allow entry", {"cidr", "host", "ports", "tls", "comment"});
+    const Field* cidr = Find(fields, "cidr");
+    const Field* host = Find(fields, "host");
+    if (cidr != nullptr && host != nullptr) {
+      Error(LocOf(host->key),
+            "allow entry has both \"cidr\" and \"host\": write one entry for each");
+      ok = false;
+    } else if (cidr != nullptr) {
+      ok = ParseCidrField(*cidr, &entry.cidr) && ok;
+    } else if (host != nullptr) {
+      entry.host_glob = ParseHostField(*host);
+      ok = entry.host_glob.has_value() && ok;
+      // The kernel allowlist holds CIDRs only: an enforced workload would have its named peers
+      // denied in the kernel while the agent calls them allowed.
+      if (entry.host_glob && mode == Mode::kEnforce) {
+        Error(ValueLoc(*host),
+              "host allow entries cannot be enforced in the kernel yet; use cidr, or mode monitor");
+        ok = false;
+      }
     } else {
-      Error(entry.loc, "missing required key \"cidr\" in allow entry");
+      Error(entry.loc, "missing required key \"cidr\" or \"host\" in allow entry");
       ok = false;
     }
     if (const Field* f = Find(fields, "ports")) ok = ParsePorts(*f, &entry.ports) && ok;
+    if (const Field* f = Find(fields, "tls")) {
+      if (std::optional<std::string> tls = ReadString(*f, "tls")) {
+        if (*tls == "required") {
+          entry.tls_required = true;
+        } else if (*tls != "optional") {
+          Error(ValueLoc(*f),
+                absl::StrCat("invalid tls \"", *tls, "\": expected required or optional"));
+          ok = false;
+        }
+      } else {
+        ok = false;
+      }
+    }
     if (const Field* f = Find(fields, "comment")) {
       std::optional<std::string> comment = ReadString(*f, "comment");
       ok = comment.has_value() && ok;
@@ -451,13 +750,69 @@ class FileParser {
   bool ParseCidrField(const Field& f, Cidr* out) {
     std::optional<std::string> text = ReadString(f, "cidr");
     if (!text) return false;
-    absl::StatusOr<Cidr> cidr = ParseCidr(*text);
+    return ParseCidrAt(*text, ValueLoc(f), out);
+  }
+
+  bool ParseCidrAt(const std::string& text, const SourceLocation& loc, Cidr* out) {
+    absl::StatusOr<Cidr> cidr = ParseCidr(text);
     if (!cidr.ok()) {
-      Error(ValueLoc(f), std::string(cidr.status().message()));
+      Error(loc, std::string(cidr.status().message()));
       return false;
     }
     *out = *cidr;
     return true;
+  }
+
+  // A host glob written as `host: GLOB` (allow entries, sinks) or as an item of `crm.hosts`.
+  std::optional<std::string> ParseHostField(const Field& f) {
+    std::optional<std::string> text = ReadString(f, "host");
+    if (!text) return std::nullopt;
+    return CheckHostGlob(*text, ValueLoc(f));
+  }
+
+  // Lower-cases and validates a host glob; nullopt after reporting. DNS names compare without
+  // case, so "Login.Salesforce.com" is accepted as the name it means.
+  std::optional<std::string> CheckHostGlob(const std::string& text, const SourceLocation& loc) {
+    if (text.empty()) {
+      Error(loc, "host glob is empty");
+      return std::nullopt;
+    }
+    if (LooksLikeAddress(text)) {
+      Error(loc, absl::StrCat("host glob \"", text, "\" is an address, not a name: use cidr"));
+      return std::nullopt;
+    }
+    std::string glob = absl::AsciiStrToLower(text);
+    if (const std::string problem = HostGlobProblem(glob); !problem.empty()) {
+      Error(loc, absl::StrCat("invalid host glob \"", text, "\": ", problem));
+      return std::nullopt;
+    }
+    if (glob == "*") {
+      // A peer with any name would match: that is an allow-all (or a CRM or sink everywhere)
+      // hidden behind a name-shaped rule.
+      Error(loc, "host glob \"*\" matches every name: name the hosts (\"*.example.com\")");
+      return std::nullopt;
+    }
+    return glob;
+  }
+
+  // `to:` of budgets and exceptions: "*" (any destination), a CIDR, or a host glob.
+  bool ParseTo(const Field& f, Destination* out) {
+    std::optional<std::string> text = ReadString(f, "to");
+    if (!text) return false;
+    const SourceLocation loc = ValueLoc(f);
+    if (*text == "*") {
+      *out = Destination{};
+      return true;
+    }
+    if (absl::StatusOr<Cidr> cidr = ParseCidr(*text); cidr.ok()) {
+      out->cidr = *cidr;
+      return true;
+    } else if (LooksLikeAddress(*text)) {
+      Error(loc, std::string(cidr.status().message()));
+      return false;
+    }
+    out->host_glob = CheckHostGlob(*text, loc);
+    return out->host_glob.has_value();
   }
 
   bool ParsePorts(const Field& f, std::vector<PortRange>* out) {
@@ -510,6 +865,425 @@ class FileParser {
       return std::nullopt;
     }
     return PortRange{static_cast<uint16_t>(lo), static_cast<uint16_t>(hi)};
+  }
+
+  // A duration field (seconds or "30m"/"1h"/"1d"/"1h30m") within [min_s, max_s].
+  std::optional<uint32_t> ParseDurationField(const Field& f, uint64_t min_s, uint64_t max_s) {
+    const std::string what = f.key.Scalar();
+    std::optional<std::string> text = ReadScalar(f, what, "a duration");
+    if (!text) return std::nullopt;
+    uint64_t seconds = 0;
+    if (!ParseDuration(*text, &seconds)) {
+      Error(ValueLoc(f), absl::StrCat("invalid ", what, " \"", *text,
+                                      "\": expected seconds or a duration such as \"30m\", "
+                                      "\"1h\", \"1d\""));
+      return std::nullopt;
+    }
+    if (seconds < min_s || seconds > max_s) {
+      Error(ValueLoc(f), absl::StrCat(what, " \"", *text, "\" is out of range: ", min_s, "..",
+                                      max_s, " seconds"));
+      return std::nullopt;
+    }
+    return static_cast<uint32_t>(seconds);
+  }
+
+  // budgets: [{to: "*.s3.amazonaws.com", bytes: 2GiB, window: 1h}]
+  std::optional<ByteBudget> ParseBudget(const YAML::Node& node) {
+    if (!node.IsMap()) {
+      Error(LocOf(node),
+            absl::StrCat("budget must be a map with to, bytes and window, got ", KindName(node)));
+      return std::nullopt;
+    }
+    ByteBudget budget;
+    budget.loc = LocOf(node);
+    bool ok = true;
+    const Fields fields = ReadMap(node, "budget", {"to", "bytes", "window"});
+    if (const Field* f = Find(fields, "to")) {
+      ok = ParseTo(*f, &budget.to) && ok;
+    } else {
+      Error(budget.loc, "missing required key \"to\" in budget (\"*\" for all egress)");
+      ok = false;
+    }
+    if (const Field* f = Find(fields, "bytes")) {
+      if (std::optional<std::string> text = ReadScalar(*f, "bytes", "a size")) {
+        if (!ParseByteSize(*text, &budget.bytes)) {
+          Error(ValueLoc(*f),
+                absl::StrCat("invalid bytes \"", *text,
+                             "\": expected a whole number with an optional unit: B, KB, MB, GB, "
+                             "TB, KiB, MiB, GiB, TiB (\"500MiB\")"));
+          ok = false;
+        } else if (budget.bytes == 0) {
+          Error(ValueLoc(*f), "bytes must be more than 0");
+          ok = false;
+        }
+      } else {
+        ok = false;
+      }
+    } else {
+      Error(budget.loc, "missing required key \"bytes\" in budget");
+      ok = false;
+    }
+    if (const Field* f = Find(fields, "window")) {
+      std::optional<uint32_t> window = ParseDurationField(*f, 1, kMaxBudgetWindowS);
+      if (window) budget.window_s = *window;
+      ok = window.has_value() && ok;
+    }
+    if (!ok) return std::nullopt;
+    return budget;
+  }
+
+  // crm: {hosts: [...], cidrs: [...]}; every file's entries add up.
+  void ParseCrm(const Field& f) {
+    if (!f.value.IsMap()) {
+      Error(ValueLoc(f),
+            absl::StrCat("crm must be a map with hosts and/or cidrs, got ", KindName(f.value)));
+      return;
+    }
+    CrmEndpoints& crm = state_->rules.crm;
+    if (crm.loc.line == 0) crm.loc = LocOf(f.key);
+    const Fields fields = ReadMap(f.value, "crm", {"hosts", "cidrs"});
+    if (const Field* hosts = Find(fields, "hosts"); hosts && !hosts->value.IsNull()) {
+      if (IsListOrReport(*hosts, "host globs")) {
+        for (const YAML::Node& item : hosts->value) {
+          if (!item.IsScalar()) {
+            Error(LocOf(item), absl::StrCat("host glob must be a string, got ", KindName(item)));
+            continue;
+          }
+          std::optional<std::string> glob = CheckHostGlob(item.Scalar(), LocOf(item));
+          if (glob && std::find(crm.host_globs.begin(), crm.host_globs.end(), *glob) ==
+                          crm.host_globs.end()) {
+            crm.host_globs.push_back(std::move(*glob));
+          }
+        }
+      }
+    }
+    if (const Field* cidrs = Find(fields, "cidrs"); cidrs && !cidrs->value.IsNull()) {
+      if (IsListOrReport(*cidrs, "CIDRs")) {
+        for (const YAML::Node& item : cidrs->value) {
+          if (!item.IsScalar()) {
+            Error(LocOf(item), absl::StrCat("cidr must be a string, got ", KindName(item)));
+            continue;
+          }
+          Cidr cidr;
+          if (ParseCidrAt(item.Scalar(), LocOf(item), &cidr) &&
+              std::find(crm.cidrs.begin(), crm.cidrs.end(), cidr) == crm.cidrs.end()) {
+            crm.cidrs.push_back(cidr);
+          }
+        }
+      }
+    }
+  }
+
+  // sinks: [{name: siem, kind: siem, host: siem.example.net, ports: [6514]}]
+  void ParseSink(const YAML::Node& node) {
+    if (!node.IsMap()) {
+      Error(LocOf(node), absl::StrCat("sink must be a map, got ", KindName(node)));
+      return;
+    }
+    SinkDestination sink;
+    sink.loc = LocOf(node);
+    bool ok = true;
+    const Fields fields = ReadMap(node, "sink", {"name", "kind", "host", "cidr", "ports"});
+    if (const Field* f = Find(fields, "name")) {
+      if (std::optional<std::string> name = ReadString(*f, "name")) {
+        if (!IsValidName(*name)) {
+          Error(ValueLoc(*f), absl::StrCat("invalid sink name \"", *name,
+                                           "\": use letters, digits, '_', '.' and '-' only"));
+          ok = false;
+        } else if (auto [pos, inserted] = state_->sink_names.emplace(*name, ValueLoc(*f));
+                   !inserted) {
+          Error(ValueLoc(*f), absl::StrCat("duplicate sink name \"", *name, "\" (first defined at ",
+                                           At(pos->second), ")"));
+          ok = false;
+        }
+        sink.name = *name;
+      } else {
+        ok = false;
+      }
+    } else {
+      Error(sink.loc, "missing required key \"name\" in sink");
+      ok = false;
+    }
+    if (const Field* f = Find(fields, "kind")) {
+      if (std::optional<std::string> kind = ReadString(*f, "kind")) {
+        if (*kind == "log") {
+          sink.kind = SinkDestination::Kind::kLog;
+        } else if (*kind == "siem") {
+          sink.kind = SinkDestination::Kind::kSiem;
+        } else {
+          Error(ValueLoc(*f),
+                absl::StrCat("invalid sink kind \"", *kind, "\": expected log or siem"));
+          ok = false;
+        }
+      } else {
+        ok = false;
+      }
+    }
+    const Field* cidr = Find(fields, "cidr");
+    const Field* host = Find(fields, "host");
+    if (cidr != nullptr && host != nullptr) {
+      Error(LocOf(host->key), "sink has both \"cidr\" and \"host\": write one sink for each");
+      ok = false;
+    } else if (cidr != nullptr) {
+      Cidr parsed;
+      ok = ParseCidrField(*cidr, &parsed) && ok;
+      sink.to.cidr = parsed;
+    } else if (host != nullptr) {
+      sink.to.host_glob = ParseHostField(*host);
+      ok = sink.to.host_glob.has_value() && ok;
+    } else {
+      Error(sink.loc, "missing required key \"cidr\" or \"host\" in sink");
+      ok = false;
+    }
+    if (const Field* f = Find(fields, "ports")) ok = ParsePorts(*f, &sink.ports) && ok;
+    if (ok) state_->rules.sinks.push_back(std::move(sink));
+  }
+
+  // detectors: {cache_dump: {enabled: true, severity: high, exceptions: [...], params: {...}}}
+  void ParseDetectors(const Field& f) {
+    if (!f.value.IsMap()) {
+      Error(ValueLoc(f), absl::StrCat("detectors must be a map from detector id to settings, got ",
+                                      KindName(f.value)));
+      return;
+    }
+    for (const auto& pair : f.value) {
+      const YAML::Node key = pair.first;
+      if (!key.IsScalar()) {
+        Error(LocOf(key), absl::StrCat("keys of detectors must be strings, got ", KindName(key)));
+        continue;
+      }
+      const std::string& id = key.Scalar();
+      if (!IsDetectorId(id)) {
+        Error(LocOf(key), absl::StrCat("unknown detector \"", id,
+                                       "\"; valid ids: ", absl::StrJoin(kDetectorIds, ", ")));
+        continue;
+      }
+      // One place per detector: settings merged from several files would make each file lie
+      // about what is in force.
+      if (auto [pos, inserted] = state_->detector_ids.emplace(id, LocOf(key)); !inserted) {
+        Error(LocOf(key), absl::StrCat("detector \"", id, "\" is configured twice (first at ",
+                                       At(pos->second), ")"));
+        continue;
+      }
+      DetectorConfig config;
+      config.loc = LocOf(key);
+      if (ParseDetectorConfig(id, Field{key, pair.second}, &config)) {
+        state_->rules.detectors.emplace_back(id, std::move(config));
+      }
+    }
+  }
+
+  bool ParseDetectorConfig(const std::string& id, const Field& f, DetectorConfig* out) {
+    if (f.value.IsNull()) return true;  // "cache_dump:" alone: the defaults
+    if (!f.value.IsMap()) {
+      Error(ValueLoc(f), absl::StrCat("settings of detector ", id,
+                                      " must be a map with enabled, severity, exceptions, "
+                                      "params; got ",
+                                      KindName(f.value)));
+      return false;
+    }
+    bool ok = true;
+    const Fields fields = ReadMap(f.value, absl::StrCat("detector ", id),
+                                  {"enabled", "severity", "exceptions", "params"});
+    if (const Field* e = Find(fields, "enabled")) {
+      const std::string text = e->value.IsScalar() ? e->value.Scalar() : "";
+      if (text == "true" || text == "True" || text == "TRUE") {
+        out->enabled = true;
+      } else if (text == "false" || text == "False" || text == "FALSE") {
+        out->enabled = false;
+      } else {
+        Error(ValueLoc(*e), absl::StrCat("enabled must be true or false, got ",
+                                         e->value.IsScalar() ? absl::StrCat("\"", text, "\"")
+                                                             : std::string(KindName(e->value))));
+        ok = false;
+      }
+    }
+    if (const Field* s = Find(fields, "severity")) {
+      std::optional<int> severity = ParseSeverity(*s);
+      out->severity = severity;
+      ok = severity.has_value() && ok;
+    }
+    if (const Field* e = Find(fields, "exceptions"); e && !e->value.IsNull()) {
+      if (IsListOrReport(*e, "exception maps")) {
+        for (const YAML::Node& item : e->value) {
+          if (std::optional<DetectorException> ex = ParseException(item)) {
+            out->exceptions.push_back(std::move(*ex));
+          } else {
+            ok = false;
+          }
+        }
+      } else {
+        ok = false;
+      }
+    }
+    if (const Field* p = Find(fields, "params"); p && !p->value.IsNull()) {
+      ok = ParseParams(id, *p, &out->params) && ok;
+    }
+    return ok;
+  }
+
+  std::optional<int> ParseSeverity(const Field& f) {
+    std::optional<std::string> text = ReadScalar(f, "severity", "a severity name or 1..6");
+    if (!text) return std::nullopt;
+    for (size_t i = 0; i < kSeverityNames.size(); ++i) {
+      if (*text == kSeverityNames[i]) return static_cast<int>(i + 1);
+    }
+    if (text->size() == 1 && (*text)[0] >= '1' && (*text)[0] <= '6') return (*text)[0] - '0';
+    Error(ValueLoc(f), absl::StrCat("invalid severity \"", *text, "\": expected ",
+                                    absl::StrJoin(kSeverityNames, ", "), " or 1..6"));
+    return std::nullopt;
+  }
+
+  // exceptions: [{workload: admin-export, to: "*.backup.example.com", reason: "nightly backup"}]
+  std::optional<DetectorException> ParseException(const YAML::Node& node) {
+    if (!node.IsMap()) {
+      Error(LocOf(node), absl::StrCat("exception must be a map with workload, to and reason, got ",
+                                      KindName(node)));
+      return std::nullopt;
+    }
+    DetectorException ex;
+    ex.loc = LocOf(node);
+    bool ok = true;
+    const Fields fields = ReadMap(node, "exception", {"workload", "to", "reason"});
+    const Field* workload = Find(fields, "workload");
+    const Field* to = Find(fields, "to");
+    if (workload != nullptr) {
+      if (std::optional<std::string> name = ReadString(*workload, "workload")) {
+        if (!IsValidName(*name)) {
+          Error(ValueLoc(*workload),
+                absl::StrCat("invalid workload name \"", *name,
+                             "\": use letters, digits, '_', '.' and '-' only"));
+          ok = false;
+        } else {
+          state_->workload_refs.emplace_back(*name, ValueLoc(*workload));
+        }
+        ex.workload = *name;
+      } else {
+        ok = false;
+      }
+    }
+    const bool to_ok = to == nullptr || ParseTo(*to, &ex.to);
+    ok = to_ok && ok;
+    // `to: "*"` is as good as no `to`: without a workload that silences every finding.
+    if (workload == nullptr && to_ok && ex.to.any()) {
+      Error(ex.loc,
+            "exception has neither workload nor to: it would silence the detector everywhere; "
+            "use enabled: false");
+      ok = false;
+    }
+    if (const Field* r = Find(fields, "reason")) {
+      std::optional<std::string> reason = ReadString(*r, "reason");
+      if (reason && absl::StripAsciiWhitespace(*reason).empty()) {
+        Error(ValueLoc(*r), "reason must not be empty: say why this is not a finding");
+        ok = false;
+      } else if (reason) {
+        ex.reason = *reason;
+      } else {
+        ok = false;
+      }
+    } else {
+      Error(ex.loc, "missing required key \"reason\" in exception (say why this is not a finding)");
+      ok = false;
+    }
+    if (!ok) return std::nullopt;
+    return ex;
+  }
+
+  bool ParseParams(const std::string& id, const Field& f,
+                   std::vector<std::pair<std::string, double>>* out) {
+    if (!f.value.IsMap()) {
+      Error(ValueLoc(f),
+            absl::StrCat("params must be a map from name to number, got ", KindName(f.value)));
+      return false;
+    }
+    std::vector<std::string> valid;
+    for (const DetectorParamSpec& spec : kDetectorParams) {
+      if (id == spec.detector) valid.push_back(spec.name);
+    }
+    bool ok = true;
+    std::map<std::string, int> seen;  // name -> line
+    for (const auto& pair : f.value) {
+      const YAML::Node key = pair.first;
+      const YAML::Node value = pair.second;
+      if (!key.IsScalar()) {
+        Error(LocOf(key), absl::StrCat("keys of params must be strings, got ", KindName(key)));
+        ok = false;
+        continue;
+      }
+      const std::string& name = key.Scalar();
+      const DetectorParamSpec* spec = FindParamSpec(id, name);
+      if (spec == nullptr) {
+        Error(LocOf(key),
+              valid.empty() ? absl::StrCat("detector ", id, " takes no params (got \"", name, "\")")
+                            : absl::StrCat("unknown param \"", name, "\" of detector ", id,
+                                           "; valid params: ", absl::StrJoin(valid, ", ")));
+        ok = false;
+        continue;
+      }
+      if (auto [pos, inserted] = seen.emplace(name, LocOf(key).line); !inserted) {
+        Error(LocOf(key), absl::StrCat("duplicate key \"", name, "\" in params (first at line ",
+                                       pos->second, ")"));
+        ok = false;
+        continue;
+      }
+      const Field field{key, value};
+      std::optional<double> v = ParseParamValue(*spec, field);
+      if (!v) {
+        ok = false;
+        continue;
+      }
+      if (*v < spec->min || *v > spec->max) {
+        Error(
+            ValueLoc(field),
+            absl::StrCat("param ", name, " of detector ", id, " is ", FormatNumber(*v),
+                         "; valid range ", FormatNumber(spec->min), "..", FormatNumber(spec->max)));
+        ok = false;
+        continue;
+      }
+      out->emplace_back(name, *v);
+    }
+    return ok;
+  }
+
+  // A number; byte counts also take units ("64KiB") and durations ("10m") where the name says
+  // so, as the same quantities do elsewhere in the schema.
+  std::optional<double> ParseParamValue(const DetectorParamSpec& spec, const Field& f) {
+    const absl::string_view name = spec.name;
+    if (!f.value.IsScalar()) {
+      Error(ValueLoc(f),
+            absl::StrCat("param ", name, " must be a number, got ", KindName(f.value)));
+      return std::nullopt;
+    }
+    const std::string& text = f.value.Scalar();
+    uint64_t n = 0;
+    if (absl::EndsWith(name, "bytes") && ParseByteSize(text, &n)) return static_cast<double>(n);
+    if (absl::EndsWith(name, "_s") && ParseDuration(text, &n)) return static_cast<double>(n);
+    double v = 0;
+    if (!absl::SimpleAtod(text, &v) || !std::isfinite(v)) {
+      Error(ValueLoc(f), absl::StrCat("param ", name, " must be a number, got \"", text, "\""));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  // alerts: {aggregate_window: 60s}
+  void ParseAlerts(const Field& f) {
+    if (!f.value.IsMap()) {
+      Error(ValueLoc(f), absl::StrCat("alerts must be a map, got ", KindName(f.value)));
+      return;
+    }
+    const Fields fields = ReadMap(f.value, "alerts", {"aggregate_window"});
+    const Field* window = Find(fields, "aggregate_window");
+    if (window == nullptr) return;
+    if (state_->aggregate_window) {
+      Error(LocOf(window->key), absl::StrCat("aggregate_window is already set (first at ",
+                                             At(*state_->aggregate_window), ")"));
+      return;
+    }
+    state_->aggregate_window = LocOf(window->key);
+    if (std::optional<uint32_t> s = ParseDurationField(*window, 0, kMaxAggregateWindowS)) {
+      state_->rules.aggregate_window_s = *s;
+    }
   }
 
   const std::string file_;
@@ -566,7 +1340,29 @@ std::vector<std::string> ListRuleFiles(const std::string& dir, LoadState* state)
   return paths;
 }
 
-LoadResult Finish(LoadState state) {
+// Checks that need the whole rule set: an exception may name a workload of a later file.
+void CheckReferences(LoadState* state) {
+  for (const auto& [name, loc] : state->workload_refs) {
+    if (!state->names.contains(name)) {
+      state->errors.push_back({loc, absl::StrCat("exception names workload \"", name,
+                                                 "\", which no rule file of the set defines")});
+    }
+  }
+}
+
+// `files` are the rule files in load order: errors are reported file by file in that order,
+// each file's by position, including those CheckReferences added at the end.
+LoadResult Finish(LoadState state, const std::vector<std::string>& files) {
+  CheckReferences(&state);
+  auto rank = [&files](const RuleError& e) {
+    const auto it = std::find(files.begin(), files.end(), e.loc.file);
+    return it == files.end() ? -1 : static_cast<int>(it - files.begin());
+  };
+  std::stable_sort(state.errors.begin(), state.errors.end(),
+                   [&rank](const RuleError& a, const RuleError& b) {
+                     return std::tuple(rank(a), a.loc.line, a.loc.column) <
+                            std::tuple(rank(b), b.loc.line, b.loc.column);
+                   });
   LoadResult result;
   result.errors = std::move(state.errors);
   // Never half a rule set: a caller that ignored ok() must still get nothing to enforce.
@@ -582,6 +1378,8 @@ const char* ModeName(Mode mode) {
       return "monitor";
     case Mode::kEnforce:
       return "enforce";
+    case Mode::kLearn:
+      return "learn";
   }
   return "unknown";
 }
@@ -599,15 +1397,15 @@ LoadResult ParseRules(std::string_view yaml_text, const std::string& file_name) 
   } catch (const std::exception& e) {  // allocation failure: report, never throw
     state.errors.push_back({{file_name, 0, 0}, absl::StrCat("cannot load rules: ", e.what())});
   }
-  return Finish(std::move(state));
+  return Finish(std::move(state), {file_name});
 }
 
 LoadResult LoadRules(const std::string& path) {
   LoadState state;
+  std::vector<std::string> files;
   try {
     std::error_code ec;
     const fs::file_status status = fs::status(path, ec);
-    std::vector<std::string> files;
     if (ec || !fs::exists(status)) {
       state.errors.push_back(
           {{path, 0, 0},
@@ -629,7 +1427,31 @@ LoadResult LoadRules(const std::string& path) {
   } catch (const std::exception& e) {
     state.errors.push_back({{path, 0, 0}, absl::StrCat("cannot load rules: ", e.what())});
   }
-  return Finish(std::move(state));
+  return Finish(std::move(state), files);
+}
+
+const DetectorConfig* RuleSet::Detector(std::string_view id) const {
+  for (const auto& [name, config] : detectors) {
+    if (name == id) return &config;
+  }
+  return nullptr;
+}
+
+double RuleSet::Param(std::string_view id, std::string_view name) const {
+  const DetectorParamSpec* spec = FindParamSpec(id, name);
+  if (spec == nullptr) {
+    // A detector asking for a parameter the schema does not know is a programming error, and
+    // a made-up default could silently change what it reports: stop in every build type.
+    fprintf(stderr, "sluice: detector %.*s asked for unknown param %.*s\n",
+            static_cast<int>(id.size()), id.data(), static_cast<int>(name.size()), name.data());
+    std::abort();
+  }
+  if (const DetectorConfig* config = Detector(id)) {
+    for (const auto& [param, value] : config->params) {
+      if (param == name) return value;
+    }
+  }
+  return spec->default_value;
 }
 
 }  // namespace sluice::detect

@@ -8,15 +8,18 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "agent/detect/ip.h"
 
 namespace sluice::detect {
 
-enum class Mode { kMonitor, kEnforce };
+// kLearn observes like kMonitor but raises no alert for its own destinations: what it sees feeds
+// `sluicectl learn --write FILE` (a proposed rule to review).
+enum class Mode { kMonitor, kEnforce, kLearn };
 
-const char* ModeName(Mode mode);  // "monitor", "enforce"
+const char* ModeName(Mode mode);  // "monitor", "enforce", "learn"
 
 // Where a rule element was written; 1-based line and column. line == 0 means the error is
 // about the file or directory as a whole (it does not exist, it holds no rule files, ...).
@@ -33,16 +36,52 @@ struct PortRange {
   friend bool operator==(const PortRange&, const PortRange&) = default;
 };
 
+// A destination written in a rule: a host glob, a CIDR, or (neither set) any destination.
+struct Destination {
+  // fnmatch(3) glob without flags on a lower-case DNS name without the trailing dot
+  // ("*.my.salesforce.com"; "*" also crosses dots). Matched against the names the destination
+  // address was resolved from (DNS cache) and against the TLS SNI of the flow.
+  std::optional<std::string> host_glob;
+  std::optional<Cidr> cidr;
+
+  bool any() const { return !host_glob && !cidr; }
+};
+
 struct EgressAllow {
+  // Exactly one of cidr / host_glob is set. For a host entry `cidr` is the zero value and is not
+  // used: the kernel allowlist holds CIDRs only (names reach the kernel with issue 6).
   Cidr cidr;
+  std::optional<std::string> host_glob;  // see Destination::host_glob
   std::vector<PortRange> ports;  // empty = any port
+  bool tls_required = false;     // `tls: required`: plaintext to this peer is plaintext_sync
   std::string comment;
   SourceLocation loc;  // the allow entry
 };
 
+// Selectors on the cgroup side (cgroup glob, systemd unit, container id) and on the executable
+// side. All that are set must match (AND). The cgroup-side ones are decided on the cgroup path,
+// so the kernel's per-cgroup masks cover them.
 struct Selector {
   std::optional<std::string> cgroup_glob;  // on the cgroup v2 path relative to the v2 root
   std::optional<std::string> exe_glob;     // on the absolute executable path
+  // A systemd unit name with its suffix ("crm-sync.service", "llm.scope"): matches a cgroup path
+  // that has a component equal to it (the unit's cgroup and everything below it).
+  std::optional<std::string> unit;
+  // A container id (12..64 lower-case hex digits, a prefix of the full id): matches a cgroup path
+  // with a component naming that container as the runtimes do ("docker-ID.scope",
+  // "cri-containerd-ID.scope", "crio-ID.scope", "libpod-ID.scope", or a bare "ID").
+  std::optional<std::string> container_id;
+
+  bool has_cgroup_side() const { return cgroup_glob || unit || container_id; }
+};
+
+// `budgets:` of a workload: at most `bytes` sent to destinations matching `to` within any
+// `window_s` seconds (volume_anomaly).
+struct ByteBudget {
+  Destination to;  // any() = all egress of the workload
+  uint64_t bytes = 0;
+  uint32_t window_s = 3600;
+  SourceLocation loc;
 };
 
 struct Workload {
@@ -50,10 +89,88 @@ struct Workload {
   std::string name;
   std::string role;  // "" when not set
   Mode mode = Mode::kMonitor;
-  Selector selector;  // at least one glob is set
+  Selector selector;  // at least one selector is set
   std::vector<EgressAllow> allow;
+  std::vector<ByteBudget> budgets;
   SourceLocation loc;  // the workload's map
 };
+
+// `crm:` — where the CRM lives. Tokens and CRM records may go there (token_misuse, pii_egress).
+struct CrmEndpoints {
+  std::vector<std::string> host_globs;  // e.g. "*.my.salesforce.com", "login.salesforce.com"
+  std::vector<Cidr> cidrs;
+  SourceLocation loc;
+};
+
+// `sinks:` — destinations the host ships logs and alerts to. log_export does not fire for them
+// and enforcement never blocks them (DESIGN §6).
+struct SinkDestination {
+  std::string name;
+  enum class Kind { kLog, kSiem } kind = Kind::kSiem;  // `kind: log | siem`
+  Destination to;                // host glob or cidr (one of them is required)
+  std::vector<PortRange> ports;  // empty = any
+  SourceLocation loc;
+};
+
+// `detectors: {ID: {...}}` — per-detector settings. A detector absent from the map runs with
+// its defaults.
+struct DetectorException {
+  std::string workload;  // workload name; "" = any workload
+  Destination to;        // any() = every destination
+  std::string reason;    // required: why this is not a finding (shown by rules check, logged)
+  SourceLocation loc;
+};
+
+struct DetectorConfig {
+  bool enabled = true;
+  std::optional<int> severity;  // OCSF severity_id 1..6 overriding the detector's own
+  std::vector<DetectorException> exceptions;
+  // Numeric parameters, validated against the detector's known names (kDetectorParams in
+  // rules.cc, documented in docs/rules.md); absent names take their defaults there.
+  std::vector<std::pair<std::string, double>> params;
+  SourceLocation loc;
+};
+
+// A numeric parameter a detector accepts under `detectors: {ID: {params: {NAME: VALUE}}}`.
+struct DetectorParamSpec {
+  const char* detector;
+  const char* name;
+  double default_value;
+  double min;
+  double max;
+  const char* help;  // one line for docs/rules.md and error messages
+};
+
+inline constexpr DetectorParamSpec kDetectorParams[] = {
+    {"cache_dump", "min_bytes", 65536, 1, 1e15,
+     "bytes read from inference-cache/vector-index files before sending counts as a dump"},
+    {"cache_dump", "window_s", 600, 1, 86400, "seconds between the read and the send"},
+    {"log_export", "min_bytes", 65536, 1, 1e15,
+     "bytes read from inference-log files before sending counts as an export"},
+    {"log_export", "window_s", 600, 1, 86400, "seconds between the read and the send"},
+    {"exfil_chain", "min_bytes", 1048576, 1, 1e15,
+     "bytes of any sensitive class read, and then sent, for a chain"},
+    {"exfil_chain", "ratio", 0.5, 0.01, 100,
+     "bytes sent / sensitive bytes read at which the send carries the read"},
+    {"exfil_chain", "window_s", 600, 1, 86400, "seconds between the read and the send"},
+    {"archive_staging", "min_bytes", 1048576, 1, 1e15,
+     "sensitive bytes an archiver (tar, zip, gzip, ...) must read"},
+    {"pii_egress", "min_count", 1, 1, 1e9,
+     "CRM record ids + emails + phone numbers in one payload prefix that make a finding"},
+    {"volume_anomaly", "default_budget_bytes", 0, 0, 1e15,
+     "budget for workloads without `budgets:` (0: none)"},
+    {"volume_anomaly", "window_s", 3600, 1, 604800, "window of default_budget_bytes"},
+    {"dns_tunnel", "min_label_len", 40, 8, 63, "a query label at least this long is suspicious"},
+    {"dns_tunnel", "min_entropy", 3.5, 0, 8, "Shannon entropy (bits/char) of a suspicious label"},
+    {"dns_tunnel", "max_queries_per_min", 120, 1, 1e6,
+     "distinct names under one domain per minute above which it is tunnelling"},
+};
+
+// Ids of every detector (DESIGN §5), the keys `detectors:` accepts.
+inline constexpr const char* kDetectorIds[] = {
+    "unexpected_egress", "cache_dump",  "log_export",     "exfil_chain",
+    "archive_staging",   "plaintext_sync", "pii_egress",  "token_misuse",
+    "volume_anomaly",    "dns_tunnel",  "tool_egress"};
 
 // A class of sensitive files (DESIGN §5: inference-cache, vector-index, inference-log,
 // training-data, crm-credentials, custom): files under any of `paths` belong to it.
@@ -67,7 +184,21 @@ struct FileClass {
 struct RuleSet {
   std::vector<Workload> workloads;
   std::vector<FileClass> file_classes;
+  CrmEndpoints crm;  // merged over every file
+  std::vector<SinkDestination> sinks;
+  // Keyed by detector id; at most one entry per id across the rule set.
+  std::vector<std::pair<std::string, DetectorConfig>> detectors;
+  // `alerts: {aggregate_window: SECONDS}`: alerts with the same (workload, detector,
+  // destination) within this window are merged into one with a count (default 60).
+  uint32_t aggregate_window_s = 60;
   std::vector<std::string> files;  // the files read, in load order
+
+  // The settings of detector `id`, or nullptr when the rules do not mention it.
+  const DetectorConfig* Detector(std::string_view id) const;
+  // Parameter `name` of detector `id`: the rule's value, else the default from kDetectorParams.
+  // Dies (assert) on a name that is not in kDetectorParams: a programming error. It aborts in
+  // every build type, since a made-up value would silently change what the detector reports.
+  double Param(std::string_view id, std::string_view name) const;
 };
 
 struct RuleError {

@@ -48,6 +48,10 @@ std::vector<Prefix> DistinctPrefixes(const Workload& w) {
   // Keyed by (length, address) so that the result is sorted the way the map entries are.
   std::map<std::pair<int, std::array<uint8_t, 16>>, Prefix> by_key;
   for (const detect::EgressAllow& a : w.allow) {
+    // A host entry has no prefix (its cidr is a zero value, ::/0): the kernel cannot match names,
+    // so it allows nothing there; the agent matches it by name (detect::EgressAllowed). The
+    // parser refuses host entries in enforce-mode workloads for that reason.
+    if (a.host_glob) continue;
     Cidr cidr = a.cidr;
     cidr.base = detect::MaskPrefix(cidr.base, cidr.prefix_len);
     auto [it, inserted] =
@@ -114,13 +118,24 @@ absl::StatusOr<CompiledPolicy> CompilePolicy(const detect::RuleSet& rules, Globa
       return absl::InvalidArgumentError(
           absl::StrCat("workload \"", w.name, "\" has id ", w.id, " at index ", i));
     }
-    if (!w.selector.cgroup_glob && !w.selector.exe_glob) {
+    if (!w.selector.has_cgroup_side() && !w.selector.exe_glob) {
       // The kernel treats a missing selector as "matches": this workload would take every task.
       return absl::InvalidArgumentError(absl::StrCat("workload \"", w.name, "\" has no selector"));
     }
+    for (const detect::EgressAllow& a : w.allow) {
+      // Left out of the trie, such an entry would have its peers denied by the kernel while the
+      // agent reports them allowed.
+      if (a.host_glob && w.mode == detect::Mode::kEnforce) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "workload \"", w.name, "\": host allow entry ", *a.host_glob, " at ", a.loc.file, ":",
+            a.loc.line, ":", a.loc.column, " cannot be enforced in the kernel"));
+      }
+    }
     const uint64_t bit = uint64_t{1} << w.id;
     policy.selector.active_mask |= bit;
-    if (w.selector.cgroup_glob) policy.selector.has_cgroup |= bit;
+    // Unit and container selectors are decided on the cgroup path like the glob, and land in the
+    // same cgroup_match bits (state::CgroupMask).
+    if (w.selector.has_cgroup_side()) policy.selector.has_cgroup |= bit;
     if (w.selector.exe_glob) policy.selector.has_exe |= bit;
     if (mode == GlobalMode::kEnforce && w.mode == detect::Mode::kEnforce) {
       policy.workloads[i].flags |= SLUICE_WL_F_ENFORCE;

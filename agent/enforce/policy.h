@@ -33,7 +33,9 @@ struct CompiledPolicy {
 // same workload that contains it ("any port" is 0-65535). Entries are sorted by workload id,
 // prefix length, then address. InvalidArgument when an entry needs more than
 // SLUICE_MAX_PORT_RANGES ranges after merging, or when the rule set breaks the invariants that
-// LoadRules guarantees (ids = indexes, at most SLUICE_MAX_WORKLOADS, a selector on each).
+// LoadRules guarantees (ids = indexes, at most SLUICE_MAX_WORKLOADS, a selector on each, no host
+// allow entry in an enforce-mode workload). Host allow entries are left out of the trie: the
+// kernel matches addresses only, and the agent matches those entries by name.
 absl::StatusOr<CompiledPolicy> CompilePolicy(const detect::RuleSet& rules, GlobalMode mode);
 
 }  // namespace sluice::enforce

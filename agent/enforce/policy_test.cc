@@ -5,6 +5,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -255,6 +256,57 @@ TEST(CompilePolicyTest, SelectorMasks) {
   EXPECT_EQ(p->selector.has_exe, 0b110u);
 }
 
+TEST(CompilePolicyTest, UnitAndContainerAreCgroupSideSelectors) {
+  RuleSet rules;
+  Workload& unit = Add(rules, {});
+  unit.selector.cgroup_glob.reset();
+  unit.selector.unit = "crm-sync.service";
+  Workload& container = Add(rules, {});
+  container.selector.cgroup_glob.reset();
+  container.selector.container_id = "0123456789ab";
+  container.selector.exe_glob = "/usr/bin/python3*";
+  Workload& exe_only = Add(rules, {});
+  exe_only.selector.cgroup_glob.reset();
+  exe_only.selector.exe_glob = "/usr/bin/curl";
+  const absl::StatusOr<CompiledPolicy> p = CompilePolicy(rules, GlobalMode::kMonitor);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->selector.active_mask, 0b111u);
+  EXPECT_EQ(p->selector.has_cgroup, 0b011u);
+  EXPECT_EQ(p->selector.has_exe, 0b110u);
+}
+
+EgressAllow HostAllow(const std::string& glob, std::vector<PortRange> ports = {}) {
+  EgressAllow a;
+  a.host_glob = glob;
+  a.ports = std::move(ports);
+  a.loc = {"r.yaml", 9, 11};
+  return a;
+}
+
+TEST(CompilePolicyTest, HostEntriesAreNotInTheTrie) {
+  RuleSet rules;
+  Add(rules, {HostAllow("*.my.salesforce.com", {{443, 443}}), Allow("10.0.0.0/8", {{80, 80}})});
+  Add(rules, {HostAllow("api.example.com")}, Mode::kLearn);
+  const absl::StatusOr<CompiledPolicy> p = CompilePolicy(rules, GlobalMode::kEnforce);
+  ASSERT_TRUE(p.ok()) << p.status();
+  // Only the CIDR entry; in particular no ::/0 entry from a host entry's zero-value cidr, and
+  // the /8 does not inherit the host entry's port 443.
+  ASSERT_EQ(p->allow.size(), 1u);
+  EXPECT_THAT(Ranges(Entry(*p, 0, "10.0.0.0/8")), ElementsAre(PortRange{80, 80}));
+  for (const sluice_workload_cfg& w : p->workloads) EXPECT_EQ(w.flags, 0u);
+}
+
+TEST(CompilePolicyTest, RejectsAnEnforcedHostEntry) {
+  RuleSet rules;
+  Add(rules, {HostAllow("api.example.com")}, Mode::kEnforce);
+  const absl::StatusOr<CompiledPolicy> p = CompilePolicy(rules, GlobalMode::kMonitor);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(p.status().message(),
+            "workload \"w0\": host allow entry api.example.com at r.yaml:9:11 cannot be enforced "
+            "in the kernel");
+}
+
 TEST(CompilePolicyTest, SixtyFourWorkloadsUseTheTopBit) {
   RuleSet rules;
   for (int i = 0; i < 64; ++i) Add(rules, {});
@@ -337,7 +389,12 @@ TEST(CompilePolicyTest, LongestPrefixMatchAgreesWithEgressAllowed) {
         std::vector<PortRange> entry_ports;
         const int nports = static_cast<int>(rng() % 3);  // 0 = any port
         for (int k = 0; k < nports; ++k) entry_ports.push_back(port_pool[rng() % port_pool.size()]);
-        allow.push_back(Allow(cidrs[rng() % cidrs.size()], entry_ports));
+        // Some host entries: the kernel leaves them out, and so does EgressAllowed without names.
+        if (rng() % 5 == 0) {
+          allow.push_back(HostAllow("*.example.com", entry_ports));
+        } else {
+          allow.push_back(Allow(cidrs[rng() % cidrs.size()], entry_ports));
+        }
       }
       Add(rules, std::move(allow));
     }

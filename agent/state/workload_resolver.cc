@@ -2,7 +2,10 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
+#include <array>
 #include <bit>
+#include <string_view>
 
 namespace sluice::state {
 namespace {
@@ -14,6 +17,52 @@ bool Matches(const std::string& glob, const char* path) {
 // Workload ids index 64-bit masks; LoadRules guarantees ids < SLUICE_MAX_WORKLOADS, but a bad
 // shift would be undefined behaviour, so check anyway.
 uint64_t Bit(uint32_t id) { return id < SLUICE_MAX_WORKLOADS ? uint64_t{1} << id : 0; }
+
+// Calls f on each non-empty "/"-separated component of path until it returns true.
+template <typename F>
+bool AnyComponent(std::string_view path, F f) {
+  while (!path.empty()) {
+    const size_t slash = path.find('/');
+    const std::string_view component = path.substr(0, slash);
+    if (!component.empty() && f(component)) return true;
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return false;
+}
+
+// A full container id (at most 64 lower-case hex digits) that starts with id_prefix.
+bool IsIdWithPrefix(std::string_view id, std::string_view id_prefix) {
+  if (id.size() < id_prefix.size() || id.size() > 64 || !id.starts_with(id_prefix)) {
+    return false;
+  }
+  return std::all_of(id.begin(), id.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool NamesContainer(std::string_view component, std::string_view id_prefix) {
+  static constexpr std::array<std::string_view, 4> kScopePrefixes = {"docker-", "cri-containerd-",
+                                                                     "crio-", "libpod-"};
+  constexpr std::string_view kScope = ".scope";
+  for (std::string_view prefix : kScopePrefixes) {
+    if (component.size() > prefix.size() + kScope.size() && component.starts_with(prefix) &&
+        component.ends_with(kScope)) {
+      return IsIdWithPrefix(
+          component.substr(prefix.size(), component.size() - prefix.size() - kScope.size()),
+          id_prefix);
+    }
+  }
+  return IsIdWithPrefix(component, id_prefix);
+}
+
+// The cgroup-side selectors that s sets all match cgroup_path; false when it sets none.
+bool CgroupSideMatches(const detect::Selector& s, const std::string& cgroup_path) {
+  if (!s.has_cgroup_side()) return false;
+  if (s.cgroup_glob && !CgroupGlobMatches(*s.cgroup_glob, cgroup_path)) return false;
+  if (s.unit && !UnitMatches(*s.unit, cgroup_path)) return false;
+  if (s.container_id && !ContainerMatches(*s.container_id, cgroup_path)) return false;
+  return true;
+}
 
 }  // namespace
 
@@ -31,6 +80,17 @@ bool CgroupGlobMatches(const std::string& glob, const std::string& cgroup_path) 
   return false;
 }
 
+bool UnitMatches(const std::string& unit, const std::string& cgroup_path) {
+  if (unit.empty()) return false;
+  return AnyComponent(cgroup_path, [&unit](std::string_view c) { return c == unit; });
+}
+
+bool ContainerMatches(const std::string& id_prefix, const std::string& cgroup_path) {
+  if (id_prefix.empty()) return false;
+  return AnyComponent(cgroup_path,
+                      [&id_prefix](std::string_view c) { return NamesContainer(c, id_prefix); });
+}
+
 bool ExeGlobMatches(const std::string& glob, const std::string& exe_path) {
   return Matches(glob, exe_path.c_str());
 }
@@ -38,9 +98,7 @@ bool ExeGlobMatches(const std::string& glob, const std::string& exe_path) {
 uint64_t CgroupMask(const detect::RuleSet& rules, const std::string& cgroup_path) {
   uint64_t mask = 0;
   for (const detect::Workload& w : rules.workloads) {
-    if (w.selector.cgroup_glob && CgroupGlobMatches(*w.selector.cgroup_glob, cgroup_path)) {
-      mask |= Bit(w.id);
-    }
+    if (CgroupSideMatches(w.selector, cgroup_path)) mask |= Bit(w.id);
   }
   return mask;
 }

@@ -26,8 +26,20 @@ bool CgroupGlobMatches(const std::string& glob, const std::string& cgroup_path);
 // fnmatch(glob, exe_path, 0): "*" crosses "/".
 bool ExeGlobMatches(const std::string& glob, const std::string& exe_path);
 
-// Bit `id` set for each workload whose cgroup selector matches cgroup_path (the value of the
-// kernel's cgroup_match map for that cgroup).
+// Some component of cgroup_path equals unit: "/system.slice/crm-sync.service/worker" is in
+// unit "crm-sync.service", and so is everything below the unit's cgroup.
+bool UnitMatches(const std::string& unit, const std::string& cgroup_path);
+
+// Some component of cgroup_path names a container whose id starts with id_prefix (lower-case
+// hex), as the runtimes name them: "docker-ID.scope", "cri-containerd-ID.scope",
+// "crio-ID.scope", "libpod-ID.scope" (systemd cgroup driver) or the bare id (cgroupfs driver),
+// where ID is the full id of at most 64 hex digits. "crio-conmon-ID.scope", the runtime's
+// monitor, is not the container.
+bool ContainerMatches(const std::string& id_prefix, const std::string& cgroup_path);
+
+// Bit `id` set for each workload with a cgroup-side selector (Selector::has_cgroup_side) whose
+// cgroup glob, unit and container id, those it sets, all match cgroup_path: the value of the
+// kernel's cgroup_match map for that cgroup.
 uint64_t CgroupMask(const detect::RuleSet& rules, const std::string& cgroup_path);
 
 // Bit `id` set for each workload whose exe selector matches exe_path (exe_match map value).

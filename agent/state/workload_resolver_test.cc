@@ -19,12 +19,23 @@ void Add(RuleSet& rules, std::optional<std::string> cgroup, std::optional<std::s
   rules.workloads.push_back(std::move(w));
 }
 
+// Appends a workload with the given cgroup-side selectors (and an exe glob when set).
+Workload& AddSide(RuleSet& rules, std::optional<std::string> cgroup,
+                  std::optional<std::string> unit, std::optional<std::string> container,
+                  std::optional<std::string> exe = {}) {
+  Add(rules, std::move(cgroup), std::move(exe));
+  Workload& w = rules.workloads.back();
+  w.selector.unit = std::move(unit);
+  w.selector.container_id = std::move(container);
+  return w;
+}
+
 // What CompilePolicy puts in the selector_cfg map for these rules.
 sluice_selector_cfg Cfg(const RuleSet& rules) {
   sluice_selector_cfg cfg{};
   for (const Workload& w : rules.workloads) {
     cfg.active_mask |= uint64_t{1} << w.id;
-    if (w.selector.cgroup_glob) cfg.has_cgroup |= uint64_t{1} << w.id;
+    if (w.selector.has_cgroup_side()) cfg.has_cgroup |= uint64_t{1} << w.id;
     if (w.selector.exe_glob) cfg.has_exe |= uint64_t{1} << w.id;
   }
   return cfg;
@@ -138,6 +149,90 @@ TEST(ResolveWorkloadTest, MirrorsTheKernelOnRawMasks) {
   EXPECT_EQ(ResolveWorkload(0b011, 0b010, cfg), 0u);
   EXPECT_EQ(ResolveWorkload(0b100, 0, cfg), std::nullopt);  // bit of an inactive workload
   EXPECT_EQ(ResolveWorkload(0, 0b001, cfg), std::nullopt);  // w0 has no exe selector
+}
+
+const std::string kId = "3f1c9a0b2d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeef";
+
+TEST(UnitMatchesTest, AComponentEqualToTheUnit) {
+  EXPECT_TRUE(UnitMatches("crm-sync.service", "/system.slice/crm-sync.service"));
+  EXPECT_TRUE(UnitMatches("crm-sync.service", "/system.slice/crm-sync.service/worker/3"));
+  EXPECT_TRUE(UnitMatches("crm-sync.service", "/system.slice/crm-sync.service/"));
+  EXPECT_TRUE(UnitMatches("system.slice", "/system.slice/crm-sync.service"));
+  EXPECT_TRUE(UnitMatches("user@1000.service",
+                          "/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope"));
+  EXPECT_FALSE(UnitMatches("crm-sync.service", "/system.slice/crm-sync.service2"));
+  EXPECT_FALSE(UnitMatches("crm-sync.service", "/system.slice/old-crm-sync.service"));
+  EXPECT_FALSE(UnitMatches("crm-sync.service", "/system.slice"));
+  EXPECT_FALSE(UnitMatches("crm-sync.service", "/"));
+  EXPECT_FALSE(UnitMatches("crm-sync.service", ""));
+  EXPECT_FALSE(UnitMatches("", "/system.slice/crm-sync.service"));
+  // No glob: a unit selector names exactly one unit.
+  EXPECT_FALSE(UnitMatches("crm-*.service", "/system.slice/crm-sync.service"));
+}
+
+TEST(ContainerMatchesTest, RuntimeNamingSchemes) {
+  const std::string short_id = kId.substr(0, 12);
+  const std::string kube_pod = "/kubepods.slice/kubepods-besteffort.slice/kubepods-pod1.slice";
+  for (const std::string& path : {
+           "/system.slice/docker-" + kId + ".scope",
+           kube_pod + "/cri-containerd-" + kId + ".scope",
+           "/kubepods.slice/kubepods-burstable.slice/crio-" + kId + ".scope",
+           "/machine.slice/libpod-" + kId + ".scope/container",
+           "/docker/" + kId,
+           "/kubepods/burstable/pod1234/" + kId,
+           "/system.slice/docker-" + kId + ".scope/init.scope",
+       }) {
+    EXPECT_TRUE(ContainerMatches(kId, path)) << path;
+    EXPECT_TRUE(ContainerMatches(short_id, path)) << path;
+  }
+  // Not the container: another id, the runtime's monitor, a name that only contains the id,
+  // a prefix longer than any id, a component that is not hex.
+  const std::string other = "4" + kId.substr(1);
+  EXPECT_FALSE(ContainerMatches(short_id, "/system.slice/docker-" + other + ".scope"));
+  EXPECT_FALSE(ContainerMatches(short_id, "/system.slice/crio-conmon-" + kId + ".scope"));
+  EXPECT_FALSE(ContainerMatches(short_id, "/system.slice/docker-" + kId + ".service"));
+  EXPECT_FALSE(ContainerMatches(short_id, "/system.slice/docker-" + kId));
+  EXPECT_FALSE(ContainerMatches(short_id, "/system.slice/mydocker-" + kId + ".scope"));
+  EXPECT_FALSE(ContainerMatches(short_id, "/docker/" + kId + "0"));  // 65 digits: not an id
+  EXPECT_FALSE(ContainerMatches(short_id, "/docker/" + short_id + "-x"));
+  EXPECT_FALSE(ContainerMatches(short_id, "/docker/x" + short_id));
+  EXPECT_FALSE(ContainerMatches(kId, "/docker/" + short_id));  // the path has less than the rule
+  EXPECT_FALSE(ContainerMatches(short_id, "/"));
+  EXPECT_FALSE(ContainerMatches("", "/docker/" + kId));
+}
+
+TEST(MaskTest, UnitAndContainerSelectors) {
+  RuleSet rules;
+  AddSide(rules, std::nullopt, "crm-sync.service", std::nullopt);       // w0
+  AddSide(rules, std::nullopt, std::nullopt, kId.substr(0, 12));        // w1
+  AddSide(rules, "/system.slice/*", "crm-sync.service", std::nullopt);  // w2: glob AND unit
+  AddSide(rules, "/kubepods*", std::nullopt, kId.substr(0, 16));        // w3: glob AND id
+  AddSide(rules, std::nullopt, "crm-sync.service", kId.substr(0, 12));  // w4: unit AND id
+  Add(rules, std::nullopt, "/usr/bin/curl");                            // w5: exe only
+  const std::string unit = "/system.slice/crm-sync.service/worker";
+  const std::string docker = "/system.slice/docker-" + kId + ".scope";
+  const std::string kube = "/kubepods.slice/pod1/cri-containerd-" + kId + ".scope";
+  EXPECT_EQ(CgroupMask(rules, unit), 0b000101u);
+  EXPECT_EQ(CgroupMask(rules, "/user.slice/crm-sync.service"), 0b000001u);  // not /system.slice
+  EXPECT_EQ(CgroupMask(rules, docker), 0b000010u);
+  EXPECT_EQ(CgroupMask(rules, kube), 0b001010u);
+  // A container started inside the unit's cgroup: the unit and the id both match.
+  EXPECT_EQ(CgroupMask(rules, "/system.slice/crm-sync.service/" + kId), 0b010111u);
+  EXPECT_EQ(CgroupMask(rules, "/system.slice/other.service"), 0u);
+  EXPECT_EQ(ExeMask(rules, "/usr/bin/curl"), 0b100000u);
+}
+
+TEST(ResolveWorkloadTest, UnitAndContainerCountAsTheCgroupSide) {
+  RuleSet rules;
+  AddSide(rules, std::nullopt, "crm-sync.service", std::nullopt, "/usr/bin/curl");  // w0
+  AddSide(rules, std::nullopt, "crm-sync.service", std::nullopt);                   // w1
+  AddSide(rules, std::nullopt, std::nullopt, kId.substr(0, 12));                    // w2
+  const std::string unit = "/system.slice/crm-sync.service";
+  EXPECT_EQ(Resolve(rules, unit, "/usr/bin/curl"), 0u);
+  EXPECT_EQ(Resolve(rules, unit, "/usr/bin/python3"), 1u);
+  EXPECT_EQ(Resolve(rules, "/system.slice/docker-" + kId + ".scope", "/bin/sh"), 2u);
+  // Not in the unit: w0's exe alone is not enough, the unit is part of its selector.
+  EXPECT_EQ(Resolve(rules, "/user.slice", "/usr/bin/curl"), std::nullopt);
 }
 
 }  // namespace
