@@ -11,7 +11,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config \
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
-  libabsl-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev \
+  libabsl-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libre2-dev libssl-dev \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
   libgtest-dev libgmock-dev \
   python3 iproute2 util-linux procps \

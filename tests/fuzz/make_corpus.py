@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Writes the regression corpus of the fuzz targets: tests/fuzz/corpus/dns (DNS messages for
-ParseDnsMessage) and tests/fuzz/corpus/decode (ring records for events::Decode).
+ParseDnsMessage), tests/fuzz/corpus/decode (ring records for events::Decode) and
+tests/fuzz/corpus/classify (payload prefixes for the classifiers in agent/detect/classify).
 
-The file name says what the replay test (agent/events/dns_corpus_test.cc) expects:
+The file name says what the replay tests (agent/events/dns_corpus_test.cc,
+agent/detect/classify/classify_corpus_test.cc) expect:
   ok-*   must parse (DNS: completely, `truncated` false) / must decode;
+         classify: ok-<protocol>-* must classify as <protocol> (ProtocolName, e.g. "kafka");
   cut-*  DNS only: must parse with `truncated` true (a message cut by the sensor's 512-byte copy);
-  bad-*  must be rejected;
+  bad-*  must be rejected (classify: "unknown");
   any other name (inputs a fuzzing run found, e.g. libFuzzer's crash-<sha1>) must only be handled
-  without a crash.
+  without a crash. Classify files whose name contains "-pii" must hold a sensitive value.
 Every input is synthetic (made-up names, documentation addresses); no captured traffic.
 
 Reproducible: the files this script owns (ok-/cut-/bad-) are removed and written again; other
@@ -227,8 +230,149 @@ def decode_cases():
     yield "bad-tls-short", ev_header(EV_TLS, 40) + bytes(8)
 
 
+# ---- payload prefixes (agent/detect/classify) ---------------------------------------------------
+
+# `openssl s_client -servername CRM.Example.com -alpn h2,http/1.1` (OpenSSL 3.0).
+OPENSSL_HELLO = bytes.fromhex(
+    "160301014e0100014a03036535dac858a61f5105cd41bc538f813c7113591a58debb4f198f42"
+    "2003b55b48206f3254d28a06b487f856e10367de37ab59134b857ed6660905dcf24f2ec421f0"
+    "003e130213031301c02cc030009fcca9cca8ccaac02bc02f009ec024c028006bc023c0270067"
+    "c00ac0140039c009c0130033009d009c003d003c0035002f00ff010000c30000001400120000"
+    "0f43524d2e4578616d706c652e636f6d000b000403000102000a00160014001d0017001e0019"
+    "001801000101010201030104002300000010000e000c02683208687474702f312e3100160000"
+    "00170000000d002a0028040305030603080708080809080a080b080408050806040105010601"
+    "030303010302040205020602002b0009080304030303020301002d0002010100330026002400"
+    "1d0020ab0fe3342429afd4e92a31703dbfa7db0f13053852216b821f422ea314c6d636")
+
+# `gnutls-cli --sni-hostname=vectors.example.net --alpn=h2 --alpn=http/1.1` (GnuTLS 3.7).
+GNUTLS_HELLO = bytes.fromhex(
+    "160301019e0100019a03032311f6930c57489ebb723f7c510856c4709895e8bc53737da6f148"
+    "0078a5c9af2006d4747d294771ff595d4f2cfcdd69fa870b904088f824b4c1b70aeee0ee14ed"
+    "003a1302130313011304c02ccca9c0adc00ac02bc0acc009c030cca8c014c02fc013009dc09d"
+    "0035009cc09c002f009fccaac09f0039009ec09e003301000117000500050100000000000a00"
+    "160014001700180019001d001e01000101010201030104000b00020100000d00220020040108"
+    "090804040308070501080a0805050308080601080b08060603020102030010000e000c026832"
+    "08687474702f312e310016000000170000002300000033006b006900170041044ae13d0815e1"
+    "dfd393cc55f08d926741176f2cec6e0d379a62f9cfa6d3048915326c76855f5ab9195d4d8f43"
+    "af1d4098384e68069b07d88db237f3eab32f48d0001d002053f4f9703261c9eb201210c40619"
+    "ba678e7cb6d19d1218bb0bee9a52b68ed360002b0009080304030303020301ff010001000000"
+    "00180016000013766563746f72732e6578616d706c652e6e6574002d0003020100001c000240"
+    "01")
+
+
+def hello_message(extensions):
+    """A minimal ClientHello handshake message with (type, body) extensions in order."""
+    exts = b"".join(struct.pack(">HH", t, len(b)) + b for t, b in extensions)
+    body = b"\x03\x03" + b"r" * 32 + b"\x00" + struct.pack(">H", 4) + b"\x13\x01\xc0\x2f"
+    body += b"\x01\x00" + struct.pack(">H", len(exts)) + exts
+    return b"\x01" + struct.pack(">I", len(body))[1:] + body
+
+
+def handshake_records(message, fragment=1 << 14):
+    return b"".join(b"\x16\x03\x01" + struct.pack(">H", len(message[i:i + fragment])) +
+                    message[i:i + fragment] for i in range(0, len(message), fragment))
+
+
+def sni(host):
+    entry = b"\x00" + struct.pack(">H", len(host)) + host
+    return struct.pack(">H", len(entry)) + entry
+
+
+def kafka(api_key, version, correlation, client_id, body=b""):
+    header = struct.pack(">hhi", api_key, version, correlation)
+    header += struct.pack(">h", -1) if client_id is None else struct.pack(
+        ">h", len(client_id)) + client_id
+    return struct.pack(">I", len(header) + len(body)) + header + body
+
+
+def amqp_frame(ftype, channel, payload):
+    return struct.pack(">BHI", ftype, channel, len(payload)) + payload + b"\xce"
+
+
+def amqp_method(channel, class_id, method_id, args=b""):
+    return amqp_frame(1, channel, struct.pack(">HH", class_id, method_id) + args)
+
+
+def resp(*words):
+    out = b"*%d\r\n" % len(words)
+    for w in words:
+        out += b"$%d\r\n%s\r\n" % (len(w), w)
+    return out
+
+
+def classify_cases():
+    crm_json = (b'{"records":[{"Id":"0035g00000ABcDeAAL","Email":"ann.lee@example.com",'
+                b'"Phone":"(415) 555-0100","AccountId":"001A0000006Vm9r"}]}')
+    publish = amqp_method(1, 60, 40, b"\x00\x00\x00\x06orders\x00")
+    content_header = struct.pack(">HHQH", 60, 0, len(crm_json), 0x1000) + b"\x02"
+
+    yield "ok-http1-request-get", b"GET /v1/models HTTP/1.1\r\nHost: api.example.com\r\n\r\n"
+    yield "ok-http1-request-pii-sobjects", (
+        b"PATCH /services/data/v59.0/sobjects/Contact/0035g00000ABcDe HTTP/1.1\r\n"
+        b"Host: acme.my.salesforce.com\r\n"
+        b"Authorization: Bearer 00D5g000004XyZa!AQ4AQFhGpl3kBz0Yv8PqsKw5RtUv.Xy_z\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(crm_json)) + crm_json
+    yield "ok-http1-request-pii-api-key", (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: llm.example\r\n"
+        b"Authorization: Bearer sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789\r\n\r\n")
+    yield "ok-http1-response-200", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    yield "ok-http2-preface-settings", (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                                        b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+    yield "ok-tls-record-openssl-hello", OPENSSL_HELLO
+    yield "ok-tls-record-gnutls-hello", GNUTLS_HELLO
+    yield "ok-tls-record-hello-cut", GNUTLS_HELLO[:300]
+    yield "ok-tls-record-hello-split", handshake_records(
+        hello_message([(0x15, bytes(300)), (0, sni(b"split.example")),
+                       (16, b"\x00\x03\x02h2")]), 100)
+    yield "ok-tls-record-app-data", b"\x17\x03\x03\x00\x08" + bytes(8)
+    yield "ok-kafka-produce", kafka(0, 9, 42, b"producer-1", bytes(60))
+    yield "ok-kafka-api-versions", kafka(18, 3, 1, b"adminclient-1", b"\x00\x12apache-kafka-java"
+                                         b"\x063.7.0\x00")
+    yield "ok-kafka-metadata-null-client", kafka(3, 12, 7, None, bytes(10))
+    yield "ok-kafka-client-id-cut", kafka(1, 13, 100, b"consumer-orders-7", bytes(50))[:20]
+    yield "ok-amqp-header", b"AMQP\x00\x00\x09\x01"
+    yield "ok-amqp-1.0-sasl-header", b"AMQP\x03\x01\x00\x00"
+    yield "ok-amqp-start-ok", amqp_method(0, 10, 11, struct.pack(">I", 0) + b"\x05PLAIN" +
+                                          struct.pack(">I", 13) + b"\x00guest\x00guest1" +
+                                          b"\x05en_US")
+    yield "ok-amqp-publish-pii", publish + amqp_frame(2, 1, content_header) + amqp_frame(
+        3, 1, crm_json)
+    yield "ok-amqp-publish-cut", (publish + amqp_frame(2, 1, content_header))[:30]
+    yield "ok-amqp-heartbeat", amqp_frame(8, 0, b"")
+    yield "ok-redis-set", resp(b"SET", b"session:42", b'{"user":"ann"}')
+    yield "ok-redis-auth", resp(b"AUTH", b"default", b"hunter2-Sup3rS3cret")
+    yield "ok-redis-pipeline", resp(b"MULTI") + resp(b"INCR", b"n") + resp(b"EXEC")
+    yield "ok-redis-hset-pii", resp(b"HSET", b"contact:7", b"email", b"ann@example.com",
+                                    b"phone", b"+14155550100")
+    yield "ok-redis-inline-ping", b"PING\r\n"
+    yield "ok-redis-name-cut", resp(b"PUBLISH", b"ch", b"msg")[:10]
+
+    yield "bad-empty", b""
+    yield "bad-text", b"hello world\n"
+    yield "bad-json", b'{"op":"set","key":"x"}'
+    yield "bad-zeros", bytes(64)
+    yield "bad-ff", b"\xff" * 64
+    yield "bad-http-no-version", b"GET /\r\n\r\n"
+    yield "bad-tls-ssl2", b"\x80\x2e\x01\x00\x02\x00\x15\x00\x00\x00\x10"
+    yield "bad-kafka-api-key-91", kafka(91, 0, 1, b"app", bytes(8))
+    yield "bad-kafka-version-21", kafka(0, 21, 1, b"app", bytes(8))
+    yield "bad-kafka-negative-correlation", kafka(0, 9, -5, b"app", bytes(8))
+    yield "bad-kafka-client-id-binary", kafka(0, 9, 1, b"a\x01p", bytes(8))
+    yield "bad-kafka-client-id-empty", kafka(3, 12, 7, b"", bytes(8))
+    yield "bad-http2-server-settings", bytes.fromhex(
+        "000012040000000000000300000064000400010000000500004000")
+    yield "bad-amqp-frame-end", amqp_method(1, 60, 40, bytes(8))[:-1] + b"\xcd"
+    yield "bad-amqp-unknown-method", amqp_method(1, 60, 41, bytes(8))
+    yield "bad-amqp-basic-on-channel-0", amqp_method(0, 60, 40, bytes(8))
+    yield "bad-amqp-header-version", b"AMQP\x00\x00\x09\x02"
+    yield "bad-redis-empty-array", b"*0\r\n"
+    yield "bad-redis-inline-mixed-case", b"Get me the report\n"
+    yield "bad-redis-name-not-a-word", b"*1\r\n$4\r\n1234\r\n"
+
+
 def main():
-    for kind, cases in (("dns", dns_cases()), ("decode", decode_cases())):
+    for kind, cases in (("dns", dns_cases()), ("decode", decode_cases()),
+                        ("classify", classify_cases())):
         d = os.path.join(HERE, "corpus", kind)
         os.makedirs(d, exist_ok=True)
         for f in os.listdir(d):

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -302,78 +303,6 @@ void ClassifyHttp1(absl::string_view data, PayloadClass* out) {
   ParseHeaders(&lines, out);
 }
 
-// Bounds-checked big-endian reads over a TLS record; `ok` turns false on the first overrun.
-class Reader {
- public:
-  explicit Reader(absl::string_view d) : d_(d) {}
-  bool ok() const { return ok_; }
-  uint32_t U8() { return Take(1).empty() ? 0 : static_cast<uint8_t>(last_[0]); }
-  uint32_t U16() {
-    if (Take(2).empty()) return 0;
-    return (static_cast<uint8_t>(last_[0]) << 8) | static_cast<uint8_t>(last_[1]);
-  }
-  uint32_t U24() {
-    if (Take(3).empty()) return 0;
-    return (static_cast<uint8_t>(last_[0]) << 16) | (static_cast<uint8_t>(last_[1]) << 8) |
-           static_cast<uint8_t>(last_[2]);
-  }
-  absl::string_view Take(size_t n) {
-    if (!ok_ || d_.size() - pos_ < n) {
-      ok_ = false;
-      last_ = {};
-      return {};
-    }
-    last_ = d_.substr(pos_, n);
-    pos_ += n;
-    return n == 0 ? absl::string_view("", 0) : last_;
-  }
-  void Skip(size_t n) { Take(n); }
-  absl::string_view Rest() const { return ok_ ? d_.substr(pos_) : absl::string_view(); }
-
- private:
-  absl::string_view d_;
-  size_t pos_ = 0;
-  absl::string_view last_;
-  bool ok_ = true;
-};
-
-// ClientHello (RFC 8446 §4.1.2) → server_name extension (RFC 6066 §3) host_name. `cut` says
-// the hello goes on past `hello` (end of the prefix, or a hello fragmented over records).
-// Returns false when the SNI may be in the part not seen.
-bool ParseClientHelloSni(absl::string_view hello, bool cut, PayloadClass* out) {
-  Reader r(hello);
-  r.U8();           // handshake type (client_hello, checked by the caller)
-  r.U24();          // length
-  r.Skip(2 + 32);   // legacy_version, random
-  r.Skip(r.U8());   // legacy_session_id
-  r.Skip(r.U16());  // cipher_suites
-  r.Skip(r.U8());   // legacy_compression_methods
-  const uint32_t ext_total = r.U16();
-  if (!r.ok()) return !cut;  // cut before the extensions, or a hello without any
-  // Clients shuffle extension order (Chrome does), so walk whatever part of them is here.
-  const absl::string_view rest = r.Rest();
-  const bool exts_cut = rest.size() < ext_total;
-  Reader ext(rest.substr(0, ext_total));
-  while (ext.ok()) {
-    const uint32_t type = ext.U16();
-    const absl::string_view body = ext.Take(ext.U16());
-    if (!ext.ok()) break;
-    if (type != 0) continue;
-    Reader sni(body);
-    Reader list(sni.Take(sni.U16()));
-    while (list.ok()) {
-      const uint32_t name_type = list.U8();
-      const absl::string_view name = list.Take(list.U16());
-      if (list.ok() && name_type == 0) {
-        SetHost(name, out);
-        return true;
-      }
-    }
-    return true;  // a server_name extension without a host_name
-  }
-  return !exts_cut;
-}
-
 bool ClassifyTls(absl::string_view data, PayloadClass* out) {
   if (data.size() < 3) return false;
   const auto type = static_cast<uint8_t>(data[0]);
@@ -397,13 +326,15 @@ bool ClassifyTls(absl::string_view data, PayloadClass* out) {
     out->truncated = true;  // which handshake message is unknown
   } else if (type == 0x16 && data[5] == 0x01) {
     out->tls_client_hello = true;
-    const absl::string_view record = data.substr(5, std::min<size_t>(length, data.size() - 5));
-    const uint32_t hello_length =
-        data.size() >= 9 ? 4 + ((static_cast<uint8_t>(data[6]) << 16) |
-                                (static_cast<uint8_t>(data[7]) << 8) | static_cast<uint8_t>(data[8]))
-                         : std::numeric_limits<uint32_t>::max();
-    const bool cut = record.size() < length || hello_length > record.size();
-    out->truncated = !ParseClientHelloSni(record, cut, out);
+    // A malformed hello keeps the record classification but names no host: a server would
+    // refuse it, and its lengths cannot be trusted to point at a real name.
+    absl::StatusOr<ClientHello> hello = ParseClientHello(
+        absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+    if (hello.ok()) {
+      out->host = hello->sni;  // validated as a DNS name, at most 253 characters
+      out->truncated = hello->truncated;
+      out->client_hello = *std::move(hello);
+    }
   }
   return true;
 }
@@ -428,12 +359,31 @@ std::string PayloadClass::request_line() const {
 
 PayloadClass ClassifyPayload(absl::Span<const uint8_t> prefix) {
   PayloadClass out;
-  const absl::string_view data(reinterpret_cast<const char*>(prefix.data()),
-                              std::min(prefix.size(), kMaxClassifyBytes));
+  prefix = prefix.first(std::min(prefix.size(), kMaxClassifyBytes));
+  const absl::string_view data(reinterpret_cast<const char*>(prefix.data()), prefix.size());
   if (data.empty()) return out;
   if (ClassifyTls(data, &out)) return out;
   if (ClassifyHttp2Preface(data, &out)) return out;
   ClassifyHttp1(data, &out);
+  if (out.protocol != PayloadClass::kUnknown) return out;
+  // AMQP before Kafka: an AMQP frame starts with 1, 2 or 3 like a Kafka size over 16 MiB, and
+  // AMQP's frame-end and method checks are the stricter ones.
+  if (absl::StatusOr<AmqpInfo> amqp = ParseAmqp(prefix); amqp.ok()) {
+    out.protocol = PayloadClass::kAmqp;
+    out.operation = amqp->Operation();
+    out.truncated = amqp->truncated;
+    out.amqp = *std::move(amqp);
+  } else if (absl::StatusOr<KafkaRequest> kafka = ParseKafkaRequest(prefix); kafka.ok()) {
+    out.protocol = PayloadClass::kKafka;
+    out.operation = kafka->ApiName();
+    out.truncated = kafka->truncated;
+    out.kafka = *std::move(kafka);
+  } else if (absl::StatusOr<RedisCommand> redis = ParseRedisCommand(prefix); redis.ok()) {
+    out.protocol = PayloadClass::kRedis;
+    out.operation = redis->name;
+    out.truncated = redis->truncated;
+    out.redis = *std::move(redis);
+  }
   return out;
 }
 
@@ -449,6 +399,12 @@ const char* ProtocolName(PayloadClass::Protocol protocol) {
       return "http2-preface";
     case PayloadClass::kTlsRecord:
       return "tls-record";
+    case PayloadClass::kKafka:
+      return "kafka";
+    case PayloadClass::kAmqp:
+      return "amqp";
+    case PayloadClass::kRedis:
+      return "redis";
   }
   return "unknown";
 }

@@ -1,31 +1,45 @@
 // Protocol sniffing of the first bytes of a payload (DESIGN §5, classifiers): the prefix of a TLS
 // plaintext write (SSL_write/gnutls_record_send) or of a plaintext TCP payload. It tells HTTP/1.x
-// requests and responses, the HTTP/2 client preface and TLS records apart, and keeps bounded
-// metadata only: the method, the path without its query string (the query may carry customer
-// data, so only its length is kept), the version, the Host (or TLS SNI), Content-Length.
-// No header value other than Host is kept and no payload byte leaves this function otherwise.
+// requests and responses, the HTTP/2 client preface, TLS records (with the ClientHello's SNI and
+// ALPN), Kafka requests, AMQP and Redis requests apart, and keeps bounded metadata only: for
+// HTTP the method, the path without its query string (the query may carry customer data, so only
+// its length is kept), the version, the Host (or TLS SNI), Content-Length; for the others the
+// operation (Kafka API, AMQP method, Redis command) and a few header fields (tls_hello.h,
+// kafka.h, amqp.h, redis.h say which). No header value other than Host, no argument and no
+// message body leaves this function.
 #ifndef SLUICE_AGENT_DETECT_CLASSIFY_HTTP_H_
 #define SLUICE_AGENT_DETECT_CLASSIFY_HTTP_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/types/span.h"
+#include "agent/detect/classify/amqp.h"
+#include "agent/detect/classify/kafka.h"
+#include "agent/detect/classify/limits.h"
+#include "agent/detect/classify/redis.h"
+#include "agent/detect/classify/tls_hello.h"
 
 namespace sluice::detect::classify {
 
-// Bytes of the prefix examined; the rest is ignored (the capture is ≤ 4 KiB by default and
-// configurable, so a larger capture still classifies in bounded time).
-inline constexpr size_t kMaxClassifyBytes = 16 * 1024;
+// kMaxClassifyBytes (bytes of the prefix examined) and kMaxHostBytes are in limits.h.
 // Longest path kept and longest header value looked at; longer ones are cut and flagged.
 inline constexpr size_t kMaxPathBytes = 1024;
 inline constexpr size_t kMaxHeaderValueBytes = 1024;
-// Longest host kept (a DNS name is at most 253 characters; ports and brackets add a few).
-inline constexpr size_t kMaxHostBytes = 255;
 
 struct PayloadClass {
-  enum Protocol { kUnknown, kHttp1Request, kHttp1Response, kHttp2Preface, kTlsRecord };
+  enum Protocol {
+    kUnknown,
+    kHttp1Request,
+    kHttp1Response,
+    kHttp2Preface,
+    kTlsRecord,
+    kKafka,
+    kAmqp,
+    kRedis,
+  };
   Protocol protocol = kUnknown;
 
   // HTTP/1.x request line. `method` is one of GET POST PUT PATCH DELETE HEAD OPTIONS CONNECT
@@ -44,8 +58,8 @@ struct PayloadClass {
   uint16_t status_code = 0;  // responses
 
   // Host header value (or the authority of an absolute-form or CONNECT target, which takes
-  // precedence as RFC 9112 §3.2.2 says; or the TLS SNI of a ClientHello), lowercased, userinfo
-  // removed, at most kMaxHostBytes.
+  // precedence as RFC 9112 §3.2.2 says; or the TLS SNI of a ClientHello, kept only when it is a
+  // valid DNS name), lowercased, userinfo removed, at most kMaxHostBytes.
   std::string host;
   bool host_truncated = false;
 
@@ -58,7 +72,8 @@ struct PayloadClass {
   // A header line longer than kMaxHeaderValueBytes was seen (not kept either way).
   bool header_value_truncated = false;
   // The prefix ended before the end of the headers (or of the request line / preface / record
-  // header); fields after that point are unknown, not absent.
+  // header / ClientHello / Kafka, AMQP or Redis header); fields after that point are unknown,
+  // not absent.
   bool truncated = false;
 
   // TLS record header: content type (0x14 change_cipher_spec, 0x15 alert, 0x16 handshake,
@@ -66,15 +81,29 @@ struct PayloadClass {
   uint8_t tls_content_type = 0;
   uint16_t tls_version = 0;
   bool tls_client_hello = false;
+  // The ClientHello, when it parsed (its SNI is also `host`); ALPN is client_hello->alpn.
+  std::optional<ClientHello> client_hello;
+
+  // kKafka, kAmqp, kRedis: the parsed header, exactly one of them set.
+  std::optional<KafkaRequest> kafka;
+  std::optional<AmqpInfo> amqp;
+  std::optional<RedisCommand> redis;
+  // What the bytes ask for, for alerts: the Kafka API ("Produce"), the AMQP method
+  // ("basic.publish"), the Redis command ("SET"); "" for the other protocols (an HTTP request
+  // has request_line()).
+  std::string operation;
 
   // method + " " + path + " " + version, e.g. "GET /v1/accounts HTTP/1.1"; "" when not a request.
   std::string request_line() const;
 };
 
-// Never fails: bytes that match nothing are kUnknown.
+// Never fails: bytes that match nothing are kUnknown. Tried in turn: TLS record, HTTP/2 preface,
+// HTTP/1.x, AMQP, Kafka, Redis (each recogniser rejects the others' bytes; the order only
+// settles prefixes too short to tell).
 PayloadClass ClassifyPayload(absl::Span<const uint8_t> prefix);
 
-// "unknown", "http1-request", "http1-response", "http2-preface", "tls-record".
+// "unknown", "http1-request", "http1-response", "http2-preface", "tls-record", "kafka", "amqp",
+// "redis".
 const char* ProtocolName(PayloadClass::Protocol protocol);
 
 }  // namespace sluice::detect::classify
