@@ -56,6 +56,8 @@ size_t ExpectedSize(uint32_t type) {
       return sizeof(sluice_file_open_event);
     case SLUICE_EV_TLS:
       return SLUICE_TLS_EVENT_HEADER_SIZE;  // minimum; `captured` bytes follow
+    case SLUICE_EV_PAYLOAD:
+      return sizeof(sluice_payload_event);
     default:
       return 0;
   }
@@ -163,6 +165,18 @@ FileOpenEvent DecodeFileOpen(absl::Span<const uint8_t> record) {
   return e;
 }
 
+PayloadEvent DecodePayload(absl::Span<const uint8_t> record) {
+  const auto raw = Load<sluice_payload_event>(record);
+  PayloadEvent e;
+  e.hdr = ToHeader(raw.hdr);
+  e.cookie = raw.cookie;
+  e.len = raw.len;
+  // A lying `captured` cannot read past the fixed array.
+  const size_t n = std::min<size_t>(raw.captured, sizeof(raw.data));
+  e.data.assign(raw.data, raw.data + n);
+  return e;
+}
+
 absl::StatusOr<TlsEvent> DecodeTls(absl::Span<const uint8_t> record, uint32_t size) {
   sluice_tls_event raw;  // only the fixed part is read from the record
   std::memcpy(&raw, record.data(), SLUICE_TLS_EVENT_HEADER_SIZE);
@@ -254,6 +268,8 @@ absl::StatusOr<Event> Decode(absl::Span<const uint8_t> record) {
       return Event(DecodeDns(record));
     case SLUICE_EV_FILE_OPEN:
       return Event(DecodeFileOpen(record));
+    case SLUICE_EV_PAYLOAD:
+      return Event(DecodePayload(record));
   }
   // Unreachable: ExpectedSize() already rejected every other type.
   return absl::InvalidArgumentError(absl::StrCat("unknown event type ", hdr.type));

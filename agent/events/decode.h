@@ -151,8 +151,19 @@ struct TlsEvent {
   friend bool operator==(const TlsEvent&, const TlsEvent&) = default;
 };
 
+// First bytes of the first TCP segment a watched flow sent. `data` lives only until the
+// classifier has seen it.
+struct PayloadEvent {
+  EventHeader hdr;  // pid and cgroup_id of the flow's owner
+  uint64_t cookie = 0;
+  uint32_t len = 0;  // payload bytes of the segment
+  std::vector<uint8_t> data;
+
+  friend bool operator==(const PayloadEvent&, const PayloadEvent&) = default;
+};
+
 using Event = std::variant<ExecEvent, ExitEvent, ConnectEvent, CgroupMkdirEvent, ForkEvent,
-                           FlowEvent, DnsEvent, FileOpenEvent, TlsEvent>;
+                           FlowEvent, DnsEvent, FileOpenEvent, TlsEvent, PayloadEvent>;
 
 // Decodes one ring record. The record must hold at least a header; the header's size must equal
 // the exact struct size of its type (TLS records: the fixed part plus `captured` bytes, at most

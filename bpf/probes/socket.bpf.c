@@ -267,10 +267,74 @@ static __always_inline void sluice_count_udp(struct __sk_buff *skb, int egress)
 		__sync_fetch_and_add(&f->bytes_in, n);
 }
 
+/* The first TCP segment with payload of a watched flow: its first bytes go to the agent, once per
+ * flow (SLUICE_FLOW_F_PAYLOAD_SEEN). Why here and not in sendmsg: cgroup_skb sees the bytes as
+ * they leave whatever wrote them (a statically linked client, a kernel TLS socket, sendfile), and
+ * the flow entry tells watched sockets apart with one lookup. Two segments racing on two CPUs
+ * may both be sent; the agent keeps the first. */
+static __always_inline void sluice_tcp_prefix(struct __sk_buff *skb)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
+	if (!f || f->protocol != SLUICE_IPPROTO_TCP || (f->flags & SLUICE_FLOW_F_PAYLOAD_SEEN))
+		return;
+	__u32 off;
+	__u8 proto;
+	if (skb->protocol == bpf_htons(0x0800)) {
+		__u8 vihl;
+		if (bpf_skb_load_bytes(skb, 0, &vihl, 1) || bpf_skb_load_bytes(skb, 9, &proto, 1))
+			return;
+		off = (vihl & 0xf) * 4;
+	} else if (skb->protocol == bpf_htons(0x86DD)) {
+		if (bpf_skb_load_bytes(skb, 6, &proto, 1))
+			return;
+		off = 40;  /* extension headers: not on locally generated TCP */
+	} else {
+		return;
+	}
+	if (proto != SLUICE_IPPROTO_TCP)
+		return;
+	__u8 doff;
+	if (bpf_skb_load_bytes(skb, off + 12, &doff, 1))
+		return;
+	off += (doff >> 4) * 4;
+	if (off > 120 || skb->len <= off)
+		return;  /* a bare ACK/SYN/FIN: nothing sent yet */
+	__u32 len = skb->len - off;
+	f->flags |= SLUICE_FLOW_F_PAYLOAD_SEEN;
+	struct sluice_payload_event *e =
+		sluice_reserve(&net_events, sizeof(*e), SLUICE_EV_PAYLOAD);
+	if (!e)
+		return;
+	e->hdr.type = SLUICE_EV_PAYLOAD;
+	e->hdr.size = sizeof(*e);
+	e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+	e->hdr.pid = f->pid;
+	e->hdr.tid = 0;
+	e->hdr.cgroup_id = f->cgroup_id;
+	e->cookie = cookie;
+	e->len = len;
+	e->captured = 0;
+	/* Constant or masked lengths: the verifier must see the copy bounded by the array. */
+	if (len >= SLUICE_PAYLOAD_MAX) {
+		if (bpf_skb_load_bytes(skb, off, e->data, SLUICE_PAYLOAD_MAX) == 0)
+			e->captured = SLUICE_PAYLOAD_MAX;
+	} else {
+		__u32 n = len;
+		/* Keep the mask: the compiler knows len < 64 and would drop it, the verifier not. */
+		barrier_var(n);
+		n &= SLUICE_PAYLOAD_MAX - 1;
+		if (n > 0 && bpf_skb_load_bytes(skb, off, e->data, n) == 0)
+			e->captured = n;
+	}
+	sluice_submit(&net_events, e);
+}
+
 SEC("cgroup_skb/egress")
 int sluice_skb_egress(struct __sk_buff *skb)
 {
 	sluice_count_udp(skb, 1);
+	sluice_tcp_prefix(skb);
 	return 1;
 }
 

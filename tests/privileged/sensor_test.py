@@ -254,6 +254,34 @@ class SensorTest(unittest.TestCase):
     def test_tcp_exact_bytes_ipv6(self):
         self.tcp_case(V6, 9102, 654321, 12345)
 
+    def test_plaintext_tcp_prefix_is_classified_once_per_flow(self):
+        # The first segment with payload of a watched flow reaches the agent (cgroup_skb egress)
+        # and is classified there; later segments of the same flow are not sent again.
+        server = self.lab.start_in([sys.executable, "-c", TCP_SERVER, V4, "9104", "10"])
+        req = "POST /v1/records?tenant=acme HTTP/1.1\r\nHost: vectors\r\n\r\n"
+        client = (
+            "import socket, sys, time\n"
+            "s = socket.create_connection((sys.argv[1], int(sys.argv[2])), 5)\n"
+            "s.sendall(%r.encode())\n"
+            "time.sleep(0.05)\n"
+            "s.sendall(b'x' * 5000)\n"
+            "s.shutdown(socket.SHUT_WR)\n"
+            "print('GOT %%d' %% len(s.recv(100)))\n" % req)
+        pid, out = self.lab.run_in([sys.executable, "-c", client, V4, "9104"])
+        self.assertEqual(out, "GOT 10")
+        server.wait(timeout=10)
+        p = self.event(lambda e: e["type"] == "payload" and e["pid"] == pid,
+                       "payload prefix of the client's flow")
+        self.assertEqual(p["protocol"], "http1-request", p)
+        self.assertEqual(p["operation"], "POST /v1/records HTTP/1.1", p)
+        self.assertEqual((p["daddr"], p["dport"]), (V4, 9104), p)
+        self.assertEqual(p["length"], len(req), p)
+        # The query string never leaves the classifier.
+        self.assertNotIn("tenant", json.dumps(p))
+        time.sleep(0.5)
+        n = [e for e in self.agent.events_now() if e["type"] == "payload" and e["pid"] == pid]
+        self.assertEqual(len(n), 1, n)
+
     def test_udp_bytes(self):
         server = self.lab.start_in([sys.executable, "-c", UDP_SERVER, V4, "9103"])
         pid, out = self.lab.run_in([sys.executable, "-c", UDP_CLIENT, V4, "9103"])

@@ -14,7 +14,7 @@
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
 
-#define SLUICE_ABI_VERSION 2
+#define SLUICE_ABI_VERSION 3
 
 /* Limits shared by both sides. */
 #define SLUICE_MAX_WORKLOADS 64     /* workload ids are bit positions in a __u64 mask */
@@ -38,7 +38,8 @@ enum sluice_event_type {
 	SLUICE_EV_DNS = 7,
 	SLUICE_EV_FILE_OPEN = 8,
 	SLUICE_EV_TLS = 9,
-	SLUICE_EV_TYPE_MAX = 10, /* one past the last; sizes the loss counters */
+	SLUICE_EV_PAYLOAD = 10,
+	SLUICE_EV_TYPE_MAX = 11, /* one past the last; sizes the loss counters */
 };
 
 /* What the enforcement hook decided for a connect attempt. */
@@ -134,6 +135,7 @@ enum sluice_flow_kind {
 #define SLUICE_FLOW_F_CLOSED 0x1     /* totals are final; the agent may delete the entry */
 #define SLUICE_FLOW_F_INBOUND 0x2    /* accepted (the peer opened it) */
 #define SLUICE_FLOW_F_ESTABLISHED 0x4
+#define SLUICE_FLOW_F_PAYLOAD_SEEN 0x8  /* the first payload prefix was sent to the agent */
 
 /* A flow of a watched workload: value of the `flows` map, keyed by socket cookie. The byte totals
  * live here (not in ring records) so they stay exact when records are lost. TCP totals are the
@@ -250,6 +252,19 @@ struct sluice_tls_event {
 	__u8 data[SLUICE_TLS_CAPTURE_MAX];
 };
 #define SLUICE_TLS_EVENT_HEADER_SIZE 64  /* offsetof(struct sluice_tls_event, data) */
+
+/* First bytes of the first TCP segment with payload that a watched flow sent, taken at
+ * cgroup_skb egress: whatever library (or none) produced them, so the agent can tell a TLS
+ * handshake from Kafka, AMQP, Redis or HTTP in the clear. hdr.pid and hdr.cgroup_id are the
+ * flow's (the hook may run in softirq). The agent classifies the bytes and drops them. 112 bytes. */
+#define SLUICE_PAYLOAD_MAX 64
+struct sluice_payload_event {
+	struct sluice_event_header hdr;
+	__u64 cookie;
+	__u32 len;          /* TCP payload bytes of the segment */
+	__u32 captured;     /* bytes of data valid (<= SLUICE_PAYLOAD_MAX) */
+	__u8 data[SLUICE_PAYLOAD_MAX];
+};
 
 /* Agent-set capture configuration (slot 0 of an array). */
 struct sluice_sensor_cfg {
