@@ -189,6 +189,53 @@ class ControlServer::Service final : public v1::Control::Service {
     return StreamLines(ctx, &owner_->alerts_, {}, req->follow(), writer);
   }
 
+  grpc::Status Record(grpc::ServerContext* ctx, const v1::RecordRequest*,
+                      grpc::ServerWriter<v1::RecordChunk>* writer) override {
+    if (grpc::Status s = Authorize(*ctx); !s.ok()) return s;
+    const grpc::Status gone(grpc::StatusCode::CANCELLED, "the client went away");
+    std::vector<LinePtr> no_backlog;
+    std::unique_ptr<LineHub::Subscription> sub =
+        owner_->records_.Subscribe({}, /*follow=*/true, &no_backlog);
+    if (sub == nullptr) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the agent is stopping");
+    }
+    owner_->record_subscriptions_.fetch_add(1);
+    writer->SendInitialMetadata();
+    std::vector<Delivery> batch;
+    v1::RecordChunk chunk;
+    while (!ctx->IsCancelled()) {
+      batch.clear();
+      const auto result = sub->Next(kCancelCheck, &batch);
+      if (!batch.empty()) {
+        // Many small events per message: a busy host publishes thousands a second.
+        chunk.Clear();
+        uint64_t dropped = 0;
+        for (const Delivery& d : batch) {
+          dropped += d.dropped_before;
+          chunk.add_events(d.line->json);
+        }
+        chunk.set_dropped_before(dropped);
+        if (!writer->Write(chunk)) return gone;
+      }
+      if (result == LineHub::Subscription::Result::kClosed) {
+        if (const uint64_t dropped = sub->TrailingDropped(); dropped > 0) {
+          chunk.Clear();
+          chunk.set_dropped_before(dropped);
+          writer->Write(chunk);
+        }
+        return grpc::Status::OK;
+      }
+    }
+    return gone;
+  }
+
+  grpc::Status Learn(grpc::ServerContext* ctx, const v1::LearnRequest*,
+                     v1::LearnResponse* resp) override {
+    if (grpc::Status s = Authorize(*ctx); !s.ok()) return s;
+    if (owner_->learn_fn_) *resp = owner_->learn_fn_();
+    return grpc::Status::OK;
+  }
+
  private:
   // Every connection was accepted by AcceptLoop and handed to gRPC by descriptor, which gRPC
   // reports as the peer "fd:<n>"; the kernel knows who connected on it (SO_PEERCRED). A call
@@ -225,6 +272,9 @@ ControlServer::ControlServer(Key, const Options& options, StatusFn status)
       status_fn_(std::move(status)),
       events_(options.backlog, options.subscriber_queue),
       alerts_(options.backlog, options.subscriber_queue),
+      // No backlog: a recording starts when it is asked for. A deep queue: events come in
+      // bursts and a recording that drops them is worth less.
+      records_(0, 65536),
       start_unix_ms_(absl::ToUnixMillis(absl::Now())) {
   if (allowed_uids_.empty()) allowed_uids_ = {0, geteuid()};
 }
@@ -325,6 +375,10 @@ void ControlServer::PublishAlert(std::string json_line) {
   alerts_.Publish(std::string(), std::move(json_line));
 }
 
+void ControlServer::PublishRecord(std::string serialized_event) {
+  records_.Publish(std::string(), std::move(serialized_event));
+}
+
 ControlServer::~ControlServer() {
   if (accept_thread_.joinable()) {
     const uint64_t one = 1;
@@ -344,6 +398,7 @@ ControlServer::~ControlServer() {
   }
   events_.Close();
   alerts_.Close();
+  records_.Close();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
     server_->Wait();

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -51,6 +52,8 @@ class ControlServer {
   // under a lock). Empty version, zero pid and zero start time / uptime are filled in by the
   // server.
   using StatusFn = std::function<sluice::v1::StatusResponse()>;
+  // Builds the Learn answer; same threading rules as StatusFn. Unset: no workload is learning.
+  using LearnFn = std::function<sluice::v1::LearnResponse()>;
 
   // Creates the socket's parent directory (0755) if missing, replaces a stale socket file,
   // refuses (FAILED_PRECONDITION) when a server already answers on the path or the path is not
@@ -76,6 +79,14 @@ class ControlServer {
   // reported to it.
   void PublishEvent(absl::string_view type, std::string json_line);
   void PublishAlert(std::string json_line);
+  // One serialized sluice.v1.Event for `sluicectl record` clients.
+  void PublishRecord(std::string serialized_event);
+  // Record clients connected now, and how many ever subscribed: the agent records only while
+  // someone listens, and starts every new listener's stream with the tables (a change of the
+  // count means a newcomer that needs them).
+  size_t record_subscribers() const { return records_.subscribers(); }
+  uint64_t record_subscriptions() const { return record_subscriptions_.load(); }
+  void SetLearnFn(LearnFn learn) { learn_fn_ = std::move(learn); }
 
   const std::string& socket_path() const { return options_.socket_path; }
   const LineHub& events() const { return events_; }
@@ -91,6 +102,9 @@ class ControlServer {
   StatusFn status_fn_;
   LineHub events_;
   LineHub alerts_;
+  LineHub records_;
+  std::atomic<uint64_t> record_subscriptions_{0};
+  LearnFn learn_fn_;
   int64_t start_unix_ms_ = 0;
   UniqueFd listen_fd_;
   UniqueFd wake_fd_;  // eventfd that ends AcceptLoop

@@ -40,27 +40,30 @@ std::vector<Key> Keys(int fd) {
 
 }  // namespace
 
-ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file, const DrainFn& drain) {
+ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file, const DrainFn& drain,
+                      const FlowFn& on_live_flow, const FileFn& on_live_file) {
   ReapStats st;
   std::vector<std::pair<uint64_t, sluice_flow>> flows;
+  std::vector<std::pair<uint64_t, sluice_flow>> live_flows;
   for (uint64_t cookie : Keys<uint64_t>(flows_fd_)) {
     sluice_flow raw{};
     if (bpf_map_lookup_elem(flows_fd_, &cookie, &raw) != 0) continue;
     if (!(raw.flags & SLUICE_FLOW_F_CLOSED)) {
       ++st.flows_live;
+      if (on_live_flow) live_flows.emplace_back(cookie, raw);
       continue;
     }
     flows.emplace_back(cookie, raw);
   }
   std::vector<std::pair<sluice_file_io_key, sluice_file_io>> files;
+  std::vector<std::pair<sluice_file_io_key, sluice_file_io>> live_files;
   for (const sluice_file_io_key& key : Keys<sluice_file_io_key>(file_io_fd_)) {
-    if (alive_(key.tgid)) {
-      ++st.files_live;
-      continue;
-    }
+    const bool alive = alive_(key.tgid);
+    if (alive) ++st.files_live;
+    if (alive && !on_live_file) continue;
     sluice_file_io io{};
     if (bpf_map_lookup_elem(file_io_fd_, &key, &io) != 0) continue;
-    files.emplace_back(key, io);
+    (alive ? live_files : files).emplace_back(key, io);
   }
   // Everything found final above was final before this drain: its records are handled first.
   if (drain) drain();
@@ -74,6 +77,8 @@ ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file, const DrainF
     bpf_map_delete_elem(file_io_fd_, &key);
     ++st.files_reaped;
   }
+  for (const auto& [cookie, raw] : live_flows) on_live_flow(cookie, events::DecodeFlow(raw));
+  for (const auto& [key, io] : live_files) on_live_file(key, io);
   // A process that exits closes its fds without close(2): drop what the kernel cannot.
   for (const sluice_fd_key& key : Keys<sluice_fd_key>(open_files_fd_)) {
     if (!alive_(key.tgid)) {

@@ -36,7 +36,10 @@ class Reaper {
   // finding what is final and reporting it: it must hand the engine every ring record submitted
   // so far, so that a process's open or a flow's close record (submitted before the process
   // died or the flow was marked closed) is handled before its final totals.
-  ReapStats Run(const FlowFn& on_flow, const FileFn& on_file, const DrainFn& drain);
+  // `on_live_flow` / `on_live_file`, when set, get the current totals of every entry that is
+  // still live (after the final ones), so that detectors see uploads and reads under way.
+  ReapStats Run(const FlowFn& on_flow, const FileFn& on_file, const DrainFn& drain,
+                const FlowFn& on_live_flow = nullptr, const FileFn& on_live_file = nullptr);
 
   static bool ProcessAlive(uint32_t pid);
 

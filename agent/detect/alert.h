@@ -48,6 +48,27 @@ struct Endpoint {
   std::vector<std::string> names;  // DNS names this address was resolved from (issue 4)
 };
 
+// A sensitive file the finding involves: what the process read from it (kernel totals).
+struct FileAccess {
+  std::string path;        // as opened; "" if only the inode is known
+  std::string file_class;  // rule file class, e.g. "inference-cache"
+  uint64_t bytes_read = 0;
+  uint64_t bytes_mapped = 0;
+
+  friend bool operator==(const FileAccess&, const FileAccess&) = default;
+};
+
+// Sensitive values seen in a payload prefix: a kind, how many, and keyed fingerprints
+// (HMAC-SHA256, truncated, hex) so that the same value can be recognised across alerts without
+// being stored. Never the values themselves.
+struct DataMatch {
+  std::string kind;  // "crm_record_id", "email", "phone", "bearer_token", "api_key", ...
+  uint64_t count = 0;
+  std::vector<std::string> fingerprints;  // at most a few per kind
+
+  friend bool operator==(const DataMatch&, const DataMatch&) = default;
+};
+
 struct Alert {
   std::string uid;           // unique id of this finding (stable across re-delivery)
   std::string detector;      // detector id, e.g. "unexpected_egress"
@@ -62,6 +83,22 @@ struct Alert {
   Endpoint destination;
   std::vector<std::string> attack_techniques;  // MITRE ATT&CK ids, e.g. "T1041"
   int32_t connect_result = 0;  // errno-style result of the connect (0, -EPERM, ...)
+
+  // What the finding is about, where the detector knows it.
+  std::vector<FileAccess> files;
+  uint64_t bytes_out = 0;     // bytes sent on the flow(s) concerned
+  uint64_t bytes_in = 0;
+  std::string app_protocol;   // "http", "kafka", "amqp", "redis", "tls", "" when unknown
+  std::string sni;            // TLS server name, when the client sent one
+  bool encrypted = false;     // the payload went through a TLS library
+  std::vector<DataMatch> data;
+  std::string dns_domain;     // dns_tunnel: the registered domain queried
+
+  // Aggregation (DESIGN §5): alerts with the same (workload, detector, destination) inside the
+  // rules' aggregate window are one alert with a count. `count` = 1 for a first occurrence.
+  uint64_t count = 1;
+  int64_t first_seen_ms = 0;  // epoch ms; = time_ms for a first occurrence
+  int64_t last_seen_ms = 0;
 };
 
 const char* DispositionName(Disposition d);  // "Allowed", "Blocked", "Would block"

@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "agent/detect/alert.h"
+#include "agent/detect/finding.h"
 #include "agent/detect/ip.h"
 #include "agent/detect/rules.h"
 
@@ -25,15 +27,21 @@ struct ConnectObservation {
   int32_t ret = 0;  // syscall return value, when has_result
   ProcessInfo process;
   WorkloadInfo workload;
+  std::vector<std::string> names;  // DNS names of daddr (host allow entries match these)
 };
 
 class UnexpectedEgressDetector {
  public:
   static constexpr char kId[] = "unexpected_egress";
+  static const DetectorSpec& Spec();
 
-  // An alert when obs.daddr:obs.dport is not allowed for the workload of `rule`; nullopt for
-  // allowed and loopback destinations (loopback is not egress). Blank workload name and role in
-  // obs are filled from the rule.
+  // An alert when obs.daddr:obs.dport is not allowed for the workload of `rule` (by CIDR, or by
+  // a host entry matching one of obs.names); nullopt for allowed and loopback destinations
+  // (loopback is not egress), for learn-mode workloads, and when `rules` disable the detector or
+  // hold an exception for it. Blank workload name and role in obs are filled from the rule.
+  std::optional<Alert> Evaluate(const RuleSet& rules, const Workload& rule,
+                                const ConnectObservation& obs) const;
+  // The same with no rule-set-wide settings (defaults, no exceptions).
   std::optional<Alert> Evaluate(const Workload& rule, const ConnectObservation& obs) const;
 };
 

@@ -5,6 +5,7 @@
 #include <sys/sysmacros.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -12,7 +13,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "agent/detect/allowlist.h"
 #include "agent/detect/classify/http.h"
+#include "agent/detect/classify/sensitive.h"
 #include "agent/events/dns.h"
 #include "agent/output/event_json.h"
 #include "agent/state/workload_resolver.h"
@@ -20,15 +24,55 @@
 namespace sluice::engine {
 namespace {
 
-// Kernel timestamps are CLOCK_BOOTTIME; alerts carry wall-clock epoch milliseconds.
-int64_t BootNsToEpochMs(uint64_t boot_ns) {
+// Kernel timestamps are CLOCK_BOOTTIME; alerts carry wall-clock epoch milliseconds. The offset
+// is taken once: the engine's clock must not jump under a replay, and a recording stores it.
+int64_t BootToEpochNs() {
   timespec real{}, boot{};
   clock_gettime(CLOCK_REALTIME, &real);
   clock_gettime(CLOCK_BOOTTIME, &boot);
-  int64_t offset_ns = (int64_t{real.tv_sec} - boot.tv_sec) * 1000000000LL +
-                      (int64_t{real.tv_nsec} - boot.tv_nsec);
-  return (static_cast<int64_t>(boot_ns) + offset_ns) / 1000000;
+  return (int64_t{real.tv_sec} - boot.tv_sec) * 1000000000LL +
+         (int64_t{real.tv_nsec} - boot.tv_nsec);
 }
+
+uint64_t BootNowNs() {
+  timespec boot{};
+  clock_gettime(CLOCK_BOOTTIME, &boot);
+  return uint64_t(boot.tv_sec) * 1000000000ULL + uint64_t(boot.tv_nsec);
+}
+
+// A learning workload has no allowlist yet: every destination counts as allowed, so only the
+// detectors that do not depend on the allowlist (tokens to non-CRM hosts, log export, DNS
+// tunnelling, archiving, tools) speak while it learns.
+bool AllowedFor(const detect::Workload& w, const detect::IpAddr& ip, uint16_t port,
+                const std::vector<std::string>& names) {
+  return w.mode == detect::Mode::kLearn || detect::EgressAllowed(w, ip, port, names);
+}
+
+// What the classified bytes were doing, for alerts: the HTTP request line (no query), the
+// Kafka API, the AMQP method or the Redis command.
+std::string OperationOf(const detect::classify::PayloadClass& c) {
+  if (c.protocol == detect::classify::PayloadClass::kHttp1Request) return c.request_line();
+  return c.operation;
+}
+
+// Sensitive values of a plaintext prefix as counts and keyed fingerprints; the values stay in
+// the scanner.
+std::vector<detect::DataMatch> ScanSensitive(absl::Span<const uint8_t> prefix,
+                                             const std::string& key) {
+  const detect::classify::SensitiveFindings found = detect::classify::ScanSensitive(prefix, key);
+  std::vector<detect::DataMatch> out;
+  out.reserve(found.kinds.size());
+  for (const auto& k : found.kinds) out.push_back({k.kind, k.count, k.fingerprints});
+  return out;
+}
+
+// Bits of FlowState::fired.
+constexpr uint32_t kFiredCacheDump = 1u << 0;
+constexpr uint32_t kFiredLogExport = 1u << 1;
+constexpr uint32_t kFiredExfilChain = 1u << 2;
+constexpr uint32_t kFiredPlaintext = 1u << 3;
+constexpr uint32_t kFiredPii = 1u << 4;
+constexpr uint32_t kFiredToken = 1u << 5;
 
 // st_dev as the kernel side encodes it (new_encode_dev, see bpf/probes/process.bpf.c).
 uint32_t EncodeDev(dev_t dev) {
@@ -37,12 +81,6 @@ uint32_t EncodeDev(dev_t dev) {
 }
 
 constexpr size_t kMaxOpenFlows = 131072;
-
-int64_t MonotonicMs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
-}
 
 // The cgroup v2 path of a running process ("0::/path" in /proc/PID/cgroup), "" if unknown.
 std::string CgroupPathOfPid(uint32_t pid) {
@@ -66,7 +104,7 @@ sluice_selector_cfg SelectorsOf(const detect::RuleSet& rules) {
   for (const auto& w : rules.workloads) {
     const uint64_t bit = uint64_t{1} << w.id;
     cfg.active_mask |= bit;
-    if (w.selector.cgroup_glob) cfg.has_cgroup |= bit;
+    if (w.selector.has_cgroup_side()) cfg.has_cgroup |= bit;
     if (w.selector.exe_glob) cfg.has_exe |= bit;
   }
   return cfg;
@@ -84,12 +122,36 @@ const char* ProtocolName(uint8_t proto) {
 
 Engine::Engine(detect::RuleSet rules, state::ProcessTable* processes,
                state::CgroupIndex* cgroups, enforce::WatchTarget* watch,
-               output::AlertSink* sink)
+               output::AlertSink* sink, EngineOptions options)
     : rules_(std::move(rules)),
       processes_(processes),
       cgroups_(cgroups),
       watch_(watch),
-      sink_(sink) {}
+      sink_(sink),
+      options_(std::move(options)),
+      aggregator_(detect::AlertAggregator::Options{
+          .window_ms = int64_t{rules_.aggregate_window_s} * 1000}),
+      boot_to_epoch_ns_(BootToEpochNs()) {}
+
+int64_t Engine::EpochMs(uint64_t boot_ns) const {
+  return (static_cast<int64_t>(boot_ns) + boot_to_epoch_ns_) / 1000000;
+}
+
+void Engine::Advance(uint64_t ts_ns) {
+  if (ts_ns > now_ns_) now_ns_ = ts_ns;
+  // Event time drives the aggregation windows, so a replay closes them as the live agent did.
+  const int64_t now_ms = EpochMs(now_ns_);
+  if (now_ms - last_flush_ms_ >= 1000) {
+    last_flush_ms_ = now_ms;
+    for (const detect::Alert& a : aggregator_.Flush(now_ms)) Deliver(a);
+  }
+}
+
+void Engine::Tick() { Advance(BootNowNs()); }
+
+void Engine::FlushAlerts() {
+  for (const detect::Alert& a : aggregator_.FlushAll()) Deliver(a);
+}
 
 void Engine::Watch(const absl::Status& s) {
   if (s.ok()) return;
@@ -146,8 +208,43 @@ void Engine::OnEvent(const events::Event& event) {
   std::visit(
       [this](const auto& e) {
         using T = std::decay_t<decltype(e)>;
-        if (e.hdr.type < stats_.events.size()) ++stats_.events[e.hdr.type];
+        if constexpr (std::is_same_v<T, events::DnsEvent>) {
+          if (e.hdr.type < stats_.events.size()) ++stats_.events[e.hdr.type];
+          if (auto o = ObserveDns(e)) OnInput(*o);
+        } else if constexpr (std::is_same_v<T, events::TlsEvent>) {
+          if (e.hdr.type < stats_.events.size()) ++stats_.events[e.hdr.type];
+          OnInput(ObserveTls(e));
+        } else if constexpr (std::is_same_v<T, events::PayloadEvent>) {
+          if (e.hdr.type < stats_.events.size()) ++stats_.events[e.hdr.type];
+          OnInput(ObservePayload(e));
+        } else {
+          OnInput(Input(e));
+        }
+      },
+      event);
+}
+
+void Engine::SetRecorder(InputRecorder* recorder) {
+  recorder_ = recorder;
+  if (recorder_ == nullptr) return;
+  recorder_->Record(ClockSync{boot_to_epoch_ns_});
+  for (const auto& [id, path] : cgroups_->All()) recorder_->Record(CgroupSnapshot{id, path});
+  for (uint32_t pid : processes_->Pids()) {
+    if (auto p = processes_->Get(pid)) {
+      recorder_->Record(ProcessSnapshot{p->pid, p->ppid, p->uid, p->exe, p->comm, p->cmdline,
+                                        p->cgroup_id, p->exe_ino, p->exe_dev});
+    }
+  }
+}
+
+void Engine::OnInput(const Input& input) {
+  if (recorder_ != nullptr) recorder_->Record(input);
+  std::visit(
+      [this](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, events::ExecEvent>) {
+          ++stats_.events[SLUICE_EV_EXEC];
+          Advance(e.hdr.ts_ns);
           OnExec(e);
           Publish("exec", output::ExecJson(e));
           if (hooks_ != nullptr && e.workload_id != SLUICE_NO_WORKLOAD) {
@@ -155,35 +252,175 @@ void Engine::OnEvent(const events::Event& event) {
             hooks_->OnWatchedExec(e.hdr.pid, e.workload_id, p ? p->exe : e.filename);
           }
         } else if constexpr (std::is_same_v<T, events::ExitEvent>) {
+          ++stats_.events[SLUICE_EV_EXIT];
+          Advance(e.hdr.ts_ns);
           Publish("exit", output::ExitJson(e));
           processes_->OnExit(e);
+          archivers_reported_.erase(e.hdr.pid);
+          tools_reported_.erase(e.hdr.pid);
           if (hooks_ != nullptr) hooks_->OnExit(e.hdr.pid);
         } else if constexpr (std::is_same_v<T, events::ForkEvent>) {
+          ++stats_.events[SLUICE_EV_FORK];
+          Advance(e.hdr.ts_ns);
           if (!(e.flags & SLUICE_FORK_F_MAYBE_THREAD)) processes_->OnFork(e);
           if (hooks_ != nullptr && !(e.flags & SLUICE_FORK_F_MAYBE_THREAD)) {
             hooks_->OnFork(e.hdr.pid, e.child_pid, (e.flags & SLUICE_FORK_F_WATCHED) != 0);
           }
           Publish("fork", output::ForkJson(e));
         } else if constexpr (std::is_same_v<T, events::CgroupMkdirEvent>) {
+          ++stats_.events[SLUICE_EV_CGROUP_MKDIR];
           OnCgroupMkdir(e);
         } else if constexpr (std::is_same_v<T, events::ConnectEvent>) {
+          ++stats_.events[SLUICE_EV_CONNECT];
+          Advance(e.hdr.ts_ns);
           Publish("connect", output::ConnectJson(e));
           OnConnect(e);
         } else if constexpr (std::is_same_v<T, events::FlowEvent>) {
+          ++stats_.events[SLUICE_EV_FLOW];
+          Advance(e.hdr.ts_ns);
           OnFlow(e);
         } else if constexpr (std::is_same_v<T, events::FileOpenEvent>) {
+          ++stats_.events[SLUICE_EV_FILE_OPEN];
+          Advance(e.hdr.ts_ns);
           OnFileOpen(e);
-        } else if constexpr (std::is_same_v<T, events::DnsEvent>) {
+        } else if constexpr (std::is_same_v<T, DnsObservation>) {
+          Advance(e.hdr.ts_ns);
           OnDns(e);
-        } else if constexpr (std::is_same_v<T, events::TlsEvent>) {
+        } else if constexpr (std::is_same_v<T, TlsObservation>) {
+          Advance(e.hdr.ts_ns);
           OnTls(e);
+        } else if constexpr (std::is_same_v<T, FlowTotals>) {
+          Advance(e.ts_ns);
+          OnFlowTotals(e);
+        } else if constexpr (std::is_same_v<T, FileTotals>) {
+          Advance(e.ts_ns);
+          OnFileTotals(e);
+        } else if constexpr (std::is_same_v<T, ProcessSnapshot>) {
+          OnProcessSnapshot(e);
+        } else if constexpr (std::is_same_v<T, CgroupSnapshot>) {
+          cgroups_->Add(e.id, e.path);
+          cgroup_masks_.erase(e.id);
+        } else if constexpr (std::is_same_v<T, ClockSync>) {
+          boot_to_epoch_ns_ = e.boot_to_epoch_ns;
+        } else if constexpr (std::is_same_v<T, PayloadObservation>) {
+          Advance(e.hdr.ts_ns);
+          OnPayload(e);
         }
       },
-      event);
+      input);
+}
+
+void Engine::OnProcessSnapshot(const ProcessSnapshot& s) {
+  state::ProcessEntry p;
+  p.pid = s.pid;
+  p.ppid = s.ppid;
+  p.uid = s.uid;
+  p.exe = s.exe;
+  p.comm = s.comm;
+  p.cmdline = s.cmdline;
+  p.cgroup_id = s.cgroup_id;
+  p.exe_ino = s.exe_ino;
+  p.exe_dev = s.exe_dev;
+  processes_->Upsert(std::move(p));
+}
+
+const detect::Workload* Engine::WorkloadFor(uint32_t kernel_id, uint32_t pid, uint64_t cgroup_id) {
+  if (options_.trust_kernel_workload) {
+    if (kernel_id == SLUICE_NO_WORKLOAD) return nullptr;
+    if (kernel_id >= rules_.workloads.size()) {
+      ++stats_.unknown_workload;
+      return nullptr;
+    }
+    return &rules_.workloads[kernel_id];
+  }
+  return ResolveWorkload(pid, cgroup_id);
+}
+
+const detect::Workload* Engine::ResolveWorkload(uint32_t pid, uint64_t cgroup_id) {
+  // Resolved as the kernel would with these rules: cgroup masks per cgroup, exe masks along the
+  // process chain.
+  uint64_t cmask = 0;
+  if (cgroup_id != 0) {
+    auto it = cgroup_masks_.find(cgroup_id);
+    if (it == cgroup_masks_.end()) {
+      const std::optional<std::string> path = cgroups_->PathOf(cgroup_id);
+      it = cgroup_masks_.emplace(cgroup_id, path ? state::CgroupMask(rules_, *path) : 0).first;
+    }
+    cmask = it->second;
+  }
+  uint64_t emask = 0;
+  if (pid != 0) {
+    std::vector<uint32_t> chain = processes_->Ancestors(pid);
+    chain.push_back(pid);
+    for (uint32_t member : chain) {
+      if (auto p = processes_->Get(member); p && !p->exe.empty()) {
+        emask |= state::ExeMask(rules_, p->exe);
+      }
+    }
+  }
+  auto w = state::ResolveWorkload(cmask, emask, SelectorsOf(rules_));
+  if (!w || *w >= rules_.workloads.size()) return nullptr;
+  return &rules_.workloads[*w];
+}
+
+detect::Subject Engine::SubjectFor(const detect::Workload& w, uint32_t pid, uint64_t cgroup_id,
+                                   uint64_t ts_ns) {
+  detect::Subject s;
+  s.rule = &w;
+  s.time_ms = EpochMs(ts_ns);
+  s.process.pid = pid;
+  if (auto p = pid != 0 ? processes_->Get(pid) : std::nullopt) {
+    s.process.ppid = p->ppid;
+    s.process.uid = p->uid;
+    s.process.exe = p->exe;
+    s.process.comm = p->comm;
+    s.process.cmdline = p->cmdline;
+  }
+  s.workload.name = w.name;
+  s.workload.role = w.role;
+  s.workload.cgroup_id = cgroup_id;
+  s.workload.cgroup_path = cgroup_id != 0 ? cgroups_->PathOf(cgroup_id).value_or("") : "";
+  return s;
+}
+
+detect::Peer Engine::PeerOf(const events::Flow& flow, const FlowState* fs) {
+  detect::Peer peer;
+  peer.ip.bytes = flow.daddr;
+  peer.port = flow.dport;
+  peer.protocol = ProtocolName(flow.protocol);
+  peer.names = NamesFor(flow.daddr);
+  if (fs != nullptr) peer.sni = fs->sni;
+  return peer;
+}
+
+void Engine::Emit(detect::Alert alert) {
+  ++stats_.findings[alert.detector];
+  const int64_t now_ms = std::max(alert.time_ms, EpochMs(now_ns_));
+  std::vector<detect::Alert> out = aggregator_.Offer(std::move(alert), now_ms);
+  if (out.empty()) ++stats_.alerts_aggregated;
+  for (const detect::Alert& a : out) Deliver(a);
+}
+
+void Engine::Deliver(const detect::Alert& alert) {
+  ++stats_.alerts;
+  if (absl::Status s = sink_->Write(alert); !s.ok()) {
+    ++stats_.sink_errors;
+    fprintf(stderr, "sluiced: alert sink: %s\n", std::string(s.message()).c_str());
+  }
 }
 
 void Engine::OnExec(const events::ExecEvent& e) {
   processes_->OnExec(e);
+  archivers_reported_.erase(e.hdr.pid);
+  tools_reported_.erase(e.hdr.pid);
+  if (recorder_ != nullptr) {
+    // What /proc told the live table (the absolute exe, the full command line) is not in the
+    // event: record it, so a replay attributes the process the same way.
+    if (auto p = processes_->Get(e.hdr.pid)) {
+      recorder_->Record(ProcessSnapshot{p->pid, p->ppid, p->uid, p->exe, p->comm, p->cmdline,
+                                        p->cgroup_id, p->exe_ino, p->exe_dev});
+    }
+  }
   if (watch_ == nullptr) return;
   // Exe globs are expanded to inodes at start; a binary that appeared later (an upgrade, a
   // dropped tool) is matched by path here, and the kernel learns the file and the process.
@@ -203,45 +440,50 @@ void Engine::OnExec(const events::ExecEvent& e) {
 
 void Engine::OnCgroupMkdir(const events::CgroupMkdirEvent& e) {
   cgroups_->Add(e.hdr.cgroup_id, e.path);
+  cgroup_masks_.erase(e.hdr.cgroup_id);
   if (watch_ == nullptr) return;
   uint64_t mask = state::CgroupMask(rules_, e.path);
   if (mask != 0) Watch(watch_->WatchCgroup(e.hdr.cgroup_id, mask));
 }
 
 void Engine::OnConnect(const events::ConnectEvent& e) {
-  if (e.workload_id >= rules_.workloads.size()) {
-    ++stats_.unknown_workload;
-    return;
-  }
-  const detect::Workload& rule = rules_.workloads[e.workload_id];
+  const detect::Workload* rule = WorkloadFor(e.workload_id, e.hdr.pid, e.hdr.cgroup_id);
+  if (rule == nullptr) return;
+  const detect::Subject subject = SubjectFor(*rule, e.hdr.pid, e.hdr.cgroup_id, e.hdr.ts_ns);
 
   detect::ConnectObservation obs;
-  obs.time_ms = BootNsToEpochMs(e.hdr.ts_ns);
+  obs.time_ms = subject.time_ms;
   obs.daddr.bytes = e.daddr;
   obs.dport = e.dport;
   obs.protocol = ProtocolName(e.protocol);
   obs.verdict = e.verdict;
   obs.has_result = (e.flags & SLUICE_CONNECT_F_HAS_RESULT) != 0;
   obs.ret = e.ret;
-  obs.process.pid = e.hdr.pid;
-  if (auto p = processes_->Get(e.hdr.pid)) {
-    obs.process.ppid = p->ppid;
-    obs.process.uid = p->uid;
-    obs.process.exe = p->exe;
-    obs.process.comm = p->comm;
-    obs.process.cmdline = p->cmdline;
-  }
-  obs.workload.name = rule.name;
-  obs.workload.role = rule.role;
-  obs.workload.cgroup_id = e.hdr.cgroup_id;
-  obs.workload.cgroup_path = cgroups_->PathOf(e.hdr.cgroup_id).value_or("");
+  obs.process = subject.process;
+  obs.workload = subject.workload;
+  obs.names = NamesFor(e.daddr);
+  if (rule->mode == detect::Mode::kLearn) learn_.OnConnect(*rule, obs.daddr, obs.dport, obs.names);
+  if (auto alert = unexpected_egress_.Evaluate(rules_, *rule, obs)) Emit(std::move(*alert));
 
-  auto alert = unexpected_egress_.Evaluate(rule, obs);
-  if (!alert) return;
-  ++stats_.alerts;
-  if (absl::Status s = sink_->Write(*alert); !s.ok()) {
-    ++stats_.sink_errors;
-    fprintf(stderr, "sluiced: alert sink: %s\n", std::string(s.message()).c_str());
+  // A transfer tool under a service workload: once per process, on its first connect off-host.
+  const std::string& exe = !subject.process.exe.empty() ? subject.process.exe
+                                                         : subject.process.comm;
+  if (!detect::ToolEgressDetector::ToolName(exe).empty() &&
+      !tools_reported_.contains(e.hdr.pid) && !detect::IsLoopback(obs.daddr)) {
+    detect::ToolConnect tc;
+    tc.subject = subject;
+    tc.peer.ip = obs.daddr;
+    tc.peer.port = obs.dport;
+    tc.peer.protocol = obs.protocol;
+    tc.peer.names = obs.names;
+    tc.allowed = AllowedFor(*rule, obs.daddr, obs.dport, obs.names);
+    if (subject.process.ppid != 0) {
+      if (auto parent = processes_->Get(subject.process.ppid)) tc.parent_exe = parent->exe;
+    }
+    if (auto alert = tool_egress_.Evaluate(rules_, tc)) {
+      tools_reported_.insert(e.hdr.pid);
+      Emit(std::move(*alert));
+    }
   }
 }
 
@@ -257,28 +499,147 @@ std::string Engine::ClassName(uint32_t class_id) const {
 }
 
 std::vector<std::string> Engine::NamesFor(const std::array<uint8_t, 16>& addr) {
-  return dns_.NamesFor(addr, MonotonicMs());
+  return dns_.NamesFor(addr, now_ns_ / 1000000);
 }
 
 void Engine::OnFlow(const events::FlowEvent& e) {
   if (e.kind == SLUICE_FLOW_CLOSED) {
-    open_flows_.erase(e.cookie);
+    auto it = open_flows_.find(e.cookie);
+    if (it != open_flows_.end()) {
+      it->second.flow = e.flow;
+      EvaluateFlow(e.cookie, it->second, e.hdr.ts_ns);
+      open_flows_.erase(it);
+    } else {
+      FlowState fs;
+      fs.flow = e.flow;
+      EvaluateFlow(e.cookie, fs, e.hdr.ts_ns);
+    }
     if (!closed_reported_.insert(e.cookie).second) return;
     ++stats_.flows_closed;
   } else if (open_flows_.size() < kMaxOpenFlows || open_flows_.contains(e.cookie)) {
-    open_flows_.insert_or_assign(e.cookie, e.flow);
+    open_flows_[e.cookie].flow = e.flow;
   }
   Publish("flow", output::FlowJson(e.cookie, e.kind, e.flow, NamesFor(e.flow.daddr)));
 }
 
 void Engine::OnFlowReaped(uint64_t cookie, const events::Flow& flow) {
-  open_flows_.erase(cookie);
-  if (closed_reported_.erase(cookie) > 0) return;  // its close record was published already
+  OnInput(FlowTotals{BootNowNs(), cookie, flow, /*final=*/true});
+}
+
+void Engine::OnFlowProgress(uint64_t cookie, const events::Flow& flow) {
+  OnInput(FlowTotals{BootNowNs(), cookie, flow, /*final=*/false});
+}
+
+void Engine::OnFlowTotals(const FlowTotals& t) {
+  if (!t.final) {
+    ++stats_.flow_updates;
+    auto it = open_flows_.find(t.cookie);
+    if (it == open_flows_.end()) {
+      // Its open record was lost or came before the agent: the map entry is the truth.
+      if (open_flows_.size() >= kMaxOpenFlows) return;
+      it = open_flows_.emplace(t.cookie, FlowState{}).first;
+    }
+    it->second.flow = t.flow;
+    EvaluateFlow(t.cookie, it->second, t.ts_ns);
+    return;
+  }
+  if (auto it = open_flows_.find(t.cookie); it != open_flows_.end()) {
+    it->second.flow = t.flow;
+    EvaluateFlow(t.cookie, it->second, t.ts_ns);
+    open_flows_.erase(it);
+  } else if (!closed_reported_.contains(t.cookie)) {
+    // Neither its open nor its close record arrived: judge the final totals once.
+    FlowState fs;
+    fs.flow = t.flow;
+    EvaluateFlow(t.cookie, fs, t.ts_ns);
+  }
+  if (closed_reported_.erase(t.cookie) > 0) return;  // its close record was published already
   ++stats_.flows_closed;
   ++stats_.flows_recovered;
-  nlohmann::json j = output::FlowJson(cookie, SLUICE_FLOW_CLOSED, flow, NamesFor(flow.daddr));
+  nlohmann::json j = output::FlowJson(t.cookie, SLUICE_FLOW_CLOSED, t.flow, NamesFor(t.flow.daddr));
   j["recovered"] = true;  // the close record was lost; the totals come from the kernel map
   Publish("flow", j);
+}
+
+void Engine::EvaluateFlow(uint64_t cookie, FlowState& fs, uint64_t ts_ns) {
+  const events::Flow& f = fs.flow;
+  if (f.bytes_out == 0 || detect::IsLoopback(detect::IpAddr{f.daddr})) return;
+  const detect::Workload* rule = WorkloadFor(f.workload_id, f.pid, f.cgroup_id);
+  if (rule == nullptr) return;
+  const detect::Subject subject = SubjectFor(*rule, f.pid, f.cgroup_id, ts_ns);
+  const detect::Peer peer = PeerOf(f, &fs);
+  const std::vector<std::string> names = peer.AllNames();
+
+  // Volume: what this flow sent since it was last counted, into every budget it falls under.
+  const uint64_t delta = f.bytes_out > fs.volume_counted ? f.bytes_out - fs.volume_counted : 0;
+  fs.volume_counted = std::max(fs.volume_counted, f.bytes_out);
+  if (delta > 0 && rule->mode == detect::Mode::kLearn && !(f.flags & SLUICE_FLOW_F_INBOUND)) {
+    learn_.OnBytesOut(*rule, peer.ip, peer.port, peer.names, delta);
+  }
+  if (delta > 0) {
+    std::vector<const detect::ByteBudget*> budgets;
+    for (const detect::ByteBudget& b : rule->budgets) {
+      if (detect::DestinationMatches(b.to, peer.ip, names)) budgets.push_back(&b);
+    }
+    detect::ByteBudget fallback;
+    const double default_budget = rules_.Param("volume_anomaly", "default_budget_bytes");
+    if (rule->budgets.empty() && default_budget > 0) {
+      fallback.bytes = static_cast<uint64_t>(default_budget);
+      fallback.window_s = static_cast<uint32_t>(rules_.Param("volume_anomaly", "window_s"));
+      budgets.push_back(&fallback);
+    }
+    for (const detect::ByteBudget* b : budgets) {
+      const std::string label = b->to.host_glob ? *b->to.host_glob
+                                : b->to.cidr    ? b->to.cidr->ToString()
+                                                : std::string("any destination");
+      const std::string key = absl::StrCat(rule->name, "|", label, "|", b->bytes, "|", b->window_s);
+      const uint64_t sum = volume_.Add(key, delta, subject.time_ms, b->window_s);
+      // Report the crossing, not every update after it (the aggregator merges repeats).
+      if (sum > b->bytes && sum - delta <= b->bytes) {
+        detect::VolumeObservation o{subject, peer, b->bytes, b->window_s, label, sum};
+        if (auto a = volume_anomaly_.Evaluate(rules_, o)) Emit(std::move(*a));
+      }
+    }
+  }
+
+  // Send-after-read: only outbound flows carry what the workload read somewhere.
+  if (f.flags & SLUICE_FLOW_F_INBOUND) return;
+  detect::SendAfterRead send;
+  send.subject = subject;
+  send.peer = peer;
+  send.bytes_out = f.bytes_out;
+  send.bytes_in = f.bytes_in;
+  send.outbound = true;
+  send.allowed = AllowedFor(*rule, peer.ip, peer.port, names);
+  send.sink = detect::SinkFor(rules_, peer.ip, peer.port, names);
+  // The longest window any of the three looks back over.
+  const double window_s = std::max({rules_.Param("cache_dump", "window_s"),
+                                    rules_.Param("log_export", "window_s"),
+                                    rules_.Param("exfil_chain", "window_s")});
+  send.reads = reads_.ForWorkload(rule->id, subject.time_ms - static_cast<int64_t>(window_s * 1000));
+  if (send.reads.empty()) return;
+  bool specific = (fs.fired & (kFiredCacheDump | kFiredLogExport)) != 0;
+  if (!(fs.fired & kFiredCacheDump)) {
+    if (auto a = cache_dump_.Evaluate(rules_, send)) {
+      fs.fired |= kFiredCacheDump;
+      specific = true;
+      Emit(std::move(*a));
+    }
+  }
+  if (!(fs.fired & kFiredLogExport)) {
+    if (auto a = log_export_.Evaluate(rules_, send)) {
+      fs.fired |= kFiredLogExport;
+      specific = true;
+      Emit(std::move(*a));
+    }
+  }
+  if (!specific && !(fs.fired & kFiredExfilChain)) {
+    if (auto a = exfil_chain_.Evaluate(rules_, send)) {
+      fs.fired |= kFiredExfilChain;
+      Emit(std::move(*a));
+    }
+  }
+  (void)cookie;
 }
 
 void Engine::OnFileOpen(const events::FileOpenEvent& e) {
@@ -286,39 +647,89 @@ void Engine::OnFileOpen(const events::FileOpenEvent& e) {
   // Bounded: entries leave when the reaper reports the totals of an exited process.
   if (file_paths_.size() < 65536 || file_paths_.contains(key)) {
     std::string path = e.path;
-    if (!path.empty() && path[0] != '/') {
-      if (auto p = processes_->Get(e.hdr.pid)) path = absl::StrCat("(relative) ", e.path);
-    }
+    if (!path.empty() && path[0] != '/') path = absl::StrCat("(relative) ", e.path);
     file_paths_.insert_or_assign(key, std::move(path));
   }
   Publish("file_open", output::FileOpenJson(e, ClassName(e.class_id)));
 }
 
 void Engine::OnFileReaped(const FileKey& key, uint64_t bytes_read, uint64_t bytes_mapped,
-                          uint64_t calls, uint32_t class_id) {
-  ++stats_.files_reaped;
-  std::string path;
-  if (auto it = file_paths_.find(key); it != file_paths_.end()) {
-    path = std::move(it->second);
-    file_paths_.erase(it);
-  }
-  Publish("file_read", output::FileTotalsJson(key.pid, key.dev, key.ino, path, ClassName(class_id),
-                                              bytes_read, bytes_mapped, calls));
+                          uint64_t calls, uint32_t class_id, uint32_t workload_id) {
+  OnInput(FileTotals{BootNowNs(), key.pid, key.dev, key.ino, bytes_read, bytes_mapped, calls,
+                     class_id, workload_id, /*final=*/true});
 }
 
-void Engine::OnDns(const events::DnsEvent& e) {
+void Engine::OnFileProgress(const FileKey& key, uint64_t bytes_read, uint64_t bytes_mapped,
+                            uint64_t calls, uint32_t class_id, uint32_t workload_id) {
+  OnInput(FileTotals{BootNowNs(), key.pid, key.dev, key.ino, bytes_read, bytes_mapped, calls,
+                     class_id, workload_id, /*final=*/false});
+}
+
+void Engine::OnFileTotals(const FileTotals& t) {
+  const FileKey key{t.pid, t.dev, t.ino};
+  std::string path;
+  if (auto it = file_paths_.find(key); it != file_paths_.end()) path = it->second;
+  // A file's totals belong to the workload of the reading process: the kernel's answer, or the
+  // cgroup of the process as the table knows it.
+  uint64_t cgroup_id = 0;
+  if (auto p = processes_->Get(t.pid)) cgroup_id = p->cgroup_id;
+  if (const detect::Workload* rule = WorkloadFor(t.workload_id, t.pid, cgroup_id)) {
+    state::ReadLedger::Update u;
+    u.workload_id = rule->id;
+    u.pid = t.pid;
+    u.dev = t.dev;
+    u.ino = t.ino;
+    u.bytes_read = t.bytes_read;
+    u.bytes_mapped = t.bytes_mapped;
+    u.path = path;
+    u.file_class = ClassName(t.class_id);
+    u.time_ms = EpochMs(t.ts_ns);
+    const detect::Subject subject = SubjectFor(*rule, t.pid, cgroup_id, t.ts_ns);
+    u.exe = subject.process.exe;
+    const uint64_t grew = reads_.Observe(u);
+    if (grew > 0 && rule->mode == detect::Mode::kLearn) learn_.OnFileRead(*rule, u.file_class, grew);
+    if (grew > 0 && !archivers_reported_.contains(t.pid)) {
+      detect::ArchiveObservation o{subject, reads_.ForProcess(t.pid)};
+      if (auto a = archive_staging_.Evaluate(rules_, o)) {
+        archivers_reported_.insert(t.pid);
+        Emit(std::move(*a));
+      }
+    }
+  }
+  if (!t.final) {
+    ++stats_.file_updates;
+    return;
+  }
+  ++stats_.files_reaped;
+  file_paths_.erase(key);
+  Publish("file_read", output::FileTotalsJson(t.pid, t.dev, t.ino, path, ClassName(t.class_id),
+                                              t.bytes_read, t.bytes_mapped, t.calls));
+}
+
+std::optional<DnsObservation> Engine::ObserveDns(const events::DnsEvent& e) {
   auto msg = events::ParseDnsMessage(e.payload);
   if (!msg.ok()) {
     ++stats_.dns_errors;
-    return;
+    return std::nullopt;
   }
-  if (!msg->response) return;
+  if (!msg->response) return std::nullopt;
+  DnsObservation o;
+  o.hdr = e.hdr;
+  o.cookie = e.cookie;
+  o.server = e.server;
+  o.cut = e.wire_len > e.payload.size();
+  o.message = *std::move(msg);
+  return o;
+}
+
+void Engine::OnDns(const DnsObservation& o) {
   ++stats_.dns_answers;
-  dns_.Observe(*msg, MonotonicMs());
+  const events::DnsMessage& msg = o.message;
+  dns_.Observe(msg, o.hdr.ts_ns / 1000000);
   nlohmann::json answers = nlohmann::json::array();
-  for (const auto& a : msg->answers) {
+  for (const auto& a : msg.answers) {
     nlohmann::json j = {{"name", a.name}, {"type", a.type}, {"ttl", a.ttl}};
-    if (a.type == 5) {
+    if (a.type == events::kDnsTypeCname) {
       j["cname"] = a.cname;
     } else {
       j["addr"] = output::IpText(a.addr);
@@ -326,45 +737,183 @@ void Engine::OnDns(const events::DnsEvent& e) {
     answers.push_back(std::move(j));
   }
   Publish("dns", {{"type", "dns"},
-                  {"ts_ns", e.hdr.ts_ns},
-                  {"cgroup_id", e.hdr.cgroup_id},
-                  {"cookie", e.cookie},
-                  {"server", output::IpText(e.server)},
-                  {"id", msg->id},
-                  {"rcode", msg->rcode},
-                  {"truncated", msg->truncated || e.wire_len > e.payload.size()},
-                  {"questions", msg->questions},
+                  {"ts_ns", o.hdr.ts_ns},
+                  {"cgroup_id", o.hdr.cgroup_id},
+                  {"cookie", o.cookie},
+                  {"server", output::IpText(o.server)},
+                  {"id", msg.id},
+                  {"rcode", msg.rcode},
+                  {"truncated", msg.truncated || o.cut},
+                  {"questions", msg.questions},
                   {"answers", answers}});
+
+  // dns_tunnel: the questions say what was asked, whatever the answer. DNS records carry no
+  // workload id and no process (they are taken in softirq): the receiving socket's cgroup says.
+  const detect::Workload* rule = ResolveWorkload(0, o.hdr.cgroup_id);
+  if (rule == nullptr) return;
+  for (const std::string& q : msg.questions) {
+    const std::string domain = detect::DnsTunnelDetector::RegisteredDomain(q);
+    if (domain.size() >= q.size()) continue;  // nothing left of the domain to carry data
+    const absl::string_view sub(q.data(), q.size() - domain.size() - 1);
+    detect::DnsQueryObservation obs;
+    obs.subject = SubjectFor(*rule, 0, o.hdr.cgroup_id, o.hdr.ts_ns);
+    obs.name = q;
+    obs.domain = domain;
+    for (absl::string_view label : absl::StrSplit(sub, '.')) {
+      if (label.size() > obs.longest_label) {
+        obs.longest_label = label.size();
+        obs.label_entropy = detect::DnsTunnelDetector::Entropy(label);
+      }
+    }
+    obs.names_last_minute =
+        name_rate_.Observe(absl::StrCat(rule->id, "|", domain), q, obs.subject.time_ms);
+    if (auto a = dns_tunnel_.Evaluate(rules_, obs)) Emit(std::move(*a));
+  }
 }
 
-void Engine::OnTls(const events::TlsEvent& e) {
-  ++stats_.tls_records;
+TlsObservation Engine::ObserveTls(const events::TlsEvent& e) const {
+  TlsObservation o;
+  o.hdr = e.hdr;
+  o.cookie = e.cookie;
+  o.fd = e.fd;
+  o.len = e.len;
+  o.direction = e.direction;
+  o.lib = e.lib;
+  o.workload_id = e.workload_id;
+  const absl::Span<const uint8_t> prefix =
+      absl::MakeConstSpan(e.data).first(std::min(e.data.size(), options_.classify_bytes));
+  o.captured = static_cast<uint32_t>(prefix.size());
   // Classify and drop the bytes: only the classification leaves this function.
-  const detect::classify::PayloadClass c = detect::classify::ClassifyPayload(e.data);
-  nlohmann::json j = {{"type", "tls"},
-                      {"ts_ns", e.hdr.ts_ns},
-                      {"pid", e.hdr.pid},
-                      {"tid", e.hdr.tid},
-                      {"cgroup_id", e.hdr.cgroup_id},
-                      {"direction", e.direction == SLUICE_TLS_DIR_WRITE ? "write" : "read"},
-                      {"library", e.lib == SLUICE_TLS_LIB_GNUTLS ? "gnutls" : "openssl"},
-                      {"fd", e.fd},
-                      {"cookie", e.cookie},
-                      {"length", e.len},
-                      {"captured", e.data.size()},
-                      {"protocol", detect::classify::ProtocolName(c.protocol)}};
+  const detect::classify::PayloadClass c = detect::classify::ClassifyPayload(prefix);
+  o.protocol = detect::classify::ProtocolName(c.protocol);
   if (c.protocol == detect::classify::PayloadClass::kHttp1Request) {
-    j["http"] = {{"method", c.method}, {"path", c.path}, {"version", c.version},
-                 {"host", c.host}, {"request_line", c.request_line()},
-                 {"has_query", c.has_query}};
+    o.http_method = c.method;
+    o.http_path = c.path;
+    o.http_host = c.host;
+    o.http_has_query = c.has_query;
   }
-  if (auto it = open_flows_.find(e.cookie); e.cookie != 0 && it != open_flows_.end()) {
-    j["daddr"] = output::IpText(it->second.daddr);
-    j["dport"] = it->second.dport;
-    j["names"] = NamesFor(it->second.daddr);
+  if (c.protocol != detect::classify::PayloadClass::kHttp1Request) o.operation = c.operation;
+  // A ClientHello written through the library: a proxy's or a tunnelled TLS-in-TLS hello.
+  if (c.client_hello && !c.client_hello->sni_invalid) o.sni = c.client_hello->sni;
+  if (e.direction == SLUICE_TLS_DIR_WRITE) o.data = ScanSensitive(prefix, options_.fingerprint_key);
+  return o;
+}
+
+PayloadObservation Engine::ObservePayload(const events::PayloadEvent& e) const {
+  PayloadObservation o;
+  o.hdr = e.hdr;
+  o.cookie = e.cookie;
+  o.len = e.len;
+  // Classify and drop the bytes.
+  const detect::classify::PayloadClass c = detect::classify::ClassifyPayload(e.data);
+  o.protocol = detect::classify::ProtocolName(c.protocol);
+  o.operation = OperationOf(c);
+  return o;
+}
+
+void Engine::OnPayload(const PayloadObservation& o) {
+  ++stats_.payload_prefixes;
+  nlohmann::json j = {{"type", "payload"},     {"ts_ns", o.hdr.ts_ns},   {"pid", o.hdr.pid},
+                      {"cgroup_id", o.hdr.cgroup_id}, {"cookie", o.cookie}, {"length", o.len},
+                      {"protocol", o.protocol}};
+  if (!o.operation.empty()) j["operation"] = o.operation;
+  auto it = open_flows_.find(o.cookie);
+  if (it == open_flows_.end()) {
+    Publish("payload", j);
+    return;  // no flow: no destination to judge (its open record was lost)
   }
-  if (e.workload_id != SLUICE_NO_WORKLOAD) j["workload_id"] = e.workload_id;
+  FlowState& fs = it->second;
+  if (fs.app_protocol.empty()) fs.app_protocol = o.protocol;
+  j["daddr"] = output::IpText(fs.flow.daddr);
+  j["dport"] = fs.flow.dport;
+  Publish("payload", j);
+  if (fs.fired & kFiredPlaintext) return;
+  const detect::Workload* rule = WorkloadFor(fs.flow.workload_id, o.hdr.pid, o.hdr.cgroup_id);
+  if (rule == nullptr) return;
+  detect::PlaintextObservation p;
+  p.subject = SubjectFor(*rule, o.hdr.pid, o.hdr.cgroup_id, o.hdr.ts_ns);
+  p.peer = PeerOf(fs.flow, &fs);
+  p.protocol = o.protocol;
+  p.operation = o.operation;
+  p.outbound = !(fs.flow.flags & SLUICE_FLOW_F_INBOUND);
+  p.tls_required = detect::TlsRequired(*rule, p.peer.ip, p.peer.port, p.peer.AllNames());
+  if (auto a = plaintext_sync_.Evaluate(rules_, p)) {
+    fs.fired |= kFiredPlaintext;
+    Emit(std::move(*a));
+  }
+}
+
+void Engine::OnTls(const TlsObservation& o) {
+  ++stats_.tls_records;
+  nlohmann::json j = {{"type", "tls"},
+                      {"ts_ns", o.hdr.ts_ns},
+                      {"pid", o.hdr.pid},
+                      {"tid", o.hdr.tid},
+                      {"cgroup_id", o.hdr.cgroup_id},
+                      {"direction", o.direction == SLUICE_TLS_DIR_WRITE ? "write" : "read"},
+                      {"library", o.lib == SLUICE_TLS_LIB_GNUTLS ? "gnutls" : "openssl"},
+                      {"fd", o.fd},
+                      {"cookie", o.cookie},
+                      {"length", o.len},
+                      {"captured", o.captured},
+                      {"protocol", o.protocol}};
+  if (!o.http_method.empty()) {
+    const std::string request_line = absl::StrCat(o.http_method, " ", o.http_path);
+    j["http"] = {{"method", o.http_method}, {"path", o.http_path}, {"host", o.http_host},
+                 {"request_line", request_line}, {"has_query", o.http_has_query}};
+  }
+  if (!o.data.empty()) {
+    nlohmann::json data = nlohmann::json::object();
+    for (const auto& m : o.data) data[m.kind] = m.count;  // counts only: never values
+    j["sensitive"] = data;
+  }
+  FlowState* fs = nullptr;
+  if (auto it = open_flows_.find(o.cookie); o.cookie != 0 && it != open_flows_.end()) {
+    fs = &it->second;
+    if (!o.sni.empty()) fs->sni = o.sni;
+    if (fs->app_protocol.empty() && o.protocol != "unknown") fs->app_protocol = o.protocol;
+    j["daddr"] = output::IpText(fs->flow.daddr);
+    j["dport"] = fs->flow.dport;
+    j["names"] = NamesFor(fs->flow.daddr);
+  }
+  if (o.workload_id != SLUICE_NO_WORKLOAD) j["workload_id"] = o.workload_id;
   Publish("tls", j);
+
+  // What a write carried, to whom: pii_egress and token_misuse. The peer comes from the flow
+  // the call was tied to; without it there is no destination to judge.
+  if (o.direction != SLUICE_TLS_DIR_WRITE || o.data.empty() || fs == nullptr) return;
+  const detect::Workload* rule = WorkloadFor(o.workload_id, o.hdr.pid, o.hdr.cgroup_id);
+  if (rule == nullptr) return;
+  detect::PayloadWrite w;
+  w.subject = SubjectFor(*rule, o.hdr.pid, o.hdr.cgroup_id, o.hdr.ts_ns);
+  w.peer = PeerOf(fs->flow, fs);
+  w.app_protocol = o.protocol;
+  if (!o.http_method.empty()) w.request_line = absl::StrCat(o.http_method, " ", o.http_path);
+  w.data = o.data;
+  w.call_bytes = o.len;
+  const std::vector<std::string> names = w.peer.AllNames();
+  w.allowed = AllowedFor(*rule, w.peer.ip, w.peer.port, names);
+  w.crm_peer = detect::IsCrmPeer(rules_, w.peer.ip, names);
+  if (!(fs->fired & kFiredPii)) {
+    if (auto a = pii_egress_.Evaluate(rules_, w)) {
+      fs->fired |= kFiredPii;
+      Emit(std::move(*a));
+    }
+  }
+  std::optional<detect::TokenOwner> first;
+  for (const detect::DataMatch& m : o.data) {
+    if (m.kind != "bearer_token" && m.kind != "api_key") continue;
+    for (const std::string& fp : m.fingerprints) {
+      auto owner = tokens_.Use(fp, {rule->name, w.subject.process.exe, o.hdr.pid});
+      if (owner && !first) first = owner;
+    }
+  }
+  if (!(fs->fired & kFiredToken)) {
+    if (auto a = token_misuse_.Evaluate(rules_, w, first)) {
+      fs->fired |= kFiredToken;
+      Emit(std::move(*a));
+    }
+  }
 }
 
 void Engine::SeedProcessHooks() {

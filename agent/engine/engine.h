@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,13 +14,27 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "agent/detect/aggregator.h"
+#include "agent/detect/archive_staging.h"
+#include "agent/detect/cache_dump.h"
+#include "agent/detect/dns_tunnel.h"
+#include "agent/detect/exfil_chain.h"
+#include "agent/detect/learn.h"
+#include "agent/detect/log_export.h"
+#include "agent/detect/pii_egress.h"
+#include "agent/detect/plaintext_sync.h"
 #include "agent/detect/rules.h"
+#include "agent/detect/token_misuse.h"
+#include "agent/detect/tool_egress.h"
 #include "agent/detect/unexpected_egress.h"
+#include "agent/detect/volume_anomaly.h"
+#include "agent/engine/inputs.h"
 #include "agent/enforce/watch.h"
 #include "agent/events/decode.h"
 #include "agent/output/alert_sink.h"
 #include "agent/state/cgroup_index.h"
 #include "agent/state/dns_cache.h"
+#include "agent/state/ledgers.h"
 #include "agent/state/process_table.h"
 #include "nlohmann/json.hpp"
 #include "sluice/abi.h"
@@ -60,7 +75,8 @@ struct FileKey {
 struct EngineStats {
   std::array<uint64_t, SLUICE_EV_TYPE_MAX> events{};  // decoded, by event type
   uint64_t decode_errors = 0;
-  uint64_t alerts = 0;
+  uint64_t alerts = 0;              // delivered to the sink (after aggregation)
+  uint64_t alerts_aggregated = 0;   // findings absorbed into an aggregate
   uint64_t sink_errors = 0;
   uint64_t watch_errors = 0;
   uint64_t unknown_workload = 0;  // connect records naming a workload id we do not have
@@ -70,21 +86,43 @@ struct EngineStats {
   uint64_t dns_answers = 0;
   uint64_t dns_errors = 0;        // DNS payloads the parser rejected
   uint64_t tls_records = 0;
+  uint64_t payload_prefixes = 0;  // first-segment prefixes of plaintext TCP classified
+  uint64_t flow_updates = 0;      // live flow totals read from the kernel
+  uint64_t file_updates = 0;      // live file read totals read from the kernel
+  // Findings by detector id, before aggregation.
+  absl::flat_hash_map<std::string, uint64_t> findings;
+};
+
+struct EngineOptions {
+  // Live: the kernel resolved each event's workload with the rules the engine has. Replay with
+  // other rules: the engine resolves workloads itself from cgroup paths and executables.
+  bool trust_kernel_workload = true;
+  // HMAC key for fingerprints of sensitive values (per host; never leaves the agent).
+  std::string fingerprint_key;
+  // Bytes of each TLS capture the classifiers look at.
+  size_t classify_bytes = 4096;
 };
 
 class Engine {
  public:
   // `watch` may be null (no kernel: replay). Pointers must outlive the engine.
   Engine(detect::RuleSet rules, state::ProcessTable* processes, state::CgroupIndex* cgroups,
-         enforce::WatchTarget* watch, output::AlertSink* sink);
+         enforce::WatchTarget* watch, output::AlertSink* sink, EngineOptions options = {});
 
   // Puts what already exists under watch: every known cgroup, every executable the exe globs
   // name today, every process in the table. Call once after the sensor is attached.
   absl::Status SeedWatchSet();
 
-  // One ring record. Malformed records are counted and dropped, never fatal.
+  // One ring record. Malformed records are counted and dropped, never fatal. DNS payloads are
+  // parsed and TLS captures classified here; their bytes go no further.
   void OnRecord(absl::Span<const uint8_t> record);
   void OnEvent(const events::Event& event);
+  // Everything the engine handles passes here, live or replayed (and is recorded if asked).
+  void OnInput(const Input& input);
+
+  // Records every input from now on (null: none). A ClockSync and the current process and
+  // cgroup tables are recorded first, so the recording replays on its own.
+  void SetRecorder(InputRecorder* recorder);
 
   // Publishes every event to `events` from now on (null: none).
   void SetEventPublisher(EventPublisher* events) { events_ = events; }
@@ -98,20 +136,66 @@ class Engine {
   void OnFlowReaped(uint64_t cookie, const events::Flow& flow);
   // Final read totals of a (process, file) whose process has exited.
   void OnFileReaped(const FileKey& key, uint64_t bytes_read, uint64_t bytes_mapped,
-                    uint64_t calls, uint32_t class_id);
+                    uint64_t calls, uint32_t class_id, uint32_t workload_id = SLUICE_NO_WORKLOAD);
+  // Totals of a flow or a (process, file) that is still live, read from the kernel maps: how
+  // detectors see an upload or a read while it is under way.
+  void OnFlowProgress(uint64_t cookie, const events::Flow& flow);
+  void OnFileProgress(const FileKey& key, uint64_t bytes_read, uint64_t bytes_mapped,
+                      uint64_t calls, uint32_t class_id, uint32_t workload_id);
 
   const EngineStats& stats() const { return stats_; }
   size_t dns_entries() const { return dns_.size(); }
   const detect::RuleSet& rules() const { return rules_; }
+  // Closes aggregation windows that ended by now (live: call periodically) and delivers their
+  // summaries.
+  void Tick();
+  // Delivers every open aggregation summary (shutdown, end of a replay).
+  void FlushAlerts();
+
+  // What learn-mode workloads did so far, as a proposed rule file (`sluicectl learn`).
+  std::string ProposeRules() const { return learn_.ProposeRules(rules_); }
+
+  // Epoch milliseconds of a CLOCK_BOOTTIME timestamp, by the engine's clock (ClockSync).
+  int64_t EpochMs(uint64_t boot_ns) const;
 
  private:
+  // Per open flow: the kernel's flow plus what the detectors learned about it.
+  struct FlowState {
+    events::Flow flow;
+    std::string sni;
+    std::string app_protocol;     // first classified plaintext protocol
+    uint64_t volume_counted = 0;  // bytes_out already added to the volume ledger
+    uint32_t fired = 0;           // bits: detectors that already reported this flow
+  };
+
   void OnExec(const events::ExecEvent& e);
   void OnCgroupMkdir(const events::CgroupMkdirEvent& e);
   void OnConnect(const events::ConnectEvent& e);
   void OnFlow(const events::FlowEvent& e);
   void OnFileOpen(const events::FileOpenEvent& e);
-  void OnDns(const events::DnsEvent& e);
-  void OnTls(const events::TlsEvent& e);
+  void OnDns(const DnsObservation& o);
+  void OnTls(const TlsObservation& o);
+  void OnPayload(const PayloadObservation& o);
+  PayloadObservation ObservePayload(const events::PayloadEvent& e) const;
+  void OnFlowTotals(const FlowTotals& t);
+  void OnFileTotals(const FileTotals& t);
+  void OnProcessSnapshot(const ProcessSnapshot& p);
+  std::optional<DnsObservation> ObserveDns(const events::DnsEvent& e);
+  TlsObservation ObserveTls(const events::TlsEvent& e) const;
+
+  // The workload of an activity: the kernel's answer when trusted, else resolved here.
+  const detect::Workload* WorkloadFor(uint32_t kernel_id, uint32_t pid, uint64_t cgroup_id);
+  const detect::Workload* ResolveWorkload(uint32_t pid, uint64_t cgroup_id);
+  detect::Subject SubjectFor(const detect::Workload& w, uint32_t pid, uint64_t cgroup_id,
+                             uint64_t ts_ns);
+  detect::Peer PeerOf(const events::Flow& flow, const FlowState* state);
+  // The detectors of a flow's bytes: send-after-read and volume. `ts_ns` is when the totals
+  // were read.
+  void EvaluateFlow(uint64_t cookie, FlowState& fs, uint64_t ts_ns);
+  void Emit(detect::Alert alert);
+  void Deliver(const detect::Alert& alert);
+  void Advance(uint64_t ts_ns);
+
   void Publish(const std::string& type, const nlohmann::json& j);
   std::string ClassName(uint32_t class_id) const;
   std::vector<std::string> NamesFor(const std::array<uint8_t, 16>& addr);
@@ -122,15 +206,39 @@ class Engine {
   state::CgroupIndex* cgroups_;
   enforce::WatchTarget* watch_;
   output::AlertSink* sink_;
+  EngineOptions options_;
   detect::UnexpectedEgressDetector unexpected_egress_;
+  detect::CacheDumpDetector cache_dump_;
+  detect::LogExportDetector log_export_;
+  detect::ExfilChainDetector exfil_chain_;
+  detect::ArchiveStagingDetector archive_staging_;
+  detect::PlaintextSyncDetector plaintext_sync_;
+  detect::PiiEgressDetector pii_egress_;
+  detect::TokenMisuseDetector token_misuse_;
+  detect::VolumeAnomalyDetector volume_anomaly_;
+  detect::DnsTunnelDetector dns_tunnel_;
+  detect::ToolEgressDetector tool_egress_;
+  state::ReadLedger reads_;
+  state::VolumeLedger volume_;
+  state::NameRate name_rate_;
+  state::TokenRegistry tokens_;
+  detect::LearnProfile learn_;
+  detect::AlertAggregator aggregator_;
+  int64_t last_flush_ms_ = 0;
+  absl::flat_hash_set<uint32_t> archivers_reported_;  // pids archive_staging reported
+  absl::flat_hash_set<uint32_t> tools_reported_;      // pids tool_egress reported
+  InputRecorder* recorder_ = nullptr;
+  int64_t boot_to_epoch_ns_ = 0;
+  uint64_t now_ns_ = 0;  // latest event time seen (CLOCK_BOOTTIME)
   EngineStats stats_;
   EventPublisher* events_ = nullptr;
   ProcessHooks* hooks_ = nullptr;
   state::DnsCache dns_;
   // Open flows by socket cookie (from their open records), to give TLS records their peer.
-  absl::flat_hash_map<uint64_t, events::Flow> open_flows_;
+  absl::flat_hash_map<uint64_t, FlowState> open_flows_;
   absl::flat_hash_set<uint64_t> closed_reported_;       // until the reaper removes the flow
   absl::flat_hash_map<FileKey, std::string> file_paths_;  // path each (process, file) was opened by
+  absl::flat_hash_map<uint64_t, uint64_t> cgroup_masks_;  // cgroup id -> CgroupMask, for replay
 };
 
 }  // namespace sluice::engine

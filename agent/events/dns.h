@@ -60,6 +60,8 @@ struct DnsMessage {
   uint8_t rcode = 0;
   std::vector<std::string> questions;  // QNAMEs, same form as DnsAnswer::name
   std::vector<DnsAnswer> answers;      // A/AAAA/CNAME records of class IN of the answer section
+
+  friend bool operator==(const DnsMessage&, const DnsMessage&) = default;
 };
 
 // Parses the header, the questions and the answer section (authority and additional records are

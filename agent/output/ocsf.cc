@@ -3,7 +3,9 @@
 #include <limits.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <string_view>
 
 namespace sluice::output {
@@ -140,21 +142,72 @@ int ProtocolNumber(const std::string& name) {
   return -1;
 }
 
+// An OCSF file object for a path; `name` is required there, so a path without a final component
+// ("/var/cache/") names itself.
+json FileObject(const std::string& path) {
+  std::string name = Basename(path);
+  if (name.empty()) name = path;
+  return {{"path", path}, {"name", std::move(name)}, {"type_id", 1}, {"type", "Regular File"}};
+}
+
 json ProcessObject(const detect::ProcessInfo& p) {
   json process = {{"pid", p.pid}};
   const std::string name = !p.comm.empty() ? p.comm : Basename(p.exe);
   if (!name.empty()) process["name"] = name;
   if (!p.cmdline.empty()) process["cmd_line"] = p.cmdline;
-  if (!p.exe.empty()) {
-    process["file"] = {{"path", p.exe},
-                       {"name", Basename(p.exe)},
-                       {"type_id", 1},
-                       {"type", "Regular File"}};
-  }
+  if (!p.exe.empty()) process["file"] = FileObject(p.exe);
   // OCSF's user.uid is a string (it also carries SIDs and cloud ids).
   process["user"] = {{"uid", std::to_string(p.uid)}};
   if (p.ppid != 0) process["parent_process"] = {{"pid", p.ppid}};
   return process;
+}
+
+// Evidence artifacts OCSF 1.1 has objects for: each sensitive file by path, and the domain a DNS
+// finding is about. How much was read from each file has no OCSF attribute (file.size is the
+// file's size); it goes to unmapped.sluice.files.
+json Evidences(const detect::Alert& alert) {
+  json evidences = json::array();
+  for (const detect::FileAccess& file : alert.files) {
+    if (file.path.empty()) continue;  // inode only: nothing to name the file object by
+    evidences.push_back({{"file", FileObject(file.path)}});
+  }
+  if (!alert.dns_domain.empty()) {
+    evidences.push_back({{"query", {{"hostname", alert.dns_domain}}}});
+  }
+  return evidences;
+}
+
+// What the finding is about that OCSF 1.1 has no place for in a Detection Finding: per-file byte
+// counts, flow byte counts (shaped like OCSF's Network Traffic object, which only network
+// activity classes carry), the application protocol, the TLS server name and the sensitive-data
+// matches. Added to `sluice` only when the detector filled them.
+void AddUnmappedEvidence(const detect::Alert& alert, json& sluice) {
+  if (!alert.files.empty()) {
+    json files = json::array();
+    for (const detect::FileAccess& file : alert.files) {
+      files.push_back({{"path", file.path},
+                       {"file_class", file.file_class},
+                       {"bytes_read", file.bytes_read},
+                       {"bytes_mapped", file.bytes_mapped}});
+    }
+    sluice["files"] = std::move(files);
+  }
+  if (alert.bytes_out != 0 || alert.bytes_in != 0) {
+    sluice["traffic"] = {{"bytes_out", alert.bytes_out}, {"bytes_in", alert.bytes_in}};
+  }
+  if (!alert.app_protocol.empty()) sluice["app_protocol"] = alert.app_protocol;
+  if (!alert.sni.empty()) sluice["tls"] = {{"sni", alert.sni}};
+  if (alert.encrypted) sluice["encrypted"] = true;
+  if (!alert.data.empty()) {
+    // Kinds, counts and keyed fingerprints only: the matched values never leave the agent.
+    json data = json::array();
+    for (const detect::DataMatch& match : alert.data) {
+      json entry = {{"kind", match.kind}, {"count", match.count}};
+      if (!match.fingerprints.empty()) entry["fingerprints"] = match.fingerprints;
+      data.push_back(std::move(entry));
+    }
+    sluice["data"] = std::move(data);
+  }
 }
 
 }  // namespace
@@ -208,7 +261,17 @@ json RenderDetectionFinding(const detect::Alert& alert, const ProductInfo& produ
                     {"type", "Rule"}}}};
   if (!alert.description.empty()) finding["desc"] = alert.description;
   if (!attacks.empty()) finding["attacks"] = attacks;
+  if (alert.first_seen_ms > 0) finding["first_seen_time"] = alert.first_seen_ms;
+  if (alert.last_seen_ms > 0) finding["last_seen_time"] = alert.last_seen_ms;
   f["finding_info"] = std::move(finding);
+  // An aggregated alert (detect/aggregator.h) stands for `count` occurrences; OCSF's count is
+  // defined over start_time..end_time, so those come with it. An alert the aggregator never saw
+  // (count 1, no seen times) renders without them.
+  if (alert.count != 1 || alert.first_seen_ms > 0 || alert.last_seen_ms > 0) {
+    f["count"] = std::max<uint64_t>(alert.count, 1);
+    if (alert.first_seen_ms > 0) f["start_time"] = alert.first_seen_ms;
+    if (alert.last_seen_ms > 0) f["end_time"] = alert.last_seen_ms;
+  }
   // The security_control profile carries attacks at the top level too; OCSF asks producers that
   // are security controls to duplicate them into finding_info, as done above.
   if (!attacks.empty()) f["attacks"] = std::move(attacks);
@@ -231,7 +294,13 @@ json RenderDetectionFinding(const detect::Alert& alert, const ProductInfo& produ
     json endpoint = json::object();
     if (!dst.ip.empty()) endpoint["ip"] = dst.ip;
     if (dst.port != 0) endpoint["port"] = dst.port;
-    if (!dst.names.empty() && !dst.names.front().empty()) endpoint["hostname"] = dst.names[0];
+    if (!dst.names.empty() && !dst.names.front().empty()) {
+      endpoint["hostname"] = dst.names[0];
+    } else if (!alert.sni.empty()) {
+      // No DNS answer led here (a hard-coded or cached address): the name the client asked the
+      // TLS server for is the best hostname there is, and the one a SOC searches by.
+      endpoint["hostname"] = alert.sni;
+    }
     f["dst_endpoint"] = std::move(endpoint);
   }
   if (!dst.protocol.empty()) {
@@ -250,6 +319,8 @@ json RenderDetectionFinding(const detect::Alert& alert, const ProductInfo& produ
                      {"rule_mode", alert.rule_mode},
                      {"connect_result", alert.connect_result},
                      {"destination_names", dst.names}}}};
+  AddUnmappedEvidence(alert, f["unmapped"]["sluice"]);
+  if (json evidences = Evidences(alert); !evidences.empty()) f["evidences"] = std::move(evidences);
   return f;
 }
 

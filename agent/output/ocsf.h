@@ -22,6 +22,11 @@ struct ProductInfo {
 };
 
 // The finding as a JSON object. Never throws; strings are stored as given (see RenderLine).
+// Beyond the required fields: an aggregated alert carries count, start_time/end_time and
+// finding_info.first_seen_time/last_seen_time (epoch ms); files and a DNS domain become
+// evidences[] (file, query); byte counts, application protocol, TLS server name and data
+// matches (kinds, counts, fingerprints; never values) go under unmapped.sluice. Fields the
+// detector left empty add nothing.
 nlohmann::json RenderDetectionFinding(const detect::Alert& alert, const ProductInfo& product);
 
 // The finding as one compact JSON line without the trailing newline. Invalid UTF-8 in any string

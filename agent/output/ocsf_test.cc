@@ -287,5 +287,276 @@ TEST(OcsfTest, InvalidUtf8IsReplacedNotThrown) {
   EXPECT_EQ(back["class_uid"], 2004);
 }
 
+// The rendering of SampleAlert before aggregation and evidence fields existed, with the product
+// version pinned. An alert that leaves the new fields at their defaults must render exactly so.
+constexpr char kSampleAlertFinding[] = R"json({
+  "action": "Denied",
+  "action_id": 2,
+  "activity_id": 1,
+  "activity_name": "Create",
+  "actor": {
+    "app_name": "sync",
+    "process": {
+      "cmd_line": "python3 sync.py --batch 500",
+      "file": {
+        "name": "python3.11",
+        "path": "/usr/bin/python3.11",
+        "type": "Regular File",
+        "type_id": 1
+      },
+      "name": "python3",
+      "parent_process": {"pid": 1},
+      "pid": 4242,
+      "user": {"uid": "1000"}
+    }
+  },
+  "attacks": [
+    {
+      "tactic": {"name": "Exfiltration", "uid": "TA0010"},
+      "technique": {"name": "Exfiltration Over C2 Channel", "uid": "T1041"}
+    },
+    {
+      "tactic": {"name": "Exfiltration", "uid": "TA0010"},
+      "technique": {"name": "Exfiltration Over Alternative Protocol", "uid": "T1048"}
+    }
+  ],
+  "category_name": "Findings",
+  "category_uid": 2,
+  "class_name": "Detection Finding",
+  "class_uid": 2004,
+  "connection_info": {
+    "direction": "Outbound",
+    "direction_id": 2,
+    "protocol_name": "tcp",
+    "protocol_num": 6
+  },
+  "device": {"hostname": "inference-01", "type": "Server", "type_id": 1},
+  "disposition": "Blocked",
+  "disposition_id": 2,
+  "dst_endpoint": {"hostname": "upload.example.net", "ip": "203.0.113.9", "port": 443},
+  "finding_info": {
+    "analytic": {
+      "name": "unexpected_egress",
+      "type": "Rule",
+      "type_id": 1,
+      "uid": "unexpected_egress"
+    },
+    "attacks": [
+      {
+        "tactic": {"name": "Exfiltration", "uid": "TA0010"},
+        "technique": {"name": "Exfiltration Over C2 Channel", "uid": "T1041"}
+      },
+      {
+        "tactic": {"name": "Exfiltration", "uid": "TA0010"},
+        "technique": {"name": "Exfiltration Over Alternative Protocol", "uid": "T1048"}
+      }
+    ],
+    "desc": "Process python3 (pid 4242) of workload sync connected to 203.0.113.9:443.",
+    "title": "crm-sync connected to a destination outside its allowlist",
+    "types": ["unexpected_egress"],
+    "uid": "6f1c2a4e-0b7d-4c1e-9a3b-2d5e8f7a9c01"
+  },
+  "message": "crm-sync connected to a destination outside its allowlist",
+  "metadata": {
+    "product": {"name": "sluice", "vendor_name": "sluice", "version": "VERSION"},
+    "profiles": ["host", "security_control"],
+    "uid": "6f1c2a4e-0b7d-4c1e-9a3b-2d5e8f7a9c01",
+    "version": "1.1.0"
+  },
+  "severity": "High",
+  "severity_id": 4,
+  "status": "New",
+  "status_id": 1,
+  "time": 1717171717123,
+  "type_name": "Detection Finding: Create",
+  "type_uid": 200401,
+  "unmapped": {
+    "sluice": {
+      "connect_result": -1,
+      "destination_names": ["upload.example.net", "cdn.example.net"],
+      "rule_mode": "enforce",
+      "workload": {
+        "cgroup_id": 7788,
+        "cgroup_path": "/system.slice/crm-sync.service",
+        "name": "sync",
+        "role": "crm-sync"
+      }
+    }
+  }
+})json";
+
+TEST(OcsfTest, AlertWithoutNewFieldsRendersAsBefore) {
+  ProductInfo p = Product();
+  p.version = "VERSION";
+  EXPECT_EQ(RenderDetectionFinding(SampleAlert(), p), json::parse(kSampleAlertFinding));
+}
+
+TEST(OcsfTest, AggregateCountAndSeenTimes) {
+  auto a = SampleAlert();
+  a.count = 37;
+  a.first_seen_ms = 1717171700000;
+  a.last_seen_ms = 1717171759000;
+  const json f = RenderDetectionFinding(a, Product());
+  ASSERT_TRUE(f["count"].is_number_integer());
+  EXPECT_EQ(f["count"], 37);
+  EXPECT_EQ(f["start_time"], 1717171700000);
+  EXPECT_EQ(f["end_time"], 1717171759000);
+  EXPECT_EQ(f["finding_info"]["first_seen_time"], 1717171700000);
+  EXPECT_EQ(f["finding_info"]["last_seen_time"], 1717171759000);
+  EXPECT_EQ(f["time"], 1717171717123);  // the event time stays what the alert says
+}
+
+TEST(OcsfTest, FirstOccurrenceHasCountOne) {
+  auto a = SampleAlert();
+  a.first_seen_ms = a.time_ms;
+  a.last_seen_ms = a.time_ms;
+  const json f = RenderDetectionFinding(a, Product());
+  EXPECT_EQ(f["count"], 1);
+  EXPECT_EQ(f["start_time"], a.time_ms);
+  EXPECT_EQ(f["end_time"], a.time_ms);
+  EXPECT_EQ(f["finding_info"]["first_seen_time"], a.time_ms);
+  EXPECT_EQ(f["finding_info"]["last_seen_time"], a.time_ms);
+}
+
+TEST(OcsfTest, FilesAreEvidencesWithByteCountsUnmapped) {
+  auto a = SampleAlert();
+  a.files = {{"/var/cache/kv/shard-0.bin", "inference-cache", 1048576, 4096},
+             {"", "vector-index", 512, 0}};  // inode only
+  const json f = RenderDetectionFinding(a, Product());
+  ASSERT_TRUE(f["evidences"].is_array());
+  ASSERT_EQ(f["evidences"].size(), 1u);
+  EXPECT_EQ(f["evidences"][0], (json{{"file",
+                                      {{"path", "/var/cache/kv/shard-0.bin"},
+                                       {"name", "shard-0.bin"},
+                                       {"type_id", 1},
+                                       {"type", "Regular File"}}}}));
+  const json& files = f["unmapped"]["sluice"]["files"];
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0], (json{{"path", "/var/cache/kv/shard-0.bin"},
+                            {"file_class", "inference-cache"},
+                            {"bytes_read", 1048576},
+                            {"bytes_mapped", 4096}}));
+  EXPECT_EQ(files[1]["path"], "");
+  EXPECT_EQ(files[1]["file_class"], "vector-index");
+  EXPECT_EQ(files[1]["bytes_read"], 512);
+}
+
+TEST(OcsfTest, DirectoryLikePathNamesItself) {
+  auto a = SampleAlert();
+  a.files = {{"/var/cache/", "inference-cache", 1, 0}};
+  const json f = RenderDetectionFinding(a, Product());
+  EXPECT_EQ(f["evidences"][0]["file"]["name"], "/var/cache/");
+}
+
+TEST(OcsfTest, TrafficBytes) {
+  auto a = SampleAlert();
+  a.bytes_out = 12582912;
+  const json f = RenderDetectionFinding(a, Product());
+  EXPECT_EQ(f["unmapped"]["sluice"]["traffic"], (json{{"bytes_out", 12582912}, {"bytes_in", 0}}));
+  EXPECT_FALSE(f.contains("traffic"));  // not a Detection Finding attribute in OCSF 1.1
+  EXPECT_FALSE(f.contains("evidences"));
+}
+
+TEST(OcsfTest, AppProtocolSniAndEncryption) {
+  auto a = SampleAlert();
+  a.app_protocol = "http";
+  a.sni = "upload.example.net";
+  a.encrypted = true;
+  json f = RenderDetectionFinding(a, Product());
+  const json& s = f["unmapped"]["sluice"];
+  EXPECT_EQ(s["app_protocol"], "http");
+  EXPECT_EQ(s["tls"], (json{{"sni", "upload.example.net"}}));
+  EXPECT_EQ(s["encrypted"], true);
+  EXPECT_EQ(f["connection_info"]["protocol_name"], "tcp");  // IANA transport, not the app
+
+  // With no DNS name for the address, the TLS server name is the endpoint's hostname.
+  a.destination.names.clear();
+  a.sni = "paste.evil.test";
+  f = RenderDetectionFinding(a, Product());
+  EXPECT_EQ(f["dst_endpoint"]["hostname"], "paste.evil.test");
+  // A DNS name, when there is one, stays the hostname.
+  a.destination.names = {"upload.example.net"};
+  f = RenderDetectionFinding(a, Product());
+  EXPECT_EQ(f["dst_endpoint"]["hostname"], "upload.example.net");
+  EXPECT_EQ(f["unmapped"]["sluice"]["tls"]["sni"], "paste.evil.test");
+}
+
+TEST(OcsfTest, UnencryptedIsNotStated) {
+  auto a = SampleAlert();
+  a.app_protocol = "kafka";
+  const json s = RenderDetectionFinding(a, Product())["unmapped"]["sluice"];
+  EXPECT_EQ(s["app_protocol"], "kafka");
+  EXPECT_FALSE(s.contains("encrypted"));
+  EXPECT_FALSE(s.contains("tls"));
+}
+
+TEST(OcsfTest, DataMatchesAreCountsAndFingerprintsOnly) {
+  auto a = SampleAlert();
+  a.data = {{"email", 12, {"3f9a01c2d4e5f607", "0b1c2d3e4f506172"}}, {"crm_record_id", 400, {}}};
+  const json f = RenderDetectionFinding(a, Product());
+  const json& data = f["unmapped"]["sluice"]["data"];
+  ASSERT_EQ(data.size(), 2u);
+  EXPECT_EQ(data[0], (json{{"kind", "email"},
+                           {"count", 12},
+                           {"fingerprints", {"3f9a01c2d4e5f607", "0b1c2d3e4f506172"}}}));
+  EXPECT_EQ(data[1], (json{{"kind", "crm_record_id"}, {"count", 400}}));
+  EXPECT_FALSE(f.contains("evidences"));
+}
+
+TEST(OcsfTest, DnsDomainIsAQueryEvidence) {
+  auto a = SampleAlert();
+  a.detector = "dns_tunnel";
+  a.destination = {};
+  a.destination.names = {"evil-tunnel.example"};
+  a.destination.port = 53;
+  a.destination.protocol = "udp";
+  a.dns_domain = "evil-tunnel.example";
+  a.files = {{"/srv/logs/audit.log", "inference-log", 10, 0}};
+  const json f = RenderDetectionFinding(a, Product());
+  ASSERT_EQ(f["evidences"].size(), 2u);
+  EXPECT_EQ(f["evidences"][0]["file"]["path"], "/srv/logs/audit.log");
+  EXPECT_EQ(f["evidences"][1], (json{{"query", {{"hostname", "evil-tunnel.example"}}}}));
+  EXPECT_EQ(f["dst_endpoint"], (json{{"hostname", "evil-tunnel.example"}, {"port", 53}}));
+}
+
+TEST(OcsfTest, NewStringsWithInvalidUtf8AreReplacedNotThrown) {
+  auto a = SampleAlert();
+  a.files = {{std::string("/var/cache/\xff\xfe.bin"), std::string("cls\xc3"), 1, 0}};
+  a.sni = std::string("sni\xe2\x28\xa1.example");
+  a.app_protocol = std::string("\x80");
+  a.dns_domain = std::string("tun\xff.example");
+  a.data = {{std::string("kind\xc0"), 1, {std::string("fp\xfe")}}};
+  std::string line;
+  ASSERT_NO_THROW(line = RenderLine(a, Product()));
+  EXPECT_THAT(line, Not(HasSubstr("\n")));
+  json back;
+  ASSERT_NO_THROW(back = json::parse(line));
+  const std::string fffd = "\xef\xbf\xbd";
+  EXPECT_THAT(back["evidences"][0]["file"]["path"].get<std::string>(), HasSubstr(fffd));
+  EXPECT_THAT(back["evidences"][1]["query"]["hostname"].get<std::string>(), HasSubstr(fffd));
+  const json& s = back["unmapped"]["sluice"];
+  EXPECT_THAT(s["files"][0]["file_class"].get<std::string>(), HasSubstr(fffd));
+  EXPECT_THAT(s["tls"]["sni"].get<std::string>(), HasSubstr(fffd));
+  EXPECT_THAT(s["app_protocol"].get<std::string>(), HasSubstr(fffd));
+  EXPECT_THAT(s["data"][0]["kind"].get<std::string>(), HasSubstr(fffd));
+  EXPECT_THAT(s["data"][0]["fingerprints"][0].get<std::string>(), HasSubstr(fffd));
+}
+
+TEST(OcsfTest, RenderLineRoundTripsEveryField) {
+  auto a = SampleAlert();
+  a.count = 5;
+  a.first_seen_ms = 1717171700000;
+  a.last_seen_ms = 1717171717123;
+  a.files = {{"/var/cache/kv/0.bin", "inference-cache", 9, 1}};
+  a.bytes_out = 1;
+  a.bytes_in = 2;
+  a.app_protocol = "tls";
+  a.sni = "x.example";
+  a.encrypted = true;
+  a.data = {{"api_key", 1, {"aa"}}};
+  a.dns_domain = "x.example";
+  EXPECT_EQ(json::parse(RenderLine(a, Product())), RenderDetectionFinding(a, Product()));
+}
+
 }  // namespace
 }  // namespace sluice::output

@@ -223,7 +223,7 @@ const ProcessEntry* ProcessTable::Lookup(uint32_t pid) const {
     lru_.splice(lru_.begin(), lru_, it->second.lru_pos);
     return &it->second.entry;
   }
-  if (pid == 0) return nullptr;
+  if (pid == 0 || proc_root_.empty()) return nullptr;
   auto fresh = ReadProcEntry(proc_root_, pid);
   if (!fresh) return nullptr;
   Put(*std::move(fresh));

@@ -60,6 +60,10 @@ class ProcessTable {
   void OnFork(const events::ForkEvent& e);
   // Removes the entry of the exiting process.
   void OnExit(const events::ExitEvent& e);
+  // Inserts or replaces an entry as given (a recorded snapshot on replay).
+  void Upsert(ProcessEntry entry) { Put(std::move(entry)); }
+  // Never read /proc on a miss: replaying a recording must not see this host's processes.
+  void DisableProcLookup() { proc_root_.clear(); }
 
   // The entry of `pid`; when missing (a process that started before the probes attached and
   // after the seed, or was evicted), one /proc lookup fills it in. Failures are not cached.

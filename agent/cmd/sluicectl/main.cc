@@ -29,6 +29,10 @@
 #include "agent/common/unique_fd.h"
 #include "agent/detect/rules.h"
 #include "agent/enforce/policy.h"
+#include "agent/output/alert_sink.h"
+#include "agent/replay/event_codec.h"
+#include "agent/replay/record_file.h"
+#include "agent/replay/replayer.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "sluice/v1/control.grpc.pb.h"
@@ -61,6 +65,51 @@ int RulesCheck(const std::string& path) {
 }
 
 // --- Reaching the agent -------------------------------------------------------------------
+
+// `sluicectl replay FILE --rules PATH`: the recording through the engine, alerts as OCSF JSON
+// lines on stdout (or --alerts FILE), a summary on stderr. No agent and no privileges needed.
+int ReplayCommand(const std::string& file, const std::string& rules_path,
+                  const std::string& alerts_path) {
+  sluice::detect::LoadResult loaded = sluice::detect::LoadRules(rules_path);
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors) fprintf(stderr, "%s\n", e.ToString().c_str());
+    fprintf(stderr, "%zu error(s) in the rules; nothing replayed\n", loaded.errors.size());
+    return kExitBadInput;
+  }
+  absl::StatusOr<sluice::replay::RecordReader> reader = sluice::replay::RecordReader::Open(file);
+  if (!reader.ok()) {
+    fprintf(stderr, "%s: %s\n", file.c_str(), std::string(reader.status().message()).c_str());
+    return kExitBadInput;
+  }
+  sluice::output::ProductInfo product;
+  auto sink = sluice::output::OpenJsonLinesSink(alerts_path, product);
+  if (!sink.ok()) {
+    fprintf(stderr, "%s: %s\n", alerts_path.c_str(), std::string(sink.status().message()).c_str());
+    return kExitFailure;
+  }
+  absl::StatusOr<sluice::replay::ReplaySummary> summary =
+      sluice::replay::Replay(*reader, loaded.rules, sink->get());
+  (void)(*sink)->Flush();
+  if (!summary.ok()) {
+    fprintf(stderr, "%s: %s\n", file.c_str(), std::string(summary.status().message()).c_str());
+    return kExitBadInput;
+  }
+  fprintf(stderr,
+          "replayed %llu input(s) recorded on %s: %llu finding(s), %llu alert(s) after "
+          "aggregation",
+          static_cast<unsigned long long>(summary->inputs),
+          reader->header().hostname().empty() ? "an unnamed host"
+                                              : reader->header().hostname().c_str(),
+          static_cast<unsigned long long>(summary->findings),
+          static_cast<unsigned long long>(summary->alerts));
+  if (summary->malformed > 0) {
+    fprintf(stderr, "; %llu malformed record(s) skipped (first: %s)",
+            static_cast<unsigned long long>(summary->malformed), summary->first_error.c_str());
+  }
+  if (summary->truncated) fprintf(stderr, "; the recording ends inside a record (cut short)");
+  fprintf(stderr, "\n");
+  return 0;
+}
 
 int Unreachable(const std::string& path, const std::string& reason) {
   fprintf(stderr, "sluicectl: cannot reach sluiced at %s: %s (is sluiced running?)\n",
@@ -309,6 +358,110 @@ int Stream(const std::string& path, const char* what,
 
 }  // namespace
 
+// `sluicectl record FILE [--duration S]`: the agent's engine inputs into a recording until
+// Ctrl-C (or the duration), for `sluicectl replay`. Every event is validated as replay will read
+// it; the file is complete and closed on every exit path.
+int RecordCommand(const std::string& path, const std::string& file, double duration_s) {
+  if (int rc = Preflight(path); rc != 0) return rc;
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  auto writer = sluice::replay::RecordWriter::Open(
+      file, {SLUICE_VERSION, host, absl::ToUnixMillis(absl::Now())});
+  if (!writer.ok()) {
+    fprintf(stderr, "%s: %s\n", file.c_str(), std::string(writer.status().message()).c_str());
+    return kExitFailure;
+  }
+  Interrupter interrupter;
+  auto stub = Connect(path);
+  grpc::ClientContext ctx;
+  if (duration_s > 0) {
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(static_cast<int64_t>(duration_s * 1000)));
+  }
+  interrupter.Watch(&ctx);
+  sluice::v1::RecordRequest req;
+  auto reader = stub->Record(&ctx, req);
+  sluice::v1::RecordChunk chunk;
+  sluice::v1::Event event;
+  uint64_t invalid = 0;
+  uint64_t dropped = 0;
+  absl::Status write_error;
+  while (reader->Read(&chunk)) {
+    dropped += chunk.dropped_before();
+    for (const std::string& bytes : chunk.events()) {
+      auto input = event.ParseFromString(bytes) ? sluice::replay::FromProto(event)
+                                                : absl::InvalidArgumentError("unparseable");
+      if (!input.ok()) {
+        ++invalid;
+        continue;
+      }
+      if (write_error = writer->Write(*input); !write_error.ok()) break;
+    }
+    if (!write_error.ok()) {
+      ctx.TryCancel();
+      break;
+    }
+  }
+  const grpc::Status s = reader->Finish();
+  interrupter.Watch(nullptr);
+  const absl::Status closed = writer->Close();
+  fprintf(stderr, "sluicectl: recorded %llu event(s) into %s",
+          static_cast<unsigned long long>(writer->records_written()), file.c_str());
+  if (dropped > 0) {
+    fprintf(stderr, "; %llu dropped by sluiced (this client fell behind)",
+            static_cast<unsigned long long>(dropped));
+  }
+  if (invalid > 0) {
+    fprintf(stderr, "; %llu invalid event(s) skipped", static_cast<unsigned long long>(invalid));
+  }
+  fprintf(stderr, "\n");
+  if (!write_error.ok() || !closed.ok()) {
+    fprintf(stderr, "%s: %s\n", file.c_str(),
+            std::string((!write_error.ok() ? write_error : closed).message()).c_str());
+    return kExitFailure;
+  }
+  const bool ended_by_us = interrupter.interrupted() ||
+                           (duration_s > 0 && s.error_code() == grpc::DEADLINE_EXCEEDED);
+  if (!s.ok() && !ended_by_us) return RpcFailed(path, s);
+  return 0;
+}
+
+// `sluicectl learn [--write FILE]`: the rule file proposed from what learn-mode workloads did.
+int LearnCommand(const std::string& path, const std::string& out) {
+  if (int rc = Preflight(path); rc != 0) return rc;
+  auto stub = Connect(path);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kStatusTimeout);
+  sluice::v1::LearnResponse resp;
+  if (grpc::Status s = stub->Learn(&ctx, sluice::v1::LearnRequest(), &resp); !s.ok()) {
+    return RpcFailed(path, s);
+  }
+  if (resp.learning_workloads() == 0) {
+    fprintf(stderr, "sluicectl: no workload is in learn mode (set `mode: learn` in the rules and "
+                    "reload)\n");
+    return kExitFailure;
+  }
+  if (out.empty() || out == "-") {
+    fputs(resp.rules_yaml().c_str(), stdout);
+    return 0;
+  }
+  FILE* f = fopen(out.c_str(), "wx");  // never overwrite a reviewed rule file
+  if (f == nullptr) {
+    fprintf(stderr, "%s: %s%s\n", out.c_str(), strerror(errno),
+            errno == EEXIST ? " (refusing to overwrite; choose another name)" : "");
+    return kExitFailure;
+  }
+  const bool ok = fputs(resp.rules_yaml().c_str(), f) >= 0;
+  if (fclose(f) != 0 || !ok) {
+    fprintf(stderr, "%s: write failed\n", out.c_str());
+    return kExitFailure;
+  }
+  fprintf(stderr, "sluicectl: proposed rules for %u learning workload(s) written to %s; review, "
+                  "then check with: sluicectl rules check %s\n",
+          resp.learning_workloads(), out.c_str(), out.c_str());
+  return 0;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"sluicectl: control and inspect sluice"};
   app.set_version_flag("--version", std::string("sluicectl ") + SLUICE_VERSION);
@@ -345,6 +498,31 @@ int main(int argc, char** argv) {
       "alerts", "Recent alerts as OCSF JSON lines (--follow: then live ones until Ctrl-C)");
   alerts->add_flag("-f,--follow", alerts_follow, "Keep printing new alerts");
 
+  std::string replay_file;
+  std::string replay_rules;
+  std::string replay_alerts = "-";
+  auto* replay = app.add_subcommand(
+      "replay", "Run a recording (sluicectl record) through the detection engine offline and "
+                "print the alerts as OCSF JSON lines");
+  replay->add_option("FILE", replay_file, "Recording")->required();
+  replay->add_option("--rules", replay_rules, "Rule file or directory to judge it by")->required();
+  replay->add_option("--alerts", replay_alerts, "Alert output: a JSON-lines file, or - for stdout")
+      ->capture_default_str();
+
+  std::string record_file;
+  double record_duration = 0;
+  auto* record = app.add_subcommand(
+      "record", "Record the agent's engine inputs into FILE until Ctrl-C, for sluicectl replay "
+                "(no payload bytes are recorded)");
+  record->add_option("FILE", record_file, "Recording to write (created mode 0600)")->required();
+  record->add_option("--duration", record_duration, "Stop after this many seconds")
+      ->check(CLI::PositiveNumber);
+
+  std::string learn_out;
+  auto* learn = app.add_subcommand(
+      "learn", "Print (or --write) the rule file proposed from what learn-mode workloads did");
+  learn->add_option("--write", learn_out, "Write the proposal to FILE (never overwritten)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -352,6 +530,10 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : kExitBadInput;
   }
   if (*check) return RulesCheck(check_path);
+  if (*replay) return ReplayCommand(replay_file, replay_rules, replay_alerts);
+  signal(SIGPIPE, SIG_IGN);
+  if (*record) return RecordCommand(socket_path, record_file, record_duration);
+  if (*learn) return LearnCommand(socket_path, learn_out);
 
   // A closed stdout (`sluicectl events --follow | head`) is an error from write, not a signal.
   signal(SIGPIPE, SIG_IGN);

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <optional>
 
 #include <csignal>
 #include <cstdio>
@@ -24,7 +25,9 @@
 #include "agent/bpf/policy_maps.h"
 #include "agent/bpf/sensor.h"
 #include "agent/detect/rules.h"
+#include "agent/common/host_key.h"
 #include "agent/engine/engine.h"
+#include "agent/replay/event_codec.h"
 #include "agent/enforce/policy.h"
 #include "agent/output/alert_sink.h"
 #include "agent/output/ocsf.h"
@@ -127,6 +130,20 @@ class EventFanout : public sluice::engine::EventPublisher {
   sluice::api::ControlServer* api_;
 };
 
+// Streams the engine's inputs to `sluicectl record` clients, encoded as recordings store them.
+class ApiRecorder : public sluice::engine::InputRecorder {
+ public:
+  explicit ApiRecorder(sluice::api::ControlServer* api) : api_(api) {}
+  void Record(const sluice::engine::Input& input) override {
+    sluice::replay::ToProto(input, &scratch_);
+    api_->PublishRecord(scratch_.SerializeAsString());
+  }
+
+ private:
+  sluice::api::ControlServer* api_;
+  sluice::v1::Event scratch_;
+};
+
 // Writes alerts to the configured sink and to the control API's alert stream.
 class TeeAlertSink : public sluice::output::AlertSink {
  public:
@@ -157,6 +174,7 @@ const char* EventTypeName(uint32_t type) {
     case SLUICE_EV_DNS: return "dns";
     case SLUICE_EV_FILE_OPEN: return "file_open";
     case SLUICE_EV_TLS: return "tls";
+    case SLUICE_EV_PAYLOAD: return "payload";
     default: return "";
   }
 }
@@ -168,6 +186,7 @@ struct Options {
   std::string events;
   uint32_t tls_capture = 1024;
   std::string api_socket = sluice::api::kDefaultSocketPath;
+  std::string state_dir;
   bool test_drop_flow_records = false;
 };
 
@@ -248,7 +267,21 @@ int Run(const Options& opt) {
   TeeAlertSink alert_sink(sink->get(), api.get(), product);
   EventFanout fanout(events.get(), api.get());
 
-  sluice::engine::Engine engine(loaded.rules, &processes, &cgroups, &maps, &alert_sink);
+  sluice::engine::EngineOptions engine_options;
+  {
+    absl::StatusOr<std::string> key = opt.state_dir.empty()
+                                          ? sluice::EphemeralHostKey()
+                                          : sluice::LoadOrCreateHostKey(opt.state_dir);
+    if (!key.ok()) return Fail(kExitRuntime, key.status());
+    if (opt.state_dir.empty()) {
+      fprintf(stderr, "sluiced: no --state-dir: fingerprints of sensitive values hold for this "
+                      "run only\n");
+    }
+    engine_options.fingerprint_key = *std::move(key);
+  }
+  engine_options.classify_bytes = opt.tls_capture;
+  sluice::engine::Engine engine(loaded.rules, &processes, &cgroups, &maps, &alert_sink,
+                                engine_options);
   engine.SetEventPublisher(events || api ? &fanout : nullptr);
   std::vector<sluice::bpf::TlsTarget> system_tls;
   for (const auto& lib : sluice::bpf::SystemTlsLibraries()) system_tls.push_back(TlsHooks::Target(lib));
@@ -258,14 +291,27 @@ int Run(const Options& opt) {
   sluice::bpf::Reaper reaper((*sensor)->flows_fd(), (*sensor)->file_io_fd(),
                              (*sensor)->open_files_fd());
   sluice::bpf::ReapStats last_reap;
-  auto reap = [&] {
+  // Live totals (uploads and reads under way) are read less often than final ones: every entry
+  // of the maps is a syscall.
+  auto reap = [&](bool with_live) {
+    using FlowFn = sluice::bpf::Reaper::FlowFn;
+    using FileFn = sluice::bpf::Reaper::FileFn;
     last_reap = reaper.Run(
         [&](uint64_t cookie, const sluice::events::Flow& f) { engine.OnFlowReaped(cookie, f); },
         [&](const sluice_file_io_key& k, const sluice_file_io& io) {
           engine.OnFileReaped({k.tgid, k.dev, k.ino}, io.bytes_read, io.bytes_mapped, io.calls,
-                              io.class_id);
+                              io.class_id, io.workload_id);
         },
-        [&] { (void)(*sensor)->Poll(0); });
+        [&] { (void)(*sensor)->Poll(0); },
+        with_live ? FlowFn([&](uint64_t cookie, const sluice::events::Flow& f) {
+          engine.OnFlowProgress(cookie, f);
+        })
+                  : FlowFn(),
+        with_live ? FileFn([&](const sluice_file_io_key& k, const sluice_file_io& io) {
+          engine.OnFileProgress({k.tgid, k.dev, k.ino}, io.bytes_read, io.bytes_mapped, io.calls,
+                                io.class_id, io.workload_id);
+        })
+                  : FileFn());
   };
 
   // Attach before seeding from /proc: a process started in between is then seen by the exec
@@ -321,6 +367,11 @@ int Run(const Options& opt) {
           loaded.rules.workloads.size(), rules_path.c_str(), mode_name.c_str(),
           alerts_path.c_str());
 
+  uint32_t learning_workloads = 0;
+  for (const auto& w : loaded.rules.workloads) {
+    if (w.mode == sluice::detect::Mode::kLearn) ++learning_workloads;
+  }
+  sluice::v1::LearnResponse learn_snapshot;
   auto refresh_status = [&] {
     sluice::v1::StatusResponse st;
     st.set_mode(mode_name);
@@ -364,22 +415,59 @@ int Run(const Options& opt) {
     c["tls_attach_failures"] = ts.failures;
     c["sink_errors"] = es.sink_errors;
     c["watch_errors"] = es.watch_errors;
+    c["alerts_aggregated"] = es.alerts_aggregated;
+    c["payload_prefixes"] = es.payload_prefixes;
+    for (const auto& [detector, n] : es.findings) c[absl::StrCat("findings_", detector)] = n;
+    sluice::v1::LearnResponse learn;
+    if (learning_workloads > 0) {
+      learn.set_rules_yaml(engine.ProposeRules());
+      learn.set_learning_workloads(learning_workloads);
+    }
     std::lock_guard<std::mutex> lock(status_mu);
     status_snapshot = std::move(st);
+    learn_snapshot = std::move(learn);
   };
   refresh_status();
+  if (api) {
+    api->SetLearnFn([&status_mu, &learn_snapshot] {
+      std::lock_guard<std::mutex> lock(status_mu);
+      return learn_snapshot;
+    });
+  }
+  // `sluicectl record`: inputs are encoded only while a client listens; every newcomer's stream
+  // starts with the tables (SetRecorder sends them).
+  std::optional<ApiRecorder> api_recorder;
+  if (api) api_recorder.emplace(api.get());
+  bool recording = false;
+  uint64_t record_generation = 0;
 
   using Clock = std::chrono::steady_clock;
   auto next_reap = Clock::now();
+  auto next_live = Clock::now() + std::chrono::seconds(1);
   auto next_loss_report = Clock::now() + std::chrono::seconds(10);
   uint64_t reported_loss = 0;
   while (!g_stop) {
     // 10 ms: the probes wake us only above a fill watermark (DESIGN §4).
     auto n = (*sensor)->Poll(10);
     if (!n.ok()) return Fail(kExitRuntime, n.status());
+    if (api) {
+      const size_t listeners = api->record_subscribers();
+      const uint64_t generation = api->record_subscriptions();
+      if (listeners == 0 && recording) {
+        engine.SetRecorder(nullptr);
+        recording = false;
+      } else if (listeners > 0 && (!recording || generation != record_generation)) {
+        record_generation = generation;
+        engine.SetRecorder(&*api_recorder);
+        recording = true;
+      }
+    }
+    engine.Tick();
     const auto now = Clock::now();
     if (now >= next_reap) {
-      reap();
+      const bool with_live = now >= next_live;
+      if (with_live) next_live = now + std::chrono::seconds(1);
+      reap(with_live);
       refresh_status();
       next_reap = now + std::chrono::milliseconds(250);
     }
@@ -403,8 +491,10 @@ int Run(const Options& opt) {
     }
     if (events) events->Flush();
   }
-  // Report final totals (the reap drains what the probes submitted before the signal first).
-  reap();
+  // Report final totals (the reap drains what the probes submitted before the signal first),
+  // then every aggregate still open: an alert accepted is an alert delivered.
+  reap(/*with_live=*/true);
+  engine.FlushAlerts();
   if (events) events->Flush();
 
   (void)(*sink)->Flush();
@@ -447,6 +537,9 @@ int main(int argc, char** argv) {
                  "Control API unix socket (root only; sluicectl status/events/alerts); "
                  "\"none\" disables it")
       ->capture_default_str();
+  app.add_option("--state-dir", opt.state_dir,
+                 "Directory for state kept across restarts (the fingerprint key); without it, "
+                 "fingerprints of sensitive values are stable for one run only");
   app.add_flag("--test-drop-flow-records", opt.test_drop_flow_records,
                "Testing only: discard every flow ring record, as if the ring were full; flow "
                "totals then come from the kernel map alone")

@@ -1,0 +1,143 @@
+#include "agent/state/ledgers.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace sluice::state {
+
+uint64_t ReadLedger::Observe(const Update& u) {
+  const Key key{u.workload_id, u.pid, u.dev, u.ino};
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    if (u.bytes_read == 0 && u.bytes_mapped == 0) return 0;
+    if (entries_.size() >= max_entries_) EvictOldest();
+    Entry e;
+    e.workload_id = u.workload_id;
+    e.read = {u.path, u.file_class, u.bytes_read, u.bytes_mapped, u.pid, u.exe, u.time_ms};
+    entries_.emplace(key, std::move(e));
+    return u.bytes_read + u.bytes_mapped;
+  }
+  detect::SensitiveRead& r = it->second.read;
+  // Totals only grow in the kernel; an older read of the map arriving late changes nothing.
+  const uint64_t before = r.bytes();
+  r.bytes_read = std::max(r.bytes_read, u.bytes_read);
+  r.bytes_mapped = std::max(r.bytes_mapped, u.bytes_mapped);
+  if (r.bytes() == before) return 0;
+  r.last_read_ms = std::max(r.last_read_ms, u.time_ms);
+  if (r.path.empty()) r.path = u.path;
+  if (r.exe.empty()) r.exe = u.exe;
+  return r.bytes() - before;
+}
+
+std::vector<detect::SensitiveRead> ReadLedger::ForWorkload(uint32_t workload_id,
+                                                           int64_t since_ms) const {
+  std::vector<detect::SensitiveRead> out;
+  for (const auto& [key, e] : entries_) {
+    if (e.workload_id == workload_id && e.read.last_read_ms >= since_ms) out.push_back(e.read);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.last_read_ms, a.pid, a.path) < std::tie(b.last_read_ms, b.pid, b.path);
+  });
+  return out;
+}
+
+std::vector<detect::SensitiveRead> ReadLedger::ForProcess(uint32_t pid) const {
+  std::vector<detect::SensitiveRead> out;
+  for (const auto& [key, e] : entries_) {
+    if (key.pid == pid) out.push_back(e.read);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.last_read_ms, a.path) < std::tie(b.last_read_ms, b.path);
+  });
+  return out;
+}
+
+void ReadLedger::Expire(int64_t before_ms) {
+  absl::erase_if(entries_, [&](const auto& kv) { return kv.second.read.last_read_ms < before_ms; });
+}
+
+void ReadLedger::EvictOldest() {
+  auto oldest = entries_.end();
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (oldest == entries_.end() || it->second.read.last_read_ms < oldest->second.read.last_read_ms) {
+      oldest = it;
+    }
+  }
+  if (oldest != entries_.end()) {
+    entries_.erase(oldest);
+    ++evicted_;
+  }
+}
+
+uint64_t VolumeLedger::Add(const std::string& key, uint64_t bytes, int64_t time_ms,
+                           uint32_t window_s) {
+  const int64_t minute = time_ms / 60000;
+  auto it = keys_.find(key);
+  if (it == keys_.end()) {
+    if (keys_.size() >= max_keys_) {
+      // The key with the oldest last activity goes; its budget restarts if it comes back.
+      auto oldest = keys_.begin();
+      for (auto k = keys_.begin(); k != keys_.end(); ++k) {
+        const int64_t last = k->second.empty() ? INT64_MIN : k->second.back().minute;
+        const int64_t best = oldest->second.empty() ? INT64_MIN : oldest->second.back().minute;
+        if (last < best) oldest = k;
+      }
+      keys_.erase(oldest);
+    }
+    it = keys_.emplace(key, std::deque<Bucket>{}).first;
+  }
+  std::deque<Bucket>& buckets = it->second;
+  if (!buckets.empty() && buckets.back().minute >= minute) {
+    buckets.back().bytes += bytes;  // same minute (or a late, out-of-order update)
+  } else {
+    buckets.push_back({minute, bytes});
+  }
+  const int64_t window_minutes = std::max<int64_t>(1, (window_s + 59) / 60);
+  const int64_t first = buckets.back().minute - window_minutes + 1;
+  while (!buckets.empty() && buckets.front().minute < first) buckets.pop_front();
+  uint64_t sum = 0;
+  for (const Bucket& b : buckets) sum += b.bytes;
+  return sum;
+}
+
+uint64_t NameRate::Observe(const std::string& key, const std::string& name, int64_t time_ms) {
+  auto it = domains_.find(key);
+  if (it == domains_.end()) {
+    if (domains_.size() >= max_domains_) {
+      auto oldest = domains_.begin();
+      for (auto d = domains_.begin(); d != domains_.end(); ++d) {
+        const int64_t last = d->second.seen.empty() ? INT64_MIN : d->second.seen.back().first;
+        const int64_t best =
+            oldest->second.seen.empty() ? INT64_MIN : oldest->second.seen.back().first;
+        if (last < best) oldest = d;
+      }
+      domains_.erase(oldest);
+    }
+    it = domains_.emplace(key, Domain{}).first;
+  }
+  Domain& d = it->second;
+  const int64_t since = time_ms - 60000;
+  while (!d.seen.empty() && (d.seen.front().first < since || d.seen.size() >= max_names_)) {
+    auto& [t, n] = d.seen.front();
+    if (auto l = d.last.find(n); l != d.last.end() && l->second == t) d.last.erase(l);
+    d.seen.pop_front();
+  }
+  d.seen.emplace_back(time_ms, name);
+  d.last[name] = time_ms;
+  return d.last.size();
+}
+
+std::optional<detect::TokenOwner> TokenRegistry::Use(const std::string& fingerprint,
+                                                     const detect::TokenOwner& owner) {
+  auto it = owners_.find(fingerprint);
+  if (it == owners_.end()) {
+    // Full: forget nothing already known (a stolen token must still be recognised); new tokens
+    // beyond the cap are simply not tracked for reuse.
+    if (owners_.size() < max_tokens_) owners_.emplace(fingerprint, owner);
+    return std::nullopt;
+  }
+  if (it->second.workload == owner.workload && it->second.exe == owner.exe) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace sluice::state

@@ -1,0 +1,106 @@
+#include "agent/state/ledgers.h"
+
+#include "gtest/gtest.h"
+
+namespace sluice::state {
+namespace {
+
+ReadLedger::Update Read(uint32_t wl, uint32_t pid, uint64_t ino, uint64_t bytes, int64_t t) {
+  ReadLedger::Update u;
+  u.workload_id = wl;
+  u.pid = pid;
+  u.dev = 1;
+  u.ino = ino;
+  u.bytes_read = bytes;
+  u.path = "/var/cache/llm/" + std::to_string(ino);
+  u.file_class = "inference-cache";
+  u.exe = "/usr/bin/python3";
+  u.time_ms = t;
+  return u;
+}
+
+TEST(ReadLedgerTest, KeepsCumulativeTotalsPerProcessAndFile) {
+  ReadLedger l;
+  EXPECT_EQ(l.Observe(Read(0, 10, 1, 100, 1000)), 100u);
+  EXPECT_EQ(l.Observe(Read(0, 10, 1, 100, 2000)), 0u);  // no growth: last read time stays
+  EXPECT_EQ(l.Observe(Read(0, 10, 1, 300, 3000)), 200u);
+  EXPECT_EQ(l.Observe(Read(0, 10, 1, 200, 4000)), 0u);  // a stale read of the map
+  auto reads = l.ForWorkload(0, 0);
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_EQ(reads[0].bytes(), 300u);
+  EXPECT_EQ(reads[0].last_read_ms, 3000);
+  EXPECT_TRUE(l.ForWorkload(0, 3001).empty());
+  EXPECT_TRUE(l.ForWorkload(1, 0).empty());
+}
+
+TEST(ReadLedgerTest, ZeroTotalsAreNotReads) {
+  ReadLedger l;
+  EXPECT_EQ(l.Observe(Read(0, 10, 1, 0, 1000)), 0u);
+  EXPECT_EQ(l.size(), 0u);
+}
+
+TEST(ReadLedgerTest, ForProcessAndExpire) {
+  ReadLedger l;
+  l.Observe(Read(0, 10, 1, 5, 1000));
+  l.Observe(Read(0, 11, 2, 7, 2000));
+  EXPECT_EQ(l.ForProcess(11).size(), 1u);
+  EXPECT_EQ(l.ForProcess(11)[0].bytes(), 7u);
+  l.Expire(1500);
+  EXPECT_EQ(l.size(), 1u);
+  EXPECT_TRUE(l.ForProcess(10).empty());
+}
+
+TEST(ReadLedgerTest, FullLedgerEvictsTheOldest) {
+  ReadLedger l(2);
+  l.Observe(Read(0, 1, 1, 5, 1000));
+  l.Observe(Read(0, 2, 2, 5, 3000));
+  l.Observe(Read(0, 3, 3, 5, 2000));
+  EXPECT_EQ(l.size(), 2u);
+  EXPECT_EQ(l.evicted(), 1u);
+  EXPECT_TRUE(l.ForProcess(1).empty());
+}
+
+TEST(VolumeLedgerTest, SlidingWindowByMinute) {
+  VolumeLedger v;
+  EXPECT_EQ(v.Add("a", 100, 0, 120), 100u);
+  EXPECT_EQ(v.Add("a", 50, 30'000, 120), 150u);   // same minute
+  EXPECT_EQ(v.Add("a", 10, 61'000, 120), 160u);   // next minute, window 2 min
+  EXPECT_EQ(v.Add("a", 1, 121'000, 120), 11u);    // minute 0 left the window
+  EXPECT_EQ(v.Add("b", 7, 121'000, 120), 7u);     // keys are separate
+}
+
+TEST(VolumeLedgerTest, CapDropsTheStalestKey) {
+  VolumeLedger v(2);
+  v.Add("a", 1, 0, 60);
+  v.Add("b", 1, 60'000, 60);
+  v.Add("c", 1, 120'000, 60);
+  EXPECT_EQ(v.size(), 2u);
+  EXPECT_EQ(v.Add("a", 1, 120'000, 60), 1u);  // "a" was forgotten and starts over
+}
+
+TEST(NameRateTest, CountsDistinctNamesInTheLastMinute) {
+  NameRate r;
+  EXPECT_EQ(r.Observe("evil.test", "a.evil.test", 0), 1u);
+  EXPECT_EQ(r.Observe("evil.test", "a.evil.test", 1000), 1u);
+  EXPECT_EQ(r.Observe("evil.test", "b.evil.test", 2000), 2u);
+  EXPECT_EQ(r.Observe("other.test", "b.other.test", 2000), 1u);
+  // 61 s after the first: "a" at t=1000 is still inside the window (repeat kept it).
+  EXPECT_EQ(r.Observe("evil.test", "c.evil.test", 61'000), 3u);
+  EXPECT_EQ(r.Observe("evil.test", "d.evil.test", 62'500), 2u);  // a and b (t<=2000) left
+}
+
+TEST(TokenRegistryTest, ReportsAnotherFirstUser) {
+  TokenRegistry t;
+  detect::TokenOwner sync{"crm-sync", "/usr/bin/python3", 10};
+  detect::TokenOwner thief{"llm-inference", "/usr/bin/curl", 20};
+  EXPECT_FALSE(t.Use("fp1", sync));
+  EXPECT_FALSE(t.Use("fp1", sync));
+  auto first = t.Use("fp1", thief);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->workload, "crm-sync");
+  EXPECT_EQ(first->pid, 10u);
+  EXPECT_FALSE(t.Use("fp2", thief));
+}
+
+}  // namespace
+}  // namespace sluice::state
