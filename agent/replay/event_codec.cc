@@ -605,7 +605,7 @@ absl::StatusOr<engine::Input> DecodeFileTotals(const v1::FileTotals& p) {
 absl::StatusOr<engine::Input> DecodeProcessSnapshot(const v1::ProcessSnapshot& p) {
   const Field f("process_snapshot");
   absl::Status s = CheckCString(Field(f, "exe"), p.exe(), kMaxPathBytes);
-  if (s.ok()) s = CheckCString(Field(f, "comm"), p.comm(), kMaxCommBytes);
+  if (s.ok()) s = CheckCString(Field(f, "comm"), p.comm(), kMaxProcCommBytes);
   if (s.ok()) s = CheckCString(Field(f, "cmdline"), p.cmdline(), kMaxCmdlineBytes);
   if (!s.ok()) return s;
   engine::ProcessSnapshot e;

@@ -26,6 +26,9 @@ namespace sluice::replay {
 inline constexpr size_t kMaxPathBytes = 4096;  // PATH_MAX: exec filename, file and cgroup paths,
                                                // snapshot exe, HTTP path
 inline constexpr size_t kMaxCommBytes = SLUICE_COMM_LEN;
+// A process found in /proc: its comm is read from /proc/PID/comm, which shows longer names than
+// the kernel's 16-byte task name for some tasks (kernel workqueue workers since 6.x).
+inline constexpr size_t kMaxProcCommBytes = 64;
 // An exec event can carry one (empty) argument per byte of its argv area.
 inline constexpr size_t kMaxArgs = 128;
 inline constexpr size_t kMaxArgBytes = 4096;

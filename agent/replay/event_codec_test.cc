@@ -328,8 +328,8 @@ std::vector<InvalidCase> InvalidCases() {
       {"proc_exe", 11, [=](v1::Event& e) { e.mutable_process_snapshot()->set_exe(long_path); },
        "process_snapshot.exe: 4097 bytes"},
       {"proc_comm", 11,
-       [](v1::Event& e) { e.mutable_process_snapshot()->set_comm(std::string(17, 'c')); },
-       "process_snapshot.comm: 17 bytes, at most 16"},
+       [](v1::Event& e) { e.mutable_process_snapshot()->set_comm(std::string(65, 'c')); },
+       "process_snapshot.comm: 65 bytes, at most 64"},
       {"proc_cmdline", 11,
        [](v1::Event& e) {
          e.mutable_process_snapshot()->set_cmdline(std::string(kMaxCmdlineBytes + 1, 'x'));

@@ -384,6 +384,7 @@ int RecordCommand(const std::string& path, const std::string& file, double durat
   sluice::v1::RecordChunk chunk;
   sluice::v1::Event event;
   uint64_t invalid = 0;
+  std::string first_invalid;
   uint64_t dropped = 0;
   absl::Status write_error;
   while (reader->Read(&chunk)) {
@@ -392,7 +393,7 @@ int RecordCommand(const std::string& path, const std::string& file, double durat
       auto input = event.ParseFromString(bytes) ? sluice::replay::FromProto(event)
                                                 : absl::InvalidArgumentError("unparseable");
       if (!input.ok()) {
-        ++invalid;
+        if (invalid++ == 0) first_invalid = std::string(input.status().message());
         continue;
       }
       if (write_error = writer->Write(*input); !write_error.ok()) break;
@@ -412,7 +413,8 @@ int RecordCommand(const std::string& path, const std::string& file, double durat
             static_cast<unsigned long long>(dropped));
   }
   if (invalid > 0) {
-    fprintf(stderr, "; %llu invalid event(s) skipped", static_cast<unsigned long long>(invalid));
+    fprintf(stderr, "; %llu invalid event(s) skipped (first: %s)",
+            static_cast<unsigned long long>(invalid), first_invalid.c_str());
   }
   fprintf(stderr, "\n");
   if (!write_error.ok() || !closed.ok()) {
