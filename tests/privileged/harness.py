@@ -113,7 +113,9 @@ class Sluiced:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                return self.proc.wait(timeout=20)
+                # Detaching every link (uprobes especially) is serialised in the kernel: ~4 s
+                # idle, several times that on a loaded 2-core machine.
+                return self.proc.wait(timeout=45)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

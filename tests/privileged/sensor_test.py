@@ -471,6 +471,41 @@ class SensorTest(unittest.TestCase):
         self.assertTrue(any(e["pid"] == pid for e in execs), lines[-5:])
         self.assertTrue(all(e["type"] == "exec" for e in execs))
 
+    def test_record_then_replay_sees_what_the_agent_saw(self):
+        ctl = [ARGS.sluicectl, "--socket", self.agent.api_socket]
+        rec = os.path.join(self.lab.tmp, "live.events")
+        recorder = subprocess.Popen(ctl + ["record", rec, "--duration", "4"],
+                                    stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)  # the agent installs its recorder within a poll tick
+        server = self.lab.start_in([sys.executable, "-c", TCP_SERVER, V4, "9105", "7"])
+        pid, out = self.lab.run_in([sys.executable, "-c", TCP_CLIENT, V4, "9105", "3333"])
+        self.assertEqual(out, "GOT 7")
+        server.wait(timeout=10)
+        _, err = recorder.communicate(timeout=30)
+        self.assertEqual(recorder.returncode, 0, err)
+        self.assertIn("recorded", err)
+        self.assertNotIn("invalid", err)
+        # Replayed under rules that call this workload's every peer unexpected: the client's
+        # connect is in the recording with its process and cgroup, so the finding names both.
+        strict = os.path.join(self.lab.tmp, "strict.yaml")
+        with open(strict, "w") as f:
+            f.write('version: 1\nalerts: {aggregate_window: 0}\nworkloads:\n'
+                    '  - name: replayed\n    selector: {cgroup: "%s"}\n' % self.lab.cgroup_rel)
+        r = run([ARGS.sluicectl, "replay", rec, "--rules", strict])
+        alerts = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+        mine = [a for a in alerts if a["actor"]["process"]["pid"] == pid]
+        self.assertTrue(mine, (r.stderr, alerts[:3]))
+        self.assertEqual(mine[0]["finding_info"]["analytic"]["name"], "unexpected_egress")
+        self.assertEqual(mine[0]["dst_endpoint"]["ip"], V4)
+        self.assertEqual(mine[0]["actor"]["app_name"], "replayed")
+        # No payload byte in a recording: the client sent only 'q's.
+        with open(rec, "rb") as f:
+            self.assertNotIn(b"qqqqqqqq", f.read())
+        # No workload learns here: learn says so.
+        lr = subprocess.run(ctl + ["learn"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(lr.returncode, 1)
+        self.assertIn("no workload is in learn mode", lr.stderr)
+
     def test_unwatched_process_reading_a_sensitive_file_is_not_tracked(self):
         path = os.path.join(self.lab.cache, "kv.bin")
         p = subprocess.Popen(["/bin/cat", path], stdout=subprocess.DEVNULL)
