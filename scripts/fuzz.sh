@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (tests/fuzz: the DNS parser + cache, the ring record decoder) with
+# Builds the libFuzzer targets (tests/fuzz: the DNS parser + cache, the ring record decoder, the
+# payload classifiers, the recording reader, the rules loader) with
 # clang, ASan and UBSan in build-fuzz/ and runs each for RUNS inputs (default 200000) over a copy
 # of its regression corpus (tests/fuzz/corpus/<target>). The copy grows with the inputs that reach
 # new code and is kept between runs in build-fuzz/corpus-<target>; the checked-in corpus is never
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-200000}
 build=${SLUICE_FUZZ_BUILD_DIR:-build-fuzz}
-targets=${FUZZ_TARGETS:-dns decode}
+targets=${FUZZ_TARGETS:-dns decode classify replay rules}
 jobs=${JOBS:-2}
 
 for tool in clang clang++; do

@@ -398,10 +398,10 @@ TEST(ToolEgressTest, CurlUnderTheInferenceWorkload) {
 TEST(ToolEgressTest, NearMisses) {
   RuleSet r = Rules();
   const ToolEgressDetector d;
-  EXPECT_FALSE(d.Evaluate(r, {SubjectOf(r, 1, "/usr/bin/python3"), PeerOf("203.0.113.9", 443)}));
-  EXPECT_FALSE(d.Evaluate(r, {SubjectOf(r, 1, "/usr/bin/curl"), PeerOf("127.0.0.1", 8080)}));
+  EXPECT_FALSE(d.Evaluate(r, {SubjectOf(r, 1, "/usr/bin/python3"), PeerOf("203.0.113.9", 443), false, ""}));
+  EXPECT_FALSE(d.Evaluate(r, {SubjectOf(r, 1, "/usr/bin/curl"), PeerOf("127.0.0.1", 8080), false, ""}));
   r.workloads[1].role = "admin-export";  // operators use tools
-  EXPECT_FALSE(d.Evaluate(r, {SubjectOf(r, 1, "/usr/bin/curl"), PeerOf("203.0.113.9", 443)}));
+  EXPECT_FALSE(d.Evaluate(r, {SubjectOf(r, 1, "/usr/bin/curl"), PeerOf("203.0.113.9", 443), false, ""}));
 }
 
 // --- unexpected_egress with names -------------------------------------------------------------

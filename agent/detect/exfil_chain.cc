@@ -21,8 +21,8 @@ std::optional<Alert> ExfilChainDetector::Evaluate(const RuleSet& rules,
   if (send.sink != nullptr) return std::nullopt;
   if (send.bytes_out < kMinExfilSend) return std::nullopt;
   const int64_t window_ms = static_cast<int64_t>(rules.Param(spec.id, "window_s") * 1000);
-  std::vector<FileAccess> files;
-  const uint64_t read = SumReads(send.reads, {}, send.subject.time_ms - window_ms, &files);
+  const int64_t since_ms = send.subject.time_ms - window_ms;
+  const uint64_t read = send.ReadBytes({}, since_ms);
   if (read == 0 || static_cast<double>(read) < rules.Param(spec.id, "min_bytes")) {
     return std::nullopt;
   }
@@ -31,7 +31,7 @@ std::optional<Alert> ExfilChainDetector::Evaluate(const RuleSet& rules,
   if (ExceptionFor(rules, spec, send.subject, &send.peer) != nullptr) return std::nullopt;
 
   Alert a = NewFinding(rules, spec, send.subject, &send.peer);
-  a.files = std::move(files);
+  a.files = send.Files({}, since_ms);
   a.bytes_out = send.bytes_out;
   a.bytes_in = send.bytes_in;
   a.title = absl::StrCat("Sensitive files sent from workload ", a.workload.name, " to ",

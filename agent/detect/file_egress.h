@@ -5,6 +5,8 @@
 #define SLUICE_AGENT_DETECT_FILE_EGRESS_H_
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "agent/detect/finding.h"
@@ -21,8 +23,24 @@ struct SendAfterRead {
   bool allowed = false;    // the peer is on the workload's egress allowlist
   const SinkDestination* sink = nullptr;  // the peer is a configured sink
   // Sensitive files the workload's processes read, newest last; each detector applies its own
-  // window to last_read_ms.
+  // window to last_read_ms. Used when the functions below are not set (tests, small inputs).
   std::vector<SensitiveRead> reads;
+  // The engine's ledger, queried only as far as a detector needs: the bytes of some classes read
+  // since a time (cheap), and the files behind them (only for a finding).
+  std::function<uint64_t(const std::vector<std::string>& classes, int64_t since_ms)> read_bytes;
+  std::function<std::vector<SensitiveRead>(int64_t since_ms)> read_files;
+
+  // Bytes of `classes` (all when empty) read at or after since_ms.
+  uint64_t ReadBytes(const std::vector<std::string>& classes, int64_t since_ms) const {
+    if (read_bytes) return read_bytes(classes, since_ms);
+    return SumReads(reads, classes, since_ms, nullptr);
+  }
+  // The files of `classes` read at or after since_ms, for an alert.
+  std::vector<FileAccess> Files(const std::vector<std::string>& classes, int64_t since_ms) const {
+    std::vector<FileAccess> files;
+    SumReads(read_files ? read_files(since_ms) : reads, classes, since_ms, &files);
+    return files;
+  }
 };
 
 // Below this many bytes a flow has not carried a file anywhere (a TLS handshake alone is ~2 KiB

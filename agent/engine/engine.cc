@@ -246,7 +246,7 @@ void Engine::OnInput(const Input& input) {
           ++stats_.events[SLUICE_EV_EXEC];
           Advance(e.hdr.ts_ns);
           OnExec(e);
-          Publish("exec", output::ExecJson(e));
+          if (events_ != nullptr) Publish("exec", output::ExecJson(e));
           if (hooks_ != nullptr && e.workload_id != SLUICE_NO_WORKLOAD) {
             auto p = processes_->Get(e.hdr.pid);
             hooks_->OnWatchedExec(e.hdr.pid, e.workload_id, p ? p->exe : e.filename);
@@ -254,7 +254,7 @@ void Engine::OnInput(const Input& input) {
         } else if constexpr (std::is_same_v<T, events::ExitEvent>) {
           ++stats_.events[SLUICE_EV_EXIT];
           Advance(e.hdr.ts_ns);
-          Publish("exit", output::ExitJson(e));
+          if (events_ != nullptr) Publish("exit", output::ExitJson(e));
           processes_->OnExit(e);
           archivers_reported_.erase(e.hdr.pid);
           tools_reported_.erase(e.hdr.pid);
@@ -266,14 +266,14 @@ void Engine::OnInput(const Input& input) {
           if (hooks_ != nullptr && !(e.flags & SLUICE_FORK_F_MAYBE_THREAD)) {
             hooks_->OnFork(e.hdr.pid, e.child_pid, (e.flags & SLUICE_FORK_F_WATCHED) != 0);
           }
-          Publish("fork", output::ForkJson(e));
+          if (events_ != nullptr) Publish("fork", output::ForkJson(e));
         } else if constexpr (std::is_same_v<T, events::CgroupMkdirEvent>) {
           ++stats_.events[SLUICE_EV_CGROUP_MKDIR];
           OnCgroupMkdir(e);
         } else if constexpr (std::is_same_v<T, events::ConnectEvent>) {
           ++stats_.events[SLUICE_EV_CONNECT];
           Advance(e.hdr.ts_ns);
-          Publish("connect", output::ConnectJson(e));
+          if (events_ != nullptr) Publish("connect", output::ConnectJson(e));
           OnConnect(e);
         } else if constexpr (std::is_same_v<T, events::FlowEvent>) {
           ++stats_.events[SLUICE_EV_FLOW];
@@ -519,7 +519,7 @@ void Engine::OnFlow(const events::FlowEvent& e) {
   } else if (open_flows_.size() < kMaxOpenFlows || open_flows_.contains(e.cookie)) {
     open_flows_[e.cookie].flow = e.flow;
   }
-  Publish("flow", output::FlowJson(e.cookie, e.kind, e.flow, NamesFor(e.flow.daddr)));
+  if (events_ != nullptr) Publish("flow", output::FlowJson(e.cookie, e.kind, e.flow, NamesFor(e.flow.daddr)));
 }
 
 void Engine::OnFlowReaped(uint64_t cookie, const events::Flow& flow) {
@@ -556,6 +556,7 @@ void Engine::OnFlowTotals(const FlowTotals& t) {
   if (closed_reported_.erase(t.cookie) > 0) return;  // its close record was published already
   ++stats_.flows_closed;
   ++stats_.flows_recovered;
+  if (events_ == nullptr) return;
   nlohmann::json j = output::FlowJson(t.cookie, SLUICE_FLOW_CLOSED, t.flow, NamesFor(t.flow.daddr));
   j["recovered"] = true;  // the close record was lost; the totals come from the kernel map
   Publish("flow", j);
@@ -602,8 +603,18 @@ void Engine::EvaluateFlow(uint64_t cookie, FlowState& fs, uint64_t ts_ns) {
     }
   }
 
-  // Send-after-read: only outbound flows carry what the workload read somewhere.
+  // Send-after-read: only outbound flows carry what the workload read somewhere, and only a
+  // flow with something sent, from a workload that read sensitive files lately, can be one.
+  // These checks come first: a busy host updates every live flow every second.
   if (f.flags & SLUICE_FLOW_F_INBOUND) return;
+  if (f.bytes_out < detect::kMinExfilSend) return;
+  if ((fs.fired & (kFiredCacheDump | kFiredLogExport | kFiredExfilChain)) != 0) return;
+  // The longest window any of the three looks back over.
+  const double window_s = std::max({rules_.Param("cache_dump", "window_s"),
+                                    rules_.Param("log_export", "window_s"),
+                                    rules_.Param("exfil_chain", "window_s")});
+  const int64_t since_ms = subject.time_ms - static_cast<int64_t>(window_s * 1000);
+  if (reads_.LastReadMs(rule->id) < since_ms) return;
   detect::SendAfterRead send;
   send.subject = subject;
   send.peer = peer;
@@ -612,13 +623,20 @@ void Engine::EvaluateFlow(uint64_t cookie, FlowState& fs, uint64_t ts_ns) {
   send.outbound = true;
   send.allowed = AllowedFor(*rule, peer.ip, peer.port, names);
   send.sink = detect::SinkFor(rules_, peer.ip, peer.port, names);
-  // The longest window any of the three looks back over.
-  const double window_s = std::max({rules_.Param("cache_dump", "window_s"),
-                                    rules_.Param("log_export", "window_s"),
-                                    rules_.Param("exfil_chain", "window_s")});
-  send.reads = reads_.ForWorkload(rule->id, subject.time_ms - static_cast<int64_t>(window_s * 1000));
-  if (send.reads.empty()) return;
-  bool specific = (fs.fired & (kFiredCacheDump | kFiredLogExport)) != 0;
+  // An allowed peer that is not a log sink can only be a log export: without inference logs
+  // read, nothing here can fire.
+  const bool could_dump = !send.allowed && send.sink == nullptr;
+  const bool could_export =
+      send.sink == nullptr || send.sink->kind != detect::SinkDestination::Kind::kLog;
+  if (!could_dump && !could_export) return;
+  const uint32_t workload_id = rule->id;
+  send.read_bytes = [this, workload_id](const std::vector<std::string>& classes, int64_t since) {
+    return reads_.GrowthSince(workload_id, classes, since);
+  };
+  send.read_files = [this, workload_id](int64_t since) {
+    return reads_.ForWorkload(workload_id, since);
+  };
+  bool specific = false;
   if (!(fs.fired & kFiredCacheDump)) {
     if (auto a = cache_dump_.Evaluate(rules_, send)) {
       fs.fired |= kFiredCacheDump;
@@ -650,7 +668,7 @@ void Engine::OnFileOpen(const events::FileOpenEvent& e) {
     if (!path.empty() && path[0] != '/') path = absl::StrCat("(relative) ", e.path);
     file_paths_.insert_or_assign(key, std::move(path));
   }
-  Publish("file_open", output::FileOpenJson(e, ClassName(e.class_id)));
+  if (events_ != nullptr) Publish("file_open", output::FileOpenJson(e, ClassName(e.class_id)));
 }
 
 void Engine::OnFileReaped(const FileKey& key, uint64_t bytes_read, uint64_t bytes_mapped,
@@ -688,7 +706,9 @@ void Engine::OnFileTotals(const FileTotals& t) {
     u.exe = subject.process.exe;
     const uint64_t grew = reads_.Observe(u);
     if (grew > 0 && rule->mode == detect::Mode::kLearn) learn_.OnFileRead(*rule, u.file_class, grew);
-    if (grew > 0 && !archivers_reported_.contains(t.pid)) {
+    if (grew > 0 && !archivers_reported_.contains(t.pid) &&
+        detect::ArchiveStagingDetector::IsArchiver(
+            !subject.process.exe.empty() ? subject.process.exe : subject.process.comm)) {
       detect::ArchiveObservation o{subject, reads_.ForProcess(t.pid)};
       if (auto a = archive_staging_.Evaluate(rules_, o)) {
         archivers_reported_.insert(t.pid);
@@ -702,7 +722,7 @@ void Engine::OnFileTotals(const FileTotals& t) {
   }
   ++stats_.files_reaped;
   file_paths_.erase(key);
-  Publish("file_read", output::FileTotalsJson(t.pid, t.dev, t.ino, path, ClassName(t.class_id),
+  if (events_ != nullptr) Publish("file_read", output::FileTotalsJson(t.pid, t.dev, t.ino, path, ClassName(t.class_id),
                                               t.bytes_read, t.bytes_mapped, t.calls));
 }
 
@@ -726,26 +746,28 @@ void Engine::OnDns(const DnsObservation& o) {
   ++stats_.dns_answers;
   const events::DnsMessage& msg = o.message;
   dns_.Observe(msg, o.hdr.ts_ns / 1000000);
-  nlohmann::json answers = nlohmann::json::array();
-  for (const auto& a : msg.answers) {
-    nlohmann::json j = {{"name", a.name}, {"type", a.type}, {"ttl", a.ttl}};
-    if (a.type == events::kDnsTypeCname) {
-      j["cname"] = a.cname;
-    } else {
-      j["addr"] = output::IpText(a.addr);
+  if (events_ != nullptr) {
+    nlohmann::json answers = nlohmann::json::array();
+    for (const auto& a : msg.answers) {
+      nlohmann::json j = {{"name", a.name}, {"type", a.type}, {"ttl", a.ttl}};
+      if (a.type == events::kDnsTypeCname) {
+        j["cname"] = a.cname;
+      } else {
+        j["addr"] = output::IpText(a.addr);
+      }
+      answers.push_back(std::move(j));
     }
-    answers.push_back(std::move(j));
+    Publish("dns", {{"type", "dns"},
+                    {"ts_ns", o.hdr.ts_ns},
+                    {"cgroup_id", o.hdr.cgroup_id},
+                    {"cookie", o.cookie},
+                    {"server", output::IpText(o.server)},
+                    {"id", msg.id},
+                    {"rcode", msg.rcode},
+                    {"truncated", msg.truncated || o.cut},
+                    {"questions", msg.questions},
+                    {"answers", answers}});
   }
-  Publish("dns", {{"type", "dns"},
-                  {"ts_ns", o.hdr.ts_ns},
-                  {"cgroup_id", o.hdr.cgroup_id},
-                  {"cookie", o.cookie},
-                  {"server", output::IpText(o.server)},
-                  {"id", msg.id},
-                  {"rcode", msg.rcode},
-                  {"truncated", msg.truncated || o.cut},
-                  {"questions", msg.questions},
-                  {"answers", answers}});
 
   // dns_tunnel: the questions say what was asked, whatever the answer. DNS records carry no
   // workload id and no process (they are taken in softirq): the receiving socket's cgroup says.
@@ -845,39 +867,43 @@ void Engine::OnPayload(const PayloadObservation& o) {
 
 void Engine::OnTls(const TlsObservation& o) {
   ++stats_.tls_records;
-  nlohmann::json j = {{"type", "tls"},
-                      {"ts_ns", o.hdr.ts_ns},
-                      {"pid", o.hdr.pid},
-                      {"tid", o.hdr.tid},
-                      {"cgroup_id", o.hdr.cgroup_id},
-                      {"direction", o.direction == SLUICE_TLS_DIR_WRITE ? "write" : "read"},
-                      {"library", o.lib == SLUICE_TLS_LIB_GNUTLS ? "gnutls" : "openssl"},
-                      {"fd", o.fd},
-                      {"cookie", o.cookie},
-                      {"length", o.len},
-                      {"captured", o.captured},
-                      {"protocol", o.protocol}};
-  if (!o.http_method.empty()) {
-    const std::string request_line = absl::StrCat(o.http_method, " ", o.http_path);
-    j["http"] = {{"method", o.http_method}, {"path", o.http_path}, {"host", o.http_host},
-                 {"request_line", request_line}, {"has_query", o.http_has_query}};
-  }
-  if (!o.data.empty()) {
-    nlohmann::json data = nlohmann::json::object();
-    for (const auto& m : o.data) data[m.kind] = m.count;  // counts only: never values
-    j["sensitive"] = data;
-  }
   FlowState* fs = nullptr;
   if (auto it = open_flows_.find(o.cookie); o.cookie != 0 && it != open_flows_.end()) {
     fs = &it->second;
     if (!o.sni.empty()) fs->sni = o.sni;
     if (fs->app_protocol.empty() && o.protocol != "unknown") fs->app_protocol = o.protocol;
-    j["daddr"] = output::IpText(fs->flow.daddr);
-    j["dport"] = fs->flow.dport;
-    j["names"] = NamesFor(fs->flow.daddr);
   }
-  if (o.workload_id != SLUICE_NO_WORKLOAD) j["workload_id"] = o.workload_id;
-  Publish("tls", j);
+  if (events_ != nullptr) {
+    nlohmann::json j = {{"type", "tls"},
+                        {"ts_ns", o.hdr.ts_ns},
+                        {"pid", o.hdr.pid},
+                        {"tid", o.hdr.tid},
+                        {"cgroup_id", o.hdr.cgroup_id},
+                        {"direction", o.direction == SLUICE_TLS_DIR_WRITE ? "write" : "read"},
+                        {"library", o.lib == SLUICE_TLS_LIB_GNUTLS ? "gnutls" : "openssl"},
+                        {"fd", o.fd},
+                        {"cookie", o.cookie},
+                        {"length", o.len},
+                        {"captured", o.captured},
+                        {"protocol", o.protocol}};
+    if (!o.http_method.empty()) {
+      const std::string request_line = absl::StrCat(o.http_method, " ", o.http_path);
+      j["http"] = {{"method", o.http_method}, {"path", o.http_path}, {"host", o.http_host},
+                   {"request_line", request_line}, {"has_query", o.http_has_query}};
+    }
+    if (!o.data.empty()) {
+      nlohmann::json data = nlohmann::json::object();
+      for (const auto& m : o.data) data[m.kind] = m.count;  // counts only: never values
+      j["sensitive"] = data;
+    }
+    if (fs != nullptr) {
+      j["daddr"] = output::IpText(fs->flow.daddr);
+      j["dport"] = fs->flow.dport;
+      j["names"] = NamesFor(fs->flow.daddr);
+    }
+    if (o.workload_id != SLUICE_NO_WORKLOAD) j["workload_id"] = o.workload_id;
+    Publish("tls", j);
+  }
 
   // What a write carried, to whom: pii_egress and token_misuse. The peer comes from the flow
   // the call was tied to; without it there is no destination to judge.

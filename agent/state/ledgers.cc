@@ -15,6 +15,10 @@ uint64_t ReadLedger::Observe(const Update& u) {
     e.workload_id = u.workload_id;
     e.read = {u.path, u.file_class, u.bytes_read, u.bytes_mapped, u.pid, u.exe, u.time_ms};
     entries_.emplace(key, std::move(e));
+    by_workload_[u.workload_id].insert(key);
+    AddGrowth(u.workload_id, u.file_class, u.bytes_read + u.bytes_mapped, u.time_ms);
+    int64_t& last = last_read_ms_.try_emplace(u.workload_id, INT64_MIN).first->second;
+    last = std::max(last, u.time_ms);
     return u.bytes_read + u.bytes_mapped;
   }
   detect::SensitiveRead& r = it->second.read;
@@ -24,16 +28,59 @@ uint64_t ReadLedger::Observe(const Update& u) {
   r.bytes_mapped = std::max(r.bytes_mapped, u.bytes_mapped);
   if (r.bytes() == before) return 0;
   r.last_read_ms = std::max(r.last_read_ms, u.time_ms);
+  int64_t& last = last_read_ms_.try_emplace(u.workload_id, INT64_MIN).first->second;
+  last = std::max(last, u.time_ms);
   if (r.path.empty()) r.path = u.path;
   if (r.exe.empty()) r.exe = u.exe;
+  AddGrowth(u.workload_id, r.file_class, r.bytes() - before, u.time_ms);
   return r.bytes() - before;
+}
+
+void ReadLedger::AddGrowth(uint32_t workload_id, const std::string& file_class, uint64_t bytes,
+                           int64_t time_ms) {
+  constexpr int64_t kRetentionMinutes = 24 * 60;
+  std::deque<Bucket>& buckets = growth_[workload_id][file_class];
+  const int64_t minute = time_ms / 60000;
+  if (!buckets.empty() && buckets.back().minute >= minute) {
+    buckets.back().bytes += bytes;  // same minute, or a late update
+  } else {
+    buckets.push_back({minute, bytes});
+  }
+  while (!buckets.empty() && buckets.front().minute < minute - kRetentionMinutes) {
+    buckets.pop_front();
+  }
+}
+
+uint64_t ReadLedger::GrowthSince(uint32_t workload_id, const std::vector<std::string>& classes,
+                                 int64_t since_ms) const {
+  auto w = growth_.find(workload_id);
+  if (w == growth_.end()) return 0;
+  const int64_t since_minute = since_ms >= 0 ? since_ms / 60000 : (since_ms - 59999) / 60000;
+  uint64_t sum = 0;
+  for (const auto& [cls, buckets] : w->second) {
+    if (!classes.empty() && std::find(classes.begin(), classes.end(), cls) == classes.end()) {
+      continue;
+    }
+    for (auto it = buckets.rbegin(); it != buckets.rend() && it->minute >= since_minute; ++it) {
+      sum += it->bytes;
+    }
+  }
+  return sum;
+}
+
+int64_t ReadLedger::LastReadMs(uint32_t workload_id) const {
+  auto it = last_read_ms_.find(workload_id);
+  return it == last_read_ms_.end() ? INT64_MIN : it->second;
 }
 
 std::vector<detect::SensitiveRead> ReadLedger::ForWorkload(uint32_t workload_id,
                                                            int64_t since_ms) const {
   std::vector<detect::SensitiveRead> out;
-  for (const auto& [key, e] : entries_) {
-    if (e.workload_id == workload_id && e.read.last_read_ms >= since_ms) out.push_back(e.read);
+  auto keys = by_workload_.find(workload_id);
+  if (keys == by_workload_.end() || LastReadMs(workload_id) < since_ms) return out;
+  for (const Key& key : keys->second) {
+    const Entry& e = entries_.at(key);
+    if (e.read.last_read_ms >= since_ms) out.push_back(e.read);
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return std::tie(a.last_read_ms, a.pid, a.path) < std::tie(b.last_read_ms, b.pid, b.path);
@@ -53,7 +100,11 @@ std::vector<detect::SensitiveRead> ReadLedger::ForProcess(uint32_t pid) const {
 }
 
 void ReadLedger::Expire(int64_t before_ms) {
-  absl::erase_if(entries_, [&](const auto& kv) { return kv.second.read.last_read_ms < before_ms; });
+  absl::erase_if(entries_, [&](const auto& kv) {
+    if (kv.second.read.last_read_ms >= before_ms) return false;
+    by_workload_[kv.first.workload_id].erase(kv.first);
+    return true;
+  });
 }
 
 void ReadLedger::EvictOldest() {
@@ -64,6 +115,7 @@ void ReadLedger::EvictOldest() {
     }
   }
   if (oldest != entries_.end()) {
+    by_workload_[oldest->first.workload_id].erase(oldest->first);
     entries_.erase(oldest);
     ++evicted_;
   }

@@ -46,6 +46,17 @@ class ReadLedger {
   // Reads of one process (all times).
   std::vector<detect::SensitiveRead> ForProcess(uint32_t pid) const;
 
+  // Bytes the workload's processes read (growth of the kernel totals) from files of `classes`
+  // (every class when empty) since `since_ms`, at one-minute granularity: the minute holding
+  // since_ms counts whole. Kept for a day. Cheap: the send-after-read detectors ask on every
+  // flow update.
+  uint64_t GrowthSince(uint32_t workload_id, const std::vector<std::string>& classes,
+                       int64_t since_ms) const;
+
+  // The latest growth of any of the workload's entries (INT64_MIN when none): a cheap check
+  // before ForWorkload, which copies.
+  int64_t LastReadMs(uint32_t workload_id) const;
+
   // Drops entries whose last growth is before `before_ms`.
   void Expire(int64_t before_ms);
 
@@ -72,6 +83,17 @@ class ReadLedger {
 
   size_t max_entries_;
   absl::flat_hash_map<Key, Entry> entries_;
+  // Keys of each workload's entries, so that a workload's reads are found without a full scan.
+  absl::flat_hash_map<uint32_t, absl::flat_hash_set<Key>> by_workload_;
+  absl::flat_hash_map<uint32_t, int64_t> last_read_ms_;
+  struct Bucket {
+    int64_t minute = 0;
+    uint64_t bytes = 0;
+  };
+  // workload -> class -> growth per minute, oldest first.
+  absl::flat_hash_map<uint32_t, absl::flat_hash_map<std::string, std::deque<Bucket>>> growth_;
+  void AddGrowth(uint32_t workload_id, const std::string& file_class, uint64_t bytes,
+                 int64_t time_ms);
   uint64_t evicted_ = 0;
 };
 
