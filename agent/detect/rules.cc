@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "sluice/abi.h"
+#include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace sluice::detect {
@@ -254,6 +255,59 @@ bool IsDetectorId(absl::string_view id) {
                      [id](const char* known) { return id == known; });
 }
 
+// Records where a document starts and whether its root is a bare null: see ParseText.
+class DocumentProbe : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { mark_ = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark, true); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark, false); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Node(mark, false);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Node(mark, false);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Node(mark, false);
+  }
+  void OnMapEnd() override {}
+
+  bool null_root() const { return nodes_ == 0 || root_null_; }
+  const YAML::Mark& mark() const { return mark_; }
+
+ private:
+  void Node(const YAML::Mark& mark, bool null) {
+    if (nodes_++ == 0) {
+      root_null_ = null;
+      mark_ = mark;
+    }
+  }
+  YAML::Mark mark_ = YAML::Mark::null_mark();
+  size_t nodes_ = 0;
+  bool root_null_ = false;
+};
+
+// Whether YAML text holds anything but blank lines, comments, document markers and an explicit
+// null ("~", "null"): what makes a null document an empty file rather than a broken one.
+bool HasContent(const std::string& text) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    const absl::string_view t = absl::StripAsciiWhitespace(line);
+    if (t.empty() || t[0] == '#' || t == "---" || t == "..." || t == "~" || t == "null" ||
+        t == "Null" || t == "NULL") {
+      continue;
+    }
+    return true;
+  }
+  return false;
+}
+
 // Shared by the files of one load: ids, names and the workload limit span files.
 struct LoadState {
   RuleSet rules;
@@ -289,15 +343,28 @@ class FileParser {
  private:
   void ParseText(std::string_view text) {
     try {
-      std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-      if (docs.empty() || docs[0].IsNull()) {
-        Error({file_, 1, 1}, "rule file is empty: expected a map with \"version: 1\"");
+      // Not YAML::LoadAll: in yaml-cpp 0.7 it loops forever, allocating, on a document whose
+      // root cannot be parsed (a stray ',' is enough; fixed upstream after 0.8). The documents
+      // are counted through the event parser instead, stopping at the first null root.
+      const std::string owned(text);
+      std::stringstream events_in(owned);
+      YAML::Parser parser(events_in);
+      DocumentProbe first;
+      const bool has_first = parser.HandleNextDocument(first);
+      if (!has_first || first.null_root()) {
+        if (HasContent(owned)) {
+          Error(has_first ? Loc(first.mark()) : SourceLocation{file_, 1, 1},
+                "invalid YAML: the document has no value (a stray ',', ']' or '}'?)");
+        } else {
+          Error({file_, 1, 1}, "rule file is empty: expected a map with \"version: 1\"");
+        }
         return;
       }
-      if (docs.size() > 1) {
-        Error(LocOf(docs[1]), "a rule file holds one YAML document; found a second one");
+      DocumentProbe second;
+      if (parser.HandleNextDocument(second)) {
+        Error(Loc(second.mark()), "a rule file holds one YAML document; found a second one");
       }
-      ParseDocument(docs[0]);
+      ParseDocument(YAML::Load(owned));
     } catch (const YAML::ParserException& e) {
       Error(Loc(e.mark), absl::StrCat("invalid YAML: ", e.msg));
     } catch (const YAML::Exception& e) {

@@ -195,6 +195,16 @@ TEST(ParseErrorsTest, EmptyFile) {
   EXPECT_THAT(ParseErrors("~\n"), ElementsAre("t.yaml:1:1: " + msg));
 }
 
+// yaml-cpp 0.7's LoadAll loops forever, allocating, on a document it cannot give a root (found
+// by tests/fuzz/rules_fuzz): these must be errors, promptly.
+TEST(ParseErrorsTest, StrayCommaIsAnErrorNotAHang) {
+  const std::string msg = "invalid YAML: the document has no value (a stray ',', ']' or '}'?)";
+  EXPECT_THAT(ParseErrors(",\n"), ElementsAre("t.yaml:1:1: " + msg));
+  EXPECT_THAT(ParseErrors("# rules\n ,gs\n"), ElementsAre("t.yaml:2:2: " + msg));
+  EXPECT_THAT(ParseErrors("version: 1\n---\n,\n"),
+              ElementsAre(::testing::HasSubstr("found a second one")));
+}
+
 TEST(ParseErrorsTest, InvalidYaml) {
   EXPECT_THAT(ParseErrors("version: 1\nworkloads: [\n  {name: a\n"),
               ElementsAre("t.yaml:4:1: invalid YAML: end of map flow not found"));
