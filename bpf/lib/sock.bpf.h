@@ -104,20 +104,47 @@ static __always_inline void sluice_sk_addrs(struct sock *sk, struct sluice_flow 
 	}
 }
 
+/* The header of a record about a flow. Flow records are also emitted from softirq and socket
+ * hooks: the header names the flow's owner, not the current task. */
+static __always_inline void sluice_flow_header(struct sluice_event_header *h, __u32 type,
+					       __u32 size, const struct sluice_flow *f)
+{
+	h->type = type;
+	h->size = size;
+	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->pid = f->pid;
+	h->tid = 0;
+	h->cgroup_id = f->cgroup_id;
+}
+
+/* The transport protocol of a packet and the offset of its transport header (IPv4 with options,
+ * IPv6 without extension headers: locally generated TCP and UDP carry none). 0 when it is
+ * neither IPv4 nor IPv6 or cannot be read. */
+static __always_inline int sluice_skb_l4(struct __sk_buff *skb, __u8 *proto, __u32 *off)
+{
+	if (skb->protocol == bpf_htons(0x0800)) {
+		__u8 vihl;
+		if (bpf_skb_load_bytes(skb, 0, &vihl, 1) || bpf_skb_load_bytes(skb, 9, proto, 1))
+			return 0;
+		*off = (vihl & 0xf) * 4;
+		return 1;
+	}
+	if (skb->protocol == bpf_htons(0x86DD)) {
+		if (bpf_skb_load_bytes(skb, 6, proto, 1))
+			return 0;
+		*off = 40;
+		return 1;
+	}
+	return 0;
+}
+
 /* Emits a flow lifecycle record (a notification: the map entry holds the truth). */
 static __always_inline void sluice_emit_flow(__u64 cookie, __u32 kind, const struct sluice_flow *f)
 {
 	struct sluice_flow_event *e = sluice_reserve(&net_events, sizeof(*e), SLUICE_EV_FLOW);
 	if (!e)
 		return;
-	/* Also called from softirq and socket hooks: the header comes from the flow, not from the
-	 * current task. */
-	e->hdr.type = SLUICE_EV_FLOW;
-	e->hdr.size = sizeof(*e);
-	e->hdr.ts_ns = bpf_ktime_get_boot_ns();
-	e->hdr.pid = f->pid;
-	e->hdr.tid = 0;
-	e->hdr.cgroup_id = f->cgroup_id;
+	sluice_flow_header(&e->hdr, SLUICE_EV_FLOW, sizeof(*e), f);
 	e->cookie = cookie;
 	e->kind = kind;
 	e->_pad = 0;

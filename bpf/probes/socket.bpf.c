@@ -233,21 +233,9 @@ int sluice_sendmsg6(struct bpf_sock_addr *ctx)
 /* UDP payload bytes of a packet (IP and UDP headers excluded), or 0 when it is not UDP. */
 static __always_inline __u64 sluice_udp_payload(struct __sk_buff *skb)
 {
-	__u32 off;
-	__u8 proto;
-	if (skb->protocol == bpf_htons(0x0800)) {
-		__u8 vihl;
-		if (bpf_skb_load_bytes(skb, 0, &vihl, 1) || bpf_skb_load_bytes(skb, 9, &proto, 1))
-			return 0;
-		off = (vihl & 0xf) * 4;
-	} else if (skb->protocol == bpf_htons(0x86DD)) {
-		if (bpf_skb_load_bytes(skb, 6, &proto, 1))
-			return 0;
-		off = 40;
-	} else {
-		return 0;
-	}
-	if (proto != SLUICE_IPPROTO_UDP || skb->len < off + 8)
+	__u32 off = 0;
+	__u8 proto = 0;
+	if (!sluice_skb_l4(skb, &proto, &off) || proto != SLUICE_IPPROTO_UDP || skb->len < off + 8)
 		return 0;
 	return skb->len - off - 8;
 }
@@ -278,21 +266,9 @@ static __always_inline void sluice_tcp_prefix(struct __sk_buff *skb)
 	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
 	if (!f || f->protocol != SLUICE_IPPROTO_TCP || (f->flags & SLUICE_FLOW_F_PAYLOAD_SEEN))
 		return;
-	__u32 off;
-	__u8 proto;
-	if (skb->protocol == bpf_htons(0x0800)) {
-		__u8 vihl;
-		if (bpf_skb_load_bytes(skb, 0, &vihl, 1) || bpf_skb_load_bytes(skb, 9, &proto, 1))
-			return;
-		off = (vihl & 0xf) * 4;
-	} else if (skb->protocol == bpf_htons(0x86DD)) {
-		if (bpf_skb_load_bytes(skb, 6, &proto, 1))
-			return;
-		off = 40;  /* extension headers: not on locally generated TCP */
-	} else {
-		return;
-	}
-	if (proto != SLUICE_IPPROTO_TCP)
+	__u32 off = 0;
+	__u8 proto = 0;
+	if (!sluice_skb_l4(skb, &proto, &off) || proto != SLUICE_IPPROTO_TCP)
 		return;
 	__u8 doff;
 	if (bpf_skb_load_bytes(skb, off + 12, &doff, 1))
@@ -306,12 +282,7 @@ static __always_inline void sluice_tcp_prefix(struct __sk_buff *skb)
 		sluice_reserve(&net_events, sizeof(*e), SLUICE_EV_PAYLOAD);
 	if (!e)
 		return;
-	e->hdr.type = SLUICE_EV_PAYLOAD;
-	e->hdr.size = sizeof(*e);
-	e->hdr.ts_ns = bpf_ktime_get_boot_ns();
-	e->hdr.pid = f->pid;
-	e->hdr.tid = 0;
-	e->hdr.cgroup_id = f->cgroup_id;
+	sluice_flow_header(&e->hdr, SLUICE_EV_PAYLOAD, sizeof(*e), f);
 	e->cookie = cookie;
 	e->len = len;
 	e->captured = 0;
