@@ -53,7 +53,7 @@ std::string KeyOf(const Alert& a) {
     // Local findings (archiving, DNS) have no peer address: the program and what it touched
     // tell one activity from another.
     AppendKeyField(key, a.dns_domain);
-    AppendKeyField(key, !a.process.exe.empty() ? a.process.exe : a.process.comm);
+    AppendKeyField(key, a.process.Image());
     std::vector<std::string_view> classes;
     for (const FileAccess& f : a.files) classes.push_back(f.file_class);
     std::sort(classes.begin(), classes.end());

@@ -32,6 +32,9 @@ struct ProcessInfo {
   std::string exe;       // absolute path of the executable, "" if unknown
   std::string comm;      // kernel task name
   std::string cmdline;   // argv joined by spaces, bounded; "" if unknown
+
+  // What the process runs: its executable, or its task name when that is unknown.
+  const std::string& Image() const { return !exe.empty() ? exe : comm; }
 };
 
 struct WorkloadInfo {

@@ -21,19 +21,14 @@ const DetectorSpec& ArchiveStagingDetector::Spec() {
 }
 
 bool ArchiveStagingDetector::IsArchiver(absl::string_view exe_path) {
-  const size_t slash = exe_path.rfind('/');
-  const absl::string_view base =
-      slash == absl::string_view::npos ? exe_path : exe_path.substr(slash + 1);
-  return std::find(kArchivers.begin(), kArchivers.end(), base) != kArchivers.end();
+  return std::find(kArchivers.begin(), kArchivers.end(), Basename(exe_path)) != kArchivers.end();
 }
 
 std::optional<Alert> ArchiveStagingDetector::Evaluate(const RuleSet& rules,
                                                       const ArchiveObservation& obs) const {
   const DetectorSpec& spec = Spec();
   if (!DetectorEnabled(rules, spec)) return std::nullopt;
-  const std::string& exe =
-      !obs.subject.process.exe.empty() ? obs.subject.process.exe : obs.subject.process.comm;
-  if (!IsArchiver(exe)) return std::nullopt;
+  if (!IsArchiver(obs.subject.process.Image())) return std::nullopt;
   std::vector<FileAccess> files;
   const uint64_t read = SumReads(obs.reads, {}, INT64_MIN, &files);
   if (read == 0 || static_cast<double>(read) < rules.Param(spec.id, "min_bytes")) {

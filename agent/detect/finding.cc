@@ -39,13 +39,18 @@ uint64_t SumReads(const std::vector<SensitiveRead>& reads, const std::vector<std
   return sum;
 }
 
+absl::string_view Basename(absl::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == absl::string_view::npos ? path : path.substr(slash + 1);
+}
+
 std::string HostPort(const IpAddr& ip, uint16_t port) {
   if (ip.IsV4Mapped()) return absl::StrCat(ip.ToString(), ":", port);
   return absl::StrCat("[", ip.ToString(), "]:", port);
 }
 
 std::string ProcessLabel(const ProcessInfo& p) {
-  const std::string& name = !p.exe.empty() ? p.exe : !p.comm.empty() ? p.comm : "unknown process";
+  const std::string& name = !p.Image().empty() ? p.Image() : "unknown process";
   return absl::StrCat(name, " (pid ", p.pid, ")");
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "agent/detect/alert.h"
 #include "agent/detect/ip.h"
 #include "agent/detect/rules.h"
@@ -64,6 +65,9 @@ struct SensitiveRead {
 // after `since_ms`; the matching reads are appended to `used` when it is not null.
 uint64_t SumReads(const std::vector<SensitiveRead>& reads, const std::vector<std::string>& classes,
                   int64_t since_ms, std::vector<FileAccess>* used);
+
+// The last component of a path ("curl" for "/usr/bin/curl"); the path itself when it has none.
+absl::string_view Basename(absl::string_view path);
 
 // "203.0.113.9:443", "[2001:db8::1]:443".
 std::string HostPort(const IpAddr& ip, uint16_t port);

@@ -27,10 +27,7 @@ const DetectorSpec& ToolEgressDetector::Spec() {
 }
 
 absl::string_view ToolEgressDetector::ToolName(absl::string_view exe_path) {
-  const size_t slash = exe_path.rfind('/');
-  const absl::string_view base =
-      slash == absl::string_view::npos ? exe_path : exe_path.substr(slash + 1);
-  auto it = std::find(kTools.begin(), kTools.end(), base);
+  auto it = std::find(kTools.begin(), kTools.end(), Basename(exe_path));
   return it == kTools.end() ? absl::string_view() : *it;
 }
 
@@ -40,9 +37,7 @@ std::optional<Alert> ToolEgressDetector::Evaluate(const RuleSet& rules,
   if (!DetectorEnabled(rules, spec)) return std::nullopt;
   if (obs.subject.rule == nullptr || !ServiceRole(obs.subject.rule->role)) return std::nullopt;
   if (IsLoopback(obs.peer.ip)) return std::nullopt;
-  const std::string& exe =
-      !obs.subject.process.exe.empty() ? obs.subject.process.exe : obs.subject.process.comm;
-  const absl::string_view tool = ToolName(exe);
+  const absl::string_view tool = ToolName(obs.subject.process.Image());
   if (tool.empty()) return std::nullopt;
   if (ExceptionFor(rules, spec, obs.subject, &obs.peer) != nullptr) return std::nullopt;
   Alert a = NewFinding(rules, spec, obs.subject, &obs.peer);

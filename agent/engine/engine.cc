@@ -40,6 +40,12 @@ uint64_t BootNowNs() {
   return uint64_t(boot.tv_sec) * 1000000000ULL + uint64_t(boot.tv_nsec);
 }
 
+// A process table entry as a recording stores it.
+ProcessSnapshot SnapshotOf(const state::ProcessEntry& p) {
+  return ProcessSnapshot{p.pid,     p.ppid,      p.uid,     p.exe,    p.comm,
+                         p.cmdline, p.cgroup_id, p.exe_ino, p.exe_dev};
+}
+
 // A learning workload has no allowlist yet: every destination counts as allowed, so only the
 // detectors that do not depend on the allowlist (tokens to non-CRM hosts, log export, DNS
 // tunnelling, archiving, tools) speak while it learns.
@@ -231,8 +237,7 @@ void Engine::SetRecorder(InputRecorder* recorder) {
   for (const auto& [id, path] : cgroups_->All()) recorder_->Record(CgroupSnapshot{id, path});
   for (uint32_t pid : processes_->Pids()) {
     if (auto p = processes_->Get(pid)) {
-      recorder_->Record(ProcessSnapshot{p->pid, p->ppid, p->uid, p->exe, p->comm, p->cmdline,
-                                        p->cgroup_id, p->exe_ino, p->exe_dev});
+      recorder_->Record(SnapshotOf(*p));
     }
   }
 }
@@ -417,8 +422,7 @@ void Engine::OnExec(const events::ExecEvent& e) {
     // What /proc told the live table (the absolute exe, the full command line) is not in the
     // event: record it, so a replay attributes the process the same way.
     if (auto p = processes_->Get(e.hdr.pid)) {
-      recorder_->Record(ProcessSnapshot{p->pid, p->ppid, p->uid, p->exe, p->comm, p->cmdline,
-                                        p->cgroup_id, p->exe_ino, p->exe_dev});
+      recorder_->Record(SnapshotOf(*p));
     }
   }
   if (watch_ == nullptr) return;
@@ -466,9 +470,7 @@ void Engine::OnConnect(const events::ConnectEvent& e) {
   if (auto alert = unexpected_egress_.Evaluate(rules_, *rule, obs)) Emit(std::move(*alert));
 
   // A transfer tool under a service workload: once per process, on its first connect off-host.
-  const std::string& exe = !subject.process.exe.empty() ? subject.process.exe
-                                                         : subject.process.comm;
-  if (!detect::ToolEgressDetector::ToolName(exe).empty() &&
+  if (!detect::ToolEgressDetector::ToolName(subject.process.Image()).empty() &&
       !tools_reported_.contains(e.hdr.pid) && !detect::IsLoopback(obs.daddr)) {
     detect::ToolConnect tc;
     tc.subject = subject;
@@ -707,8 +709,7 @@ void Engine::OnFileTotals(const FileTotals& t) {
     const uint64_t grew = reads_.Observe(u);
     if (grew > 0 && rule->mode == detect::Mode::kLearn) learn_.OnFileRead(*rule, u.file_class, grew);
     if (grew > 0 && !archivers_reported_.contains(t.pid) &&
-        detect::ArchiveStagingDetector::IsArchiver(
-            !subject.process.exe.empty() ? subject.process.exe : subject.process.comm)) {
+        detect::ArchiveStagingDetector::IsArchiver(subject.process.Image())) {
       detect::ArchiveObservation o{subject, reads_.ForProcess(t.pid)};
       if (auto a = archive_staging_.Evaluate(rules_, o)) {
         archivers_reported_.insert(t.pid);
