@@ -509,12 +509,12 @@ void Engine::OnFlow(const events::FlowEvent& e) {
     auto it = open_flows_.find(e.cookie);
     if (it != open_flows_.end()) {
       it->second.flow = e.flow;
-      EvaluateFlow(e.cookie, it->second, e.hdr.ts_ns);
+      EvaluateFlow(it->second, e.hdr.ts_ns);
       open_flows_.erase(it);
     } else {
       FlowState fs;
       fs.flow = e.flow;
-      EvaluateFlow(e.cookie, fs, e.hdr.ts_ns);
+      EvaluateFlow(fs, e.hdr.ts_ns);
     }
     if (!closed_reported_.insert(e.cookie).second) return;
     ++stats_.flows_closed;
@@ -542,18 +542,18 @@ void Engine::OnFlowTotals(const FlowTotals& t) {
       it = open_flows_.emplace(t.cookie, FlowState{}).first;
     }
     it->second.flow = t.flow;
-    EvaluateFlow(t.cookie, it->second, t.ts_ns);
+    EvaluateFlow(it->second, t.ts_ns);
     return;
   }
   if (auto it = open_flows_.find(t.cookie); it != open_flows_.end()) {
     it->second.flow = t.flow;
-    EvaluateFlow(t.cookie, it->second, t.ts_ns);
+    EvaluateFlow(it->second, t.ts_ns);
     open_flows_.erase(it);
   } else if (!closed_reported_.contains(t.cookie)) {
     // Neither its open nor its close record arrived: judge the final totals once.
     FlowState fs;
     fs.flow = t.flow;
-    EvaluateFlow(t.cookie, fs, t.ts_ns);
+    EvaluateFlow(fs, t.ts_ns);
   }
   if (closed_reported_.erase(t.cookie) > 0) return;  // its close record was published already
   ++stats_.flows_closed;
@@ -564,29 +564,46 @@ void Engine::OnFlowTotals(const FlowTotals& t) {
   Publish("flow", j);
 }
 
-void Engine::EvaluateFlow(uint64_t cookie, FlowState& fs, uint64_t ts_ns) {
+void Engine::EvaluateFlow(FlowState& fs, uint64_t ts_ns) {
   const events::Flow& f = fs.flow;
   if (f.bytes_out == 0 || detect::IsLoopback(detect::IpAddr{f.daddr})) return;
+  // What this flow sent since it was last counted (volume budgets, learn mode).
+  const uint64_t delta = f.bytes_out > fs.volume_counted ? f.bytes_out - fs.volume_counted : 0;
+  fs.volume_counted = std::max(fs.volume_counted, f.bytes_out);
+  // Send-after-read can only be an outbound flow with something sent that no file detector
+  // reported yet. Every check before the subject and peer are built is cheap: a busy host
+  // updates every live flow every second.
+  const bool outbound = !(f.flags & SLUICE_FLOW_F_INBOUND);
+  const bool may_carry_files = outbound && f.bytes_out >= detect::kMinExfilSend &&
+                               (fs.fired & (kFiredCacheDump | kFiredLogExport |
+                                            kFiredExfilChain)) == 0;
+  if (delta == 0 && !may_carry_files) return;
   const detect::Workload* rule = WorkloadFor(f.workload_id, f.pid, f.cgroup_id);
   if (rule == nullptr) return;
+  const double default_budget = rules_.Param("volume_anomaly", "default_budget_bytes");
+  const bool budgeted = delta > 0 && (!rule->budgets.empty() || default_budget > 0);
+  const bool learning = delta > 0 && outbound && rule->mode == detect::Mode::kLearn;
+  // The longest window any of the three file detectors looks back over, and whether the
+  // workload read sensitive files within it.
+  const double window_s = std::max({rules_.Param("cache_dump", "window_s"),
+                                    rules_.Param("log_export", "window_s"),
+                                    rules_.Param("exfil_chain", "window_s")});
+  const int64_t since_ms = EpochMs(ts_ns) - static_cast<int64_t>(window_s * 1000);
+  const bool read_lately = may_carry_files && reads_.LastReadMs(rule->id) >= since_ms;
+  if (!budgeted && !learning && !read_lately) return;
+
   const detect::Subject subject = SubjectFor(*rule, f.pid, f.cgroup_id, ts_ns);
   const detect::Peer peer = PeerOf(f, &fs);
   const std::vector<std::string> names = peer.AllNames();
-
-  // Volume: what this flow sent since it was last counted, into every budget it falls under.
-  const uint64_t delta = f.bytes_out > fs.volume_counted ? f.bytes_out - fs.volume_counted : 0;
-  fs.volume_counted = std::max(fs.volume_counted, f.bytes_out);
-  if (delta > 0 && rule->mode == detect::Mode::kLearn && !(f.flags & SLUICE_FLOW_F_INBOUND)) {
-    learn_.OnBytesOut(*rule, peer.ip, peer.port, peer.names, delta);
-  }
-  if (delta > 0) {
+  if (learning) learn_.OnBytesOut(*rule, peer.ip, peer.port, peer.names, delta);
+  if (budgeted) {
+    // Every budget the flow falls under.
     std::vector<const detect::ByteBudget*> budgets;
     for (const detect::ByteBudget& b : rule->budgets) {
       if (detect::DestinationMatches(b.to, peer.ip, names)) budgets.push_back(&b);
     }
     detect::ByteBudget fallback;
-    const double default_budget = rules_.Param("volume_anomaly", "default_budget_bytes");
-    if (rule->budgets.empty() && default_budget > 0) {
+    if (rule->budgets.empty()) {
       fallback.bytes = static_cast<uint64_t>(default_budget);
       fallback.window_s = static_cast<uint32_t>(rules_.Param("volume_anomaly", "window_s"));
       budgets.push_back(&fallback);
@@ -604,19 +621,8 @@ void Engine::EvaluateFlow(uint64_t cookie, FlowState& fs, uint64_t ts_ns) {
       }
     }
   }
+  if (!read_lately) return;
 
-  // Send-after-read: only outbound flows carry what the workload read somewhere, and only a
-  // flow with something sent, from a workload that read sensitive files lately, can be one.
-  // These checks come first: a busy host updates every live flow every second.
-  if (f.flags & SLUICE_FLOW_F_INBOUND) return;
-  if (f.bytes_out < detect::kMinExfilSend) return;
-  if ((fs.fired & (kFiredCacheDump | kFiredLogExport | kFiredExfilChain)) != 0) return;
-  // The longest window any of the three looks back over.
-  const double window_s = std::max({rules_.Param("cache_dump", "window_s"),
-                                    rules_.Param("log_export", "window_s"),
-                                    rules_.Param("exfil_chain", "window_s")});
-  const int64_t since_ms = subject.time_ms - static_cast<int64_t>(window_s * 1000);
-  if (reads_.LastReadMs(rule->id) < since_ms) return;
   detect::SendAfterRead send;
   send.subject = subject;
   send.peer = peer;
@@ -659,7 +665,6 @@ void Engine::EvaluateFlow(uint64_t cookie, FlowState& fs, uint64_t ts_ns) {
       Emit(std::move(*a));
     }
   }
-  (void)cookie;
 }
 
 void Engine::OnFileOpen(const events::FileOpenEvent& e) {

@@ -191,7 +191,7 @@ class Engine {
   detect::Peer PeerOf(const events::Flow& flow, const FlowState* state);
   // The detectors of a flow's bytes: send-after-read and volume. `ts_ns` is when the totals
   // were read.
-  void EvaluateFlow(uint64_t cookie, FlowState& fs, uint64_t ts_ns);
+  void EvaluateFlow(FlowState& fs, uint64_t ts_ns);
   void Emit(detect::Alert alert);
   void Deliver(const detect::Alert& alert);
   void Advance(uint64_t ts_ns);
