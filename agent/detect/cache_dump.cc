@@ -18,19 +18,13 @@ std::optional<Alert> CacheDumpDetector::Evaluate(const RuleSet& rules,
   // allowed peers are its job. Loopback never leaves the host.
   if (!send.outbound || send.allowed || IsLoopback(send.peer.ip)) return std::nullopt;
   if (send.bytes_out < kMinExfilSend) return std::nullopt;
-  const int64_t window_ms = static_cast<int64_t>(rules.Param(spec.id, "window_s") * 1000);
   static const std::vector<std::string> kClasses = {"inference-cache", "vector-index"};
-  const int64_t since_ms = send.subject.time_ms - window_ms;
-  const uint64_t read = send.ReadBytes(kClasses, since_ms);
-  if (read == 0 || static_cast<double>(read) < rules.Param(spec.id, "min_bytes")) {
-    return std::nullopt;
-  }
+  const WindowedRead window = ReadInWindow(rules, spec, send, kClasses);
+  const uint64_t read = window.bytes;
+  if (read == 0) return std::nullopt;
   if (ExceptionFor(rules, spec, send.subject, &send.peer) != nullptr) return std::nullopt;
 
-  Alert a = NewFinding(rules, spec, send.subject, &send.peer);
-  a.files = send.Files(kClasses, since_ms);
-  a.bytes_out = send.bytes_out;
-  a.bytes_in = send.bytes_in;
+  Alert a = SendFinding(rules, spec, send, kClasses, window.since_ms);
   a.title = absl::StrCat("Inference cache dump from workload ", a.workload.name, " to ",
                          send.peer.Label());
   a.description = absl::StrCat(

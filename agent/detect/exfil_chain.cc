@@ -20,20 +20,14 @@ std::optional<Alert> ExfilChainDetector::Evaluate(const RuleSet& rules,
   // not receive is log_export's and cache_dump's business, which judge the file classes.
   if (send.sink != nullptr) return std::nullopt;
   if (send.bytes_out < kMinExfilSend) return std::nullopt;
-  const int64_t window_ms = static_cast<int64_t>(rules.Param(spec.id, "window_s") * 1000);
-  const int64_t since_ms = send.subject.time_ms - window_ms;
-  const uint64_t read = send.ReadBytes({}, since_ms);
-  if (read == 0 || static_cast<double>(read) < rules.Param(spec.id, "min_bytes")) {
-    return std::nullopt;
-  }
+  const WindowedRead window = ReadInWindow(rules, spec, send, {});
+  const uint64_t read = window.bytes;
+  if (read == 0) return std::nullopt;
   const double ratio = static_cast<double>(send.bytes_out) / static_cast<double>(read);
   if (ratio < rules.Param(spec.id, "ratio")) return std::nullopt;
   if (ExceptionFor(rules, spec, send.subject, &send.peer) != nullptr) return std::nullopt;
 
-  Alert a = NewFinding(rules, spec, send.subject, &send.peer);
-  a.files = send.Files({}, since_ms);
-  a.bytes_out = send.bytes_out;
-  a.bytes_in = send.bytes_in;
+  Alert a = SendFinding(rules, spec, send, {}, window.since_ms);
   a.title = absl::StrCat("Sensitive files sent from workload ", a.workload.name, " to ",
                          send.peer.Label());
   a.description = absl::StrCat(

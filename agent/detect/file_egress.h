@@ -43,6 +43,21 @@ struct SendAfterRead {
   }
 };
 
+// The sensitive bytes a send-after-read detector weighs: those of `classes` (every class when
+// empty) read within the detector's `window_s` parameter. `bytes` is 0 when they stay below its
+// `min_bytes` parameter.
+struct WindowedRead {
+  int64_t since_ms = 0;
+  uint64_t bytes = 0;
+};
+WindowedRead ReadInWindow(const RuleSet& rules, const DetectorSpec& spec, const SendAfterRead& send,
+                          const std::vector<std::string>& classes);
+
+// A finding about `send` (NewFinding), with the files of `classes` read since `since_ms` and the
+// flow's byte totals; title and description are the detector's.
+Alert SendFinding(const RuleSet& rules, const DetectorSpec& spec, const SendAfterRead& send,
+                  const std::vector<std::string>& classes, int64_t since_ms);
+
 // Below this many bytes a flow has not carried a file anywhere (a TLS handshake alone is ~2 KiB
 // from the client; a dump is far more).
 inline constexpr uint64_t kMinExfilSend = 4096;
