@@ -168,15 +168,23 @@ class ConnectTest(unittest.TestCase):
         self.assertEqual(rc, 0, "sluiced exit code %s\n%s" % (rc, s.log()))
         self.assertEqual(sluice_programs(), [], "programs left attached after SIGTERM")
 
-    def accepted_since(self, before):
-        return self.lab.accepted()[before:]
+    def accepted_since(self, before, expect=None, timeout=2.0):
+        """Lines the server logged after `before`. The client's connect completes in the kernel
+        before the server's accept() returns and is logged: with `expect`, wait (up to
+        `timeout`) for that many lines before answering."""
+        deadline = time.monotonic() + timeout
+        got = self.lab.accepted()[before:]
+        while expect is not None and len(got) < expect and time.monotonic() < deadline:
+            time.sleep(0.05)
+            got = self.lab.accepted()[before:]
+        return got
 
     def test_allowed_connects_raise_no_alert(self):
         s = self.start("enforce")
         n0 = len(self.lab.accepted())
         for fam, addr in (("inet", ALLOWED_V4), ("inet6", ALLOWED_V6), ("inet6", ALLOWED_V4)):
             self.assertEqual(self.lab.client(fam, addr, self.lab.cgroup_rel), "OK", (fam, addr))
-        self.assertEqual(len(self.accepted_since(n0)), 3)
+        self.assertEqual(len(self.accepted_since(n0, expect=3)), 3)
         # Give the agent the same 2 s it gets to report a denied connect, then expect silence.
         self.assertEqual(s.wait_alerts(1, timeout=2.0), [])
 
@@ -195,7 +203,7 @@ class ConnectTest(unittest.TestCase):
         self.assertEqual(a["actor"]["process"]["file"]["path"], os.path.realpath(ARGS.client))
         self.assertEqual(a["unmapped"]["sluice"]["workload"]["name"], "test-cgroup")
         self.assertEqual(a["unmapped"]["sluice"]["workload"]["cgroup_path"], self.lab.cgroup_rel)
-        got = self.accepted_since(n0)
+        got = self.accepted_since(n0, expect=1)
         self.assertEqual(got, [[DENIED_V4, "23"]], "server must have accepted the connection")
 
     def test_denied_connects_in_enforce_mode_are_blocked(self):
@@ -225,7 +233,7 @@ class ConnectTest(unittest.TestCase):
         alerts = s.wait_alerts(1)
         self.assertEqual(len(alerts), 1, s.log())
         self.assertEqual(alerts[0]["unmapped"]["sluice"]["workload"]["cgroup_path"], late)
-        self.assertEqual(len(self.accepted_since(n0)), 1)
+        self.assertEqual(len(self.accepted_since(n0, expect=1)), 1)
 
     def test_exe_selected_workload_outside_any_cgroup_rule(self):
         s = self.start("enforce")
@@ -236,7 +244,7 @@ class ConnectTest(unittest.TestCase):
         self.assertEqual(len(alerts), 1, s.log())
         self.assertEqual(alerts[0]["unmapped"]["sluice"]["workload"]["name"], "test-exe")
         self.assertEqual(alerts[0]["disposition"], "Blocked")
-        self.assertEqual(len(self.accepted_since(n0)), 1)
+        self.assertEqual(len(self.accepted_since(n0, expect=1)), 1)
 
     def test_unwatched_process_is_untouched(self):
         s = self.start("enforce")
@@ -247,7 +255,7 @@ class ConnectTest(unittest.TestCase):
         out = run(["ip", "netns", "exec", self.lab.netns, sys.executable, "-c", code])
         self.assertEqual(out.stdout.strip(), "OK")
         self.assertEqual(s.wait_alerts(1, timeout=1.0), [])
-        self.assertEqual(len(self.accepted_since(n0)), 1)
+        self.assertEqual(len(self.accepted_since(n0, expect=1)), 1)
 
 
 def main():
