@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "agent/bpf/map_keys.h"
+
 namespace sluice::bpf {
 
 bool Reaper::ProcessAlive(uint32_t pid) {
@@ -21,31 +23,13 @@ Reaper::Reaper(int flows_fd, int file_io_fd, int open_files_fd, AliveFn alive)
       open_files_fd_(open_files_fd),
       alive_(std::move(alive)) {}
 
-namespace {
-
-// Collects every key first: deleting while iterating with get_next_key restarts the walk.
-template <typename Key>
-std::vector<Key> Keys(int fd) {
-  std::vector<Key> keys;
-  Key key{};
-  Key next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    keys.push_back(next);
-    key = next;
-    prev = &key;
-  }
-  return keys;
-}
-
-}  // namespace
 
 ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file, const DrainFn& drain,
                       const FlowFn& on_live_flow, const FileFn& on_live_file) {
   ReapStats st;
   std::vector<std::pair<uint64_t, sluice_flow>> flows;
   std::vector<std::pair<uint64_t, sluice_flow>> live_flows;
-  for (uint64_t cookie : Keys<uint64_t>(flows_fd_)) {
+  for (uint64_t cookie : MapKeys<uint64_t>(flows_fd_)) {
     sluice_flow raw{};
     if (bpf_map_lookup_elem(flows_fd_, &cookie, &raw) != 0) continue;
     if (!(raw.flags & SLUICE_FLOW_F_CLOSED)) {
@@ -57,7 +41,7 @@ ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file, const DrainF
   }
   std::vector<std::pair<sluice_file_io_key, sluice_file_io>> files;
   std::vector<std::pair<sluice_file_io_key, sluice_file_io>> live_files;
-  for (const sluice_file_io_key& key : Keys<sluice_file_io_key>(file_io_fd_)) {
+  for (const sluice_file_io_key& key : MapKeys<sluice_file_io_key>(file_io_fd_)) {
     const bool alive = alive_(key.tgid);
     if (alive) ++st.files_live;
     if (alive && !on_live_file) continue;
@@ -80,7 +64,7 @@ ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file, const DrainF
   for (const auto& [cookie, raw] : live_flows) on_live_flow(cookie, events::DecodeFlow(raw));
   for (const auto& [key, io] : live_files) on_live_file(key, io);
   // A process that exits closes its fds without close(2): drop what the kernel cannot.
-  for (const sluice_fd_key& key : Keys<sluice_fd_key>(open_files_fd_)) {
+  for (const sluice_fd_key& key : MapKeys<sluice_fd_key>(open_files_fd_)) {
     if (!alive_(key.tgid)) {
       bpf_map_delete_elem(open_files_fd_, &key);
       ++st.open_fds_dropped;

@@ -574,9 +574,11 @@ class FileParser {
 
   void ParseWorkload(const YAML::Node& node) {
     const size_t index = state_->rules.workloads.size();
-    if (index == SLUICE_MAX_WORKLOADS) {
-      Error(LocOf(node), absl::StrCat("too many workloads: at most ", SLUICE_MAX_WORKLOADS,
-                                      " are supported (ids are bits of a 64-bit kernel mask)"));
+    if (index == kMaxWorkloads) {
+      Error(LocOf(node),
+            absl::StrCat("too many workloads: at most ", kMaxWorkloads,
+                         " are supported (the kernel's 64-bit masks hold the live set and, "
+                         "during a reload, the next one)"));
     }
     if (!node.IsMap()) {
       Error(LocOf(node), absl::StrCat("workload must be a map, got ", KindName(node)));
@@ -1495,6 +1497,40 @@ LoadResult LoadRules(const std::string& path) {
     state.errors.push_back({{path, 0, 0}, absl::StrCat("cannot load rules: ", e.what())});
   }
   return Finish(std::move(state), files);
+}
+
+void KeepFileClassIds(const RuleSet& previous, RuleSet* next) {
+  std::map<std::string, uint32_t> old_ids;
+  for (const FileClass& c : previous.file_classes) old_ids[c.name] = c.id;
+  std::array<bool, SLUICE_MAX_FILE_CLASSES> taken{};   // by the classes of `next`
+  std::array<bool, SLUICE_MAX_FILE_CLASSES> recent{};  // by the classes of `previous`
+  taken[0] = true;
+  for (const FileClass& c : previous.file_classes) {
+    if (c.id < recent.size()) recent[c.id] = true;
+  }
+  std::vector<FileClass*> fresh;
+  for (FileClass& c : next->file_classes) {
+    auto it = old_ids.find(c.name);
+    if (it != old_ids.end() && it->second < taken.size() && !taken[it->second]) {
+      c.id = it->second;
+      taken[c.id] = true;
+    } else {
+      fresh.push_back(&c);
+    }
+  }
+  // A new class takes an id no class had before when one is left (a record of a removed class
+  // still in flight is then not named after the new one), else any free id.
+  for (FileClass* c : fresh) {
+    uint32_t pick = 0;
+    for (uint32_t id = 1; id < taken.size() && pick == 0; ++id) {
+      if (!taken[id] && !recent[id]) pick = id;
+    }
+    for (uint32_t id = 1; id < taken.size() && pick == 0; ++id) {
+      if (!taken[id]) pick = id;
+    }
+    c->id = pick;  // LoadRules caps the count, so there is always one
+    taken[pick] = true;
+  }
 }
 
 const DetectorConfig* RuleSet::Detector(std::string_view id) const {

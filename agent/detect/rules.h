@@ -4,6 +4,8 @@
 #ifndef SLUICE_AGENT_DETECT_RULES_H_
 #define SLUICE_AGENT_DETECT_RULES_H_
 
+#include <linux/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "agent/detect/ip.h"
+#include "sluice/abi.h"
 
 namespace sluice::detect {
 
@@ -201,6 +204,10 @@ struct RuleSet {
   double Param(std::string_view id, std::string_view name) const;
 };
 
+// Workloads per rule set: half the kernel's mask bits, so that a reload (SIGHUP) can write the
+// new set into the other half beside the live one and switch between them with one map update.
+inline constexpr uint32_t kMaxWorkloads = SLUICE_MAX_WORKLOADS / 2;
+
 struct RuleError {
   SourceLocation loc;
   std::string message;
@@ -223,6 +230,12 @@ LoadResult LoadRules(const std::string& path);
 
 // Parses one file's text; file_name only labels the locations.
 LoadResult ParseRules(std::string_view yaml_text, const std::string& file_name);
+
+// On a reload: gives each file class of `next` the id the class of the same name has in
+// `previous`, and new classes ids that `previous` did not use where possible, so that a sensitive
+// file the kernel already tagged keeps its class. Ids stay in 1..SLUICE_MAX_FILE_CLASSES-1 and
+// distinct (LoadRules allows at most that many classes).
+void KeepFileClassIds(const RuleSet& previous, RuleSet* next);
 
 }  // namespace sluice::detect
 

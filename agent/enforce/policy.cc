@@ -68,7 +68,7 @@ std::vector<Prefix> DistinctPrefixes(const Workload& w) {
   return out;
 }
 
-absl::Status CompileAllow(const Workload& w, std::vector<AllowEntry>* out) {
+absl::Status CompileAllow(const Workload& w, uint32_t kernel_id, std::vector<AllowEntry>* out) {
   const std::vector<Prefix> prefixes = DistinctPrefixes(w);
   for (const Prefix& p : prefixes) {
     std::vector<PortRange> ranges;
@@ -89,7 +89,7 @@ absl::Status CompileAllow(const Workload& w, std::vector<AllowEntry>* out) {
     AllowEntry e;
     std::memset(&e, 0, sizeof(e));
     e.key.prefixlen = 32 + static_cast<uint32_t>(p.cidr.prefix_len);
-    e.key.workload_id = htonl(w.id);
+    e.key.workload_id = htonl(kernel_id);
     std::memcpy(e.key.addr, p.cidr.base.bytes.data(), sizeof(e.key.addr));
     e.value.nranges = static_cast<uint32_t>(ranges.size());
     for (size_t i = 0; i < ranges.size(); ++i) {
@@ -103,12 +103,23 @@ absl::Status CompileAllow(const Workload& w, std::vector<AllowEntry>* out) {
 
 }  // namespace
 
-absl::StatusOr<CompiledPolicy> CompilePolicy(const detect::RuleSet& rules, GlobalMode mode) {
-  if (rules.workloads.size() > SLUICE_MAX_WORKLOADS) {
+uint64_t BankMask(uint32_t id_base) {
+  return id_base == 0 ? (uint64_t{1} << kBankSize) - 1 : ~((uint64_t{1} << kBankSize) - 1);
+}
+
+absl::StatusOr<CompiledPolicy> CompilePolicy(const detect::RuleSet& rules, GlobalMode mode,
+                                             uint32_t id_base) {
+  if (id_base != 0 && id_base != kBankSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kernel id base ", id_base, " is neither 0 nor ", kBankSize));
+  }
+  if (rules.workloads.size() > kBankSize) {
     return absl::InvalidArgumentError(absl::StrCat(
-        rules.workloads.size(), " workloads; the kernel supports at most ", SLUICE_MAX_WORKLOADS));
+        rules.workloads.size(), " workloads; the kernel supports at most ", kBankSize,
+        " per rule set"));
   }
   CompiledPolicy policy;
+  policy.id_base = id_base;
   policy.workloads.resize(rules.workloads.size(), sluice_workload_cfg{});
   for (size_t i = 0; i < rules.workloads.size(); ++i) {
     const Workload& w = rules.workloads[i];
@@ -131,7 +142,7 @@ absl::StatusOr<CompiledPolicy> CompilePolicy(const detect::RuleSet& rules, Globa
             a.loc.line, ":", a.loc.column, " cannot be enforced in the kernel"));
       }
     }
-    const uint64_t bit = uint64_t{1} << w.id;
+    const uint64_t bit = uint64_t{1} << (id_base + w.id);
     policy.selector.active_mask |= bit;
     // Unit and container selectors are decided on the cgroup path like the glob, and land in the
     // same cgroup_match bits (state::CgroupMask).
@@ -140,7 +151,7 @@ absl::StatusOr<CompiledPolicy> CompilePolicy(const detect::RuleSet& rules, Globa
     if (mode == GlobalMode::kEnforce && w.mode == detect::Mode::kEnforce) {
       policy.workloads[i].flags |= SLUICE_WL_F_ENFORCE;
     }
-    if (absl::Status s = CompileAllow(w, &policy.allow); !s.ok()) return s;
+    if (absl::Status s = CompileAllow(w, id_base + w.id, &policy.allow); !s.ok()) return s;
   }
   return policy;
 }

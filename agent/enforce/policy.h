@@ -22,9 +22,19 @@ struct AllowEntry {
   sluice_allow_value value;
 };
 
+// The kernel's 64 workload ids form two banks of 32: the live rule set uses one, and a reload
+// writes the next set into the other before switching `active_mask` over in one map update, so
+// no probe or hook ever decides with half of one set and half of another. The kernel id of a
+// workload is its bank's base plus its rule id.
+inline constexpr uint32_t kBankSize = SLUICE_MAX_WORKLOADS / 2;
+static_assert(kBankSize == detect::kMaxWorkloads);
+// The mask bits of the bank starting at id_base (0 or kBankSize).
+uint64_t BankMask(uint32_t id_base);
+
 struct CompiledPolicy {
-  sluice_selector_cfg selector{};              // active_mask, has_cgroup, has_exe
-  std::vector<sluice_workload_cfg> workloads;  // index = workload id
+  uint32_t id_base = 0;                        // bank: kernel id = id_base + rule id
+  sluice_selector_cfg selector{};              // active_mask, has_cgroup, has_exe (kernel bits)
+  std::vector<sluice_workload_cfg> workloads;  // index = rule id (kernel id - id_base)
   std::vector<AllowEntry> allow;               // one per distinct (workload, prefix)
 };
 
@@ -33,10 +43,13 @@ struct CompiledPolicy {
 // same workload that contains it ("any port" is 0-65535). Entries are sorted by workload id,
 // prefix length, then address. InvalidArgument when an entry needs more than
 // SLUICE_MAX_PORT_RANGES ranges after merging, or when the rule set breaks the invariants that
-// LoadRules guarantees (ids = indexes, at most SLUICE_MAX_WORKLOADS, a selector on each, no host
+// LoadRules guarantees (ids = indexes, at most kBankSize, a selector on each, no host
 // allow entry in an enforce-mode workload). Host allow entries are left out of the trie: the
 // kernel matches addresses only, and the agent matches those entries by name.
-absl::StatusOr<CompiledPolicy> CompilePolicy(const detect::RuleSet& rules, GlobalMode mode);
+// `id_base` (0 or kBankSize) places the set in a bank: mask bits and allowlist keys use kernel
+// ids.
+absl::StatusOr<CompiledPolicy> CompilePolicy(const detect::RuleSet& rules, GlobalMode mode,
+                                             uint32_t id_base = 0);
 
 }  // namespace sluice::enforce
 

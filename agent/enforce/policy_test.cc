@@ -307,14 +307,45 @@ TEST(CompilePolicyTest, RejectsAnEnforcedHostEntry) {
             "in the kernel");
 }
 
-TEST(CompilePolicyTest, SixtyFourWorkloadsUseTheTopBit) {
+TEST(CompilePolicyTest, ThirtyTwoWorkloadsFillABank) {
   RuleSet rules;
-  for (int i = 0; i < 64; ++i) Add(rules, {});
+  for (int i = 0; i < 32; ++i) Add(rules, {});
   const absl::StatusOr<CompiledPolicy> p = CompilePolicy(rules, GlobalMode::kMonitor);
   ASSERT_TRUE(p.ok()) << p.status();
-  EXPECT_EQ(p->selector.active_mask, ~uint64_t{0});
+  EXPECT_EQ(p->selector.active_mask, 0xffffffffu);
+  const absl::StatusOr<CompiledPolicy> high = CompilePolicy(rules, GlobalMode::kMonitor, 32);
+  ASSERT_TRUE(high.ok()) << high.status();
+  EXPECT_EQ(high->selector.active_mask, 0xffffffff00000000u);
   Add(rules, {});
   EXPECT_EQ(CompilePolicy(rules, GlobalMode::kMonitor).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// The reload bank: every kernel-facing id is shifted, nothing else changes.
+TEST(CompilePolicyTest, SecondBankShiftsKernelIds) {
+  RuleSet rules;
+  Add(rules, {Allow("10.0.0.0/8", {{443, 443}})}, Mode::kEnforce);
+  Workload& exe = Add(rules, {Allow("192.0.2.0/24")});
+  exe.selector.cgroup_glob.reset();
+  exe.selector.exe_glob = "/usr/bin/curl";
+  const absl::StatusOr<CompiledPolicy> low = CompilePolicy(rules, GlobalMode::kEnforce, 0);
+  const absl::StatusOr<CompiledPolicy> high = CompilePolicy(rules, GlobalMode::kEnforce, 32);
+  ASSERT_TRUE(low.ok()) << low.status();
+  ASSERT_TRUE(high.ok()) << high.status();
+  EXPECT_EQ(high->id_base, 32u);
+  EXPECT_EQ(high->selector.active_mask, low->selector.active_mask << 32);
+  EXPECT_EQ(high->selector.has_cgroup, uint64_t{1} << 32);
+  EXPECT_EQ(high->selector.has_exe, uint64_t{1} << 33);
+  ASSERT_EQ(high->workloads.size(), 2u);
+  EXPECT_EQ(high->workloads[0].flags, SLUICE_WL_F_ENFORCE);
+  ASSERT_EQ(high->allow.size(), 2u);
+  EXPECT_EQ(ntohl(high->allow[0].key.workload_id), 32u);
+  EXPECT_EQ(ntohl(high->allow[1].key.workload_id), 33u);
+  EXPECT_EQ(std::memcmp(&high->allow[0].value, &low->allow[0].value, sizeof(low->allow[0].value)),
+            0);
+  EXPECT_EQ(BankMask(0), 0xffffffffu);
+  EXPECT_EQ(BankMask(32), 0xffffffff00000000u);
+  EXPECT_EQ(CompilePolicy(rules, GlobalMode::kEnforce, 5).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 

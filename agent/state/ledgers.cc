@@ -107,6 +107,34 @@ void ReadLedger::Expire(int64_t before_ms) {
   });
 }
 
+void ReadLedger::Renumber(const absl::flat_hash_map<uint32_t, uint32_t>& old_to_new) {
+  absl::flat_hash_map<Key, Entry> entries;
+  absl::flat_hash_map<uint32_t, absl::flat_hash_set<Key>> by_workload;
+  for (auto& [key, e] : entries_) {
+    auto to = old_to_new.find(key.workload_id);
+    if (to == old_to_new.end()) continue;
+    Key k = key;
+    k.workload_id = to->second;
+    e.workload_id = to->second;
+    by_workload[k.workload_id].insert(k);
+    entries.emplace(k, std::move(e));
+  }
+  absl::flat_hash_map<uint32_t, int64_t> last_read_ms;
+  for (const auto& [id, ms] : last_read_ms_) {
+    if (auto to = old_to_new.find(id); to != old_to_new.end()) last_read_ms[to->second] = ms;
+  }
+  decltype(growth_) growth;
+  for (auto& [id, classes] : growth_) {
+    if (auto to = old_to_new.find(id); to != old_to_new.end()) {
+      growth[to->second] = std::move(classes);
+    }
+  }
+  entries_ = std::move(entries);
+  by_workload_ = std::move(by_workload);
+  last_read_ms_ = std::move(last_read_ms);
+  growth_ = std::move(growth);
+}
+
 void ReadLedger::EvictOldest() {
   auto oldest = entries_.end();
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {

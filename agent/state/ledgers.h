@@ -60,6 +60,10 @@ class ReadLedger {
   // Drops entries whose last growth is before `before_ms`.
   void Expire(int64_t before_ms);
 
+  // After a rule reload: moves each workload's reads to its new id (old id -> new id); the
+  // reads of workloads missing from the map (removed by the reload) are dropped.
+  void Renumber(const absl::flat_hash_map<uint32_t, uint32_t>& old_to_new);
+
   size_t size() const { return entries_.size(); }
   uint64_t evicted() const { return evicted_; }
 
