@@ -5,10 +5,13 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/bpf/map_keys.h"
 #include "sluice/abi.h"
 
 namespace sluice::bpf {
@@ -88,6 +91,35 @@ absl::Status ApplyFileClasses(int prefix_fd, int inode_fd,
             "cannot record sensitive inode under ", configured, ": ", strerror(walk.error)));
       }
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemoveStaleFileClasses(int prefix_fd, int inode_fd,
+                                    const std::vector<detect::FileClass>& classes,
+                                    size_t* prefixes_removed, size_t* inodes_removed) {
+  absl::flat_hash_set<std::string> prefixes;
+  absl::flat_hash_set<uint32_t> ids;
+  for (const detect::FileClass& c : classes) {
+    ids.insert(c.id);
+    for (const std::string& configured : c.paths) prefixes.insert(KernelPrefix(configured));
+  }
+  *prefixes_removed = *inodes_removed = 0;
+  for (const sluice_path_key& key : MapKeys<sluice_path_key>(prefix_fd)) {
+    const size_t len = std::min<size_t>(key.prefixlen / 8, sizeof(key.path));
+    if (prefixes.contains(std::string(reinterpret_cast<const char*>(key.path), len))) continue;
+    if (bpf_map_delete_elem(prefix_fd, &key) != 0 && errno != ENOENT) {
+      return absl::InternalError(absl::StrCat("cannot remove sensitive prefix: ", strerror(errno)));
+    }
+    ++*prefixes_removed;
+  }
+  for (const sluice_exe_key& key : MapKeys<sluice_exe_key>(inode_fd)) {
+    sluice_file_class value{};
+    if (bpf_map_lookup_elem(inode_fd, &key, &value) != 0 || ids.contains(value.class_id)) continue;
+    if (bpf_map_delete_elem(inode_fd, &key) != 0 && errno != ENOENT) {
+      return absl::InternalError(absl::StrCat("cannot remove sensitive inode: ", strerror(errno)));
+    }
+    ++*inodes_removed;
   }
   return absl::OkStatus();
 }

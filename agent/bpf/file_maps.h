@@ -29,6 +29,14 @@ absl::Status ApplyFileClasses(int prefix_fd, int inode_fd,
                               const std::vector<detect::FileClass>& classes,
                               FileSeedStats* stats, size_t max_inodes = 60000);
 
+// After ApplyFileClasses of a reloaded set: removes the prefixes no class of `classes` names any
+// more, and the known inodes whose class id no class has (ids are kept by class name across
+// reloads, detect::KeepFileClassIds, so a class that stays keeps the inodes the kernel added).
+// Returns how many prefixes and inodes went.
+absl::Status RemoveStaleFileClasses(int prefix_fd, int inode_fd,
+                                    const std::vector<detect::FileClass>& classes,
+                                    size_t* prefixes_removed, size_t* inodes_removed);
+
 // Writes the capture settings (slot 0 of sensor_cfg).
 absl::Status ApplySensorConfig(int cfg_fd, uint32_t tls_capture, uint32_t agent_tgid);
 

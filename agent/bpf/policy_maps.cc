@@ -1,11 +1,14 @@
 #include "agent/bpf/policy_maps.h"
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/bpf/map_keys.h"
 
 namespace sluice::bpf {
 namespace {
@@ -26,44 +29,150 @@ absl::Status Delete(int fd, const void* key, const char* what) {
   return absl::OkStatus();
 }
 
-}  // namespace
+// Clears `bits` in every entry of a watch map (values are a single u64 mask).
+template <typename K>
+absl::Status ClearBits(int fd, uint64_t bits, const char* what) {
+  for (const K& key : MapKeys<K>(fd)) {
+    uint64_t mask = 0;
+    if (bpf_map_lookup_elem(fd, &key, &mask) != 0) continue;  // gone meanwhile (process exit)
+    if ((mask & bits) == 0) continue;
+    mask &= ~bits;
+    absl::Status s = mask == 0 ? Delete(fd, &key, what) : Update(fd, &key, &mask, what);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
 
-absl::Status PolicyMaps::Apply(const enforce::CompiledPolicy& policy) {
-  for (uint32_t id = 0; id < policy.workloads.size(); ++id) {
-    if (auto s = Update(sensor_->workload_cfg_fd(), &id, &policy.workloads[id], "workload_cfg");
+static_assert(sizeof(sluice_cgroup_match) == sizeof(uint64_t));
+static_assert(sizeof(sluice_exe_match) == sizeof(uint64_t));
+static_assert(sizeof(sluice_task_match) == sizeof(uint64_t));
+
+absl::Status WriteBank(const Sensor* sensor, const enforce::CompiledPolicy& policy) {
+  for (uint32_t i = 0; i < policy.workloads.size(); ++i) {
+    const uint32_t id = policy.id_base + i;
+    if (auto s = Update(sensor->workload_cfg_fd(), &id, &policy.workloads[i], "workload_cfg");
         !s.ok()) {
       return s;
     }
   }
   for (const auto& entry : policy.allow) {
-    if (auto s = Update(sensor_->egress_allow_fd(), &entry.key, &entry.value, "egress_allow");
+    if (auto s = Update(sensor->egress_allow_fd(), &entry.key, &entry.value, "egress_allow");
         !s.ok()) {
       return s;
     }
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status PolicyMaps::Apply(const enforce::CompiledPolicy& policy) {
+  if (auto s = WriteBank(sensor_, policy); !s.ok()) return s;
+  live_base_ = write_base_ = policy.id_base;
+  live_ = policy.selector;
   uint32_t zero = 0;
   return Update(sensor_->selector_cfg_fd(), &zero, &policy.selector, "selector_cfg");
 }
 
+absl::Status PolicyMaps::Stage(const enforce::CompiledPolicy& next) {
+  if (staged_) return absl::FailedPreconditionError("a reload is already staged");
+  if (next.id_base != next_base()) {
+    return absl::InvalidArgumentError(absl::StrCat("the next rule set must use kernel ids from ",
+                                                   next_base(), ", not ", next.id_base));
+  }
+  staged_ = true;
+  write_base_ = next.id_base;
+  keep_ = enforce::BankMask(live_base_);
+  next_ = next.selector;
+  // Leftovers of the set before the live one (bits a racing fork copied after the last scrub)
+  // must not come back to life with the new set.
+  if (auto s = Scrub(enforce::BankMask(next.id_base)); !s.ok()) return s;
+  if (auto s = WriteBank(sensor_, next); !s.ok()) return s;
+  // Both banks' selector kinds, the live bank still the only active one.
+  sluice_selector_cfg both = live_;
+  both.has_cgroup |= next.selector.has_cgroup;
+  both.has_exe |= next.selector.has_exe;
+  uint32_t zero = 0;
+  return Update(sensor_->selector_cfg_fd(), &zero, &both, "selector_cfg");
+}
+
+absl::Status PolicyMaps::Commit(absl::Status* cleanup) {
+  if (!staged_) return absl::FailedPreconditionError("no reload staged");
+  uint32_t zero = 0;
+  // The switch: the next bank becomes the active one in a single map update (active_mask is one
+  // aligned u64; has_cgroup/has_exe already hold both banks' bits and do not change here).
+  sluice_selector_cfg both = next_;
+  both.has_cgroup |= live_.has_cgroup;
+  both.has_exe |= live_.has_exe;
+  if (auto s = Update(sensor_->selector_cfg_fd(), &zero, &both, "selector_cfg"); !s.ok()) {
+    return s;
+  }
+  const uint64_t old_bank = enforce::BankMask(live_base_);
+  live_base_ = write_base_;
+  live_ = next_;
+  keep_ = 0;
+  staged_ = false;
+  // From here the new set decides; what is left of the old one is inert, and removed.
+  *cleanup = Scrub(old_bank);
+  if (auto s = Update(sensor_->selector_cfg_fd(), &zero, &live_, "selector_cfg");
+      !s.ok() && cleanup->ok()) {
+    *cleanup = s;
+  }
+  return absl::OkStatus();
+}
+
+void PolicyMaps::Abort() {
+  if (!staged_) return;
+  uint32_t zero = 0;
+  (void)Update(sensor_->selector_cfg_fd(), &zero, &live_, "selector_cfg");
+  (void)Scrub(enforce::BankMask(write_base_));
+  write_base_ = live_base_;
+  keep_ = 0;
+  staged_ = false;
+}
+
+absl::Status PolicyMaps::Scrub(uint64_t bank) {
+  absl::Status first = absl::OkStatus();
+  auto note = [&first](absl::Status s) {
+    if (first.ok() && !s.ok()) first = std::move(s);
+  };
+  note(ClearBits<uint64_t>(sensor_->cgroup_match_fd(), bank, "cgroup_match"));
+  note(ClearBits<sluice_exe_key>(sensor_->exe_match_fd(), bank, "exe_match"));
+  note(ClearBits<uint32_t>(sensor_->task_match_fd(), bank, "task_match"));
+  for (const sluice_allow_key& key : MapKeys<sluice_allow_key>(sensor_->egress_allow_fd())) {
+    const uint32_t id = ntohl(key.workload_id);
+    if (id < 64 && (bank >> id) & 1) note(Delete(sensor_->egress_allow_fd(), &key, "egress_allow"));
+  }
+  const sluice_workload_cfg none{};
+  for (uint32_t id = 0; id < SLUICE_MAX_WORKLOADS; ++id) {
+    if ((bank >> id) & 1) note(Update(sensor_->workload_cfg_fd(), &id, &none, "workload_cfg"));
+  }
+  return first;
+}
+
+absl::Status PolicyMaps::WriteMask(int fd, const void* key, uint64_t mask, const char* what) {
+  uint64_t value = mask << write_base_;
+  if (keep_ != 0) {
+    uint64_t existing = 0;
+    if (bpf_map_lookup_elem(fd, key, &existing) == 0) value |= existing & keep_;
+  }
+  if (value == 0) return Delete(fd, key, what);
+  return Update(fd, key, &value, what);
+}
+
 absl::Status PolicyMaps::WatchCgroup(uint64_t cgroup_id, uint64_t workload_mask) {
-  if (workload_mask == 0) return Delete(sensor_->cgroup_match_fd(), &cgroup_id, "cgroup_match");
-  sluice_cgroup_match v{.workload_mask = workload_mask};
-  return Update(sensor_->cgroup_match_fd(), &cgroup_id, &v, "cgroup_match");
+  return WriteMask(sensor_->cgroup_match_fd(), &cgroup_id, workload_mask, "cgroup_match");
 }
 
 absl::Status PolicyMaps::WatchExe(uint32_t dev, uint64_t ino, uint64_t workload_mask) {
   sluice_exe_key key{};
   key.ino = ino;
   key.dev = dev;
-  if (workload_mask == 0) return Delete(sensor_->exe_match_fd(), &key, "exe_match");
-  sluice_exe_match v{.workload_mask = workload_mask};
-  return Update(sensor_->exe_match_fd(), &key, &v, "exe_match");
+  return WriteMask(sensor_->exe_match_fd(), &key, workload_mask, "exe_match");
 }
 
 absl::Status PolicyMaps::WatchTask(uint32_t tgid, uint64_t workload_mask) {
-  if (workload_mask == 0) return Delete(sensor_->task_match_fd(), &tgid, "task_match");
-  sluice_task_match v{.workload_mask = workload_mask};
-  return Update(sensor_->task_match_fd(), &tgid, &v, "task_match");
+  return WriteMask(sensor_->task_match_fd(), &tgid, workload_mask, "task_match");
 }
 
 }  // namespace sluice::bpf

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -170,15 +171,15 @@ TEST(ParseRulesTest, NoWorkloadsIsAnEmptySet) {
   }
 }
 
-TEST(ParseRulesTest, SixtyFourWorkloadsFit) {
+TEST(ParseRulesTest, ThirtyTwoWorkloadsFit) {
   std::string text = "version: 1\nworkloads:\n";
-  for (int i = 0; i < 64; ++i)
+  for (int i = 0; i < 32; ++i)
     absl::StrAppend(&text, "  - {name: w", i, ", selector: {cgroup: /w}}\n");
   const LoadResult r = Parse(text);
   ASSERT_TRUE(r.ok()) << Errors(r)[0];
-  ASSERT_EQ(r.rules.workloads.size(), 64u);
-  EXPECT_EQ(r.rules.workloads[63].id, 63u);
-  EXPECT_EQ(r.rules.workloads[63].name, "w63");
+  ASSERT_EQ(r.rules.workloads.size(), 32u);
+  EXPECT_EQ(r.rules.workloads[31].id, 31u);
+  EXPECT_EQ(r.rules.workloads[31].name, "w31");
 }
 
 // ---- error paths, each with its exact location ----
@@ -254,6 +255,44 @@ TEST(FileClassesTest, ParsesClassesWithIdsInOrder) {
   EXPECT_EQ(r.rules.file_classes[0].name, "inference-cache");
   EXPECT_THAT(r.rules.file_classes[0].paths, ElementsAre("/var/cache/llm/", "/srv/kv"));
   EXPECT_EQ(r.rules.file_classes[1].id, 2u);
+}
+
+// A reload keeps the id of every class that stays, so a file the kernel tagged keeps its name;
+// new classes prefer ids nobody had, and all ids stay distinct and in range.
+TEST(FileClassesTest, ReloadKeepsIdsByName) {
+  LoadResult before = Parse(
+      "version: 1\nfiles:\n  - {class: a, paths: [/a]}\n  - {class: b, paths: [/b]}\n"
+      "  - {class: c, paths: [/c]}\n");
+  LoadResult after = Parse(
+      "version: 1\nfiles:\n  - {class: new1, paths: [/n]}\n  - {class: c, paths: [/c]}\n"
+      "  - {class: a, paths: [/a2]}\n");
+  ASSERT_TRUE(before.ok());
+  ASSERT_TRUE(after.ok());
+  KeepFileClassIds(before.rules, &after.rules);
+  ASSERT_EQ(after.rules.file_classes.size(), 3u);
+  EXPECT_EQ(after.rules.file_classes[0].id, 4u);  // not 2: b's id may still be in flight
+  EXPECT_EQ(after.rules.file_classes[1].id, 3u);
+  EXPECT_EQ(after.rules.file_classes[2].id, 1u);
+
+  // Full house: 31 new classes after 31 old ones reuse every id exactly once.
+  std::string many_old = "version: 1\nfiles:\n";
+  std::string many_new = "version: 1\nfiles:\n";
+  for (int i = 0; i < SLUICE_MAX_FILE_CLASSES - 1; ++i) {
+    absl::StrAppend(&many_old, "  - {class: o", i, ", paths: [/o", i, "]}\n");
+    absl::StrAppend(&many_new, "  - {class: n", i, ", paths: [/n", i, "]}\n");
+  }
+  LoadResult o = Parse(many_old);
+  LoadResult n = Parse(many_new);
+  ASSERT_TRUE(o.ok());
+  ASSERT_TRUE(n.ok());
+  KeepFileClassIds(o.rules, &n.rules);
+  std::set<uint32_t> ids;
+  for (const auto& c : n.rules.file_classes) {
+    EXPECT_GE(c.id, 1u);
+    EXPECT_LT(c.id, uint32_t{SLUICE_MAX_FILE_CLASSES});
+    ids.insert(c.id);
+  }
+  EXPECT_EQ(ids.size(), n.rules.file_classes.size());
 }
 
 TEST(FileClassesTest, ErrorsHaveLocations) {
@@ -545,12 +584,13 @@ TEST(ParseErrorsTest, CommentNotAString) {
 
 TEST(ParseErrorsTest, TooManyWorkloads) {
   std::string text = "version: 1\nworkloads:\n";
-  for (int i = 0; i < 66; ++i)
+  for (int i = 0; i < 34; ++i)
     absl::StrAppend(&text, "  - {name: w", i, ", selector: {cgroup: /w}}\n");
-  // Reported once, at the 65th workload (line 67), not again at the 66th.
+  // Reported once, at the 33rd workload (line 35), not again at the 34th.
   EXPECT_THAT(ParseErrors(text),
-              ElementsAre("t.yaml:67:5: too many workloads: at most 64 are supported (ids are "
-                          "bits of a 64-bit kernel mask)"));
+              ElementsAre("t.yaml:35:5: too many workloads: at most 32 are supported (the "
+                          "kernel's 64-bit masks hold the live set and, during a reload, the "
+                          "next one)"));
 }
 
 // Every error, in the order of the file (not the order the checks run in).

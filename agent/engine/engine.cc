@@ -165,13 +165,15 @@ void Engine::Watch(const absl::Status& s) {
   fprintf(stderr, "sluiced: watch set: %s\n", std::string(s.message()).c_str());
 }
 
-absl::Status Engine::SeedWatchSet() {
+absl::Status Engine::SeedWatchSet() { return SeedWatchSet(rules_); }
+
+absl::Status Engine::SeedWatchSet(const detect::RuleSet& rules) {
   if (watch_ == nullptr) return absl::OkStatus();
   for (const auto& [id, path] : cgroups_->All()) {
-    uint64_t mask = state::CgroupMask(rules_, path);
+    uint64_t mask = state::CgroupMask(rules, path);
     if (mask != 0) Watch(watch_->WatchCgroup(id, mask));
   }
-  for (const auto& w : rules_.workloads) {
+  for (const auto& w : rules.workloads) {
     if (!w.selector.exe_glob) continue;
     glob_t g{};
     if (glob(w.selector.exe_glob->c_str(), 0, nullptr, &g) == 0) {
@@ -180,7 +182,7 @@ absl::Status Engine::SeedWatchSet() {
         if (stat(g.gl_pathv[i], &st) != 0 || !S_ISREG(st.st_mode)) continue;
         // The mask of the path the glob named; a symlink's target may match other globs too,
         // which its own expansion adds.
-        uint64_t mask = state::ExeMask(rules_, g.gl_pathv[i]);
+        uint64_t mask = state::ExeMask(rules, g.gl_pathv[i]);
         Watch(watch_->WatchExe(EncodeDev(st.st_dev), st.st_ino, mask));
       }
     }
@@ -194,7 +196,7 @@ absl::Status Engine::SeedWatchSet() {
     chain.push_back(pid);
     for (uint32_t member : chain) {
       auto p = processes_->Get(member);
-      if (p && !p->exe.empty()) mask |= state::ExeMask(rules_, p->exe);
+      if (p && !p->exe.empty()) mask |= state::ExeMask(rules, p->exe);
     }
     if (mask != 0) Watch(watch_->WatchTask(pid, mask));
   }
@@ -329,16 +331,45 @@ void Engine::OnProcessSnapshot(const ProcessSnapshot& s) {
   processes_->Upsert(std::move(p));
 }
 
-const detect::Workload* Engine::WorkloadFor(uint32_t kernel_id, uint32_t pid, uint64_t cgroup_id) {
+const detect::Workload* Engine::WorkloadFor(uint32_t kernel_id, uint32_t pid, uint64_t cgroup_id,
+                                            uint64_t attributed_ns) {
   if (options_.trust_kernel_workload) {
     if (kernel_id == SLUICE_NO_WORKLOAD) return nullptr;
-    if (kernel_id >= rules_.workloads.size()) {
+    // Attributed under earlier rules (before a reload went live, or by the other bank): the id
+    // may name another workload now.
+    const bool stale = (kernel_ids_since_ns_ != 0 && attributed_ns < kernel_ids_since_ns_) ||
+                       kernel_id < kernel_id_base_ ||
+                       kernel_id - kernel_id_base_ >= detect::kMaxWorkloads;
+    if (stale) return ResolveWorkload(pid, cgroup_id);
+    const uint32_t id = kernel_id - kernel_id_base_;
+    if (id >= rules_.workloads.size()) {
       ++stats_.unknown_workload;
       return nullptr;
     }
-    return &rules_.workloads[kernel_id];
+    return &rules_.workloads[id];
   }
   return ResolveWorkload(pid, cgroup_id);
+}
+
+void Engine::ReplaceRules(detect::RuleSet rules, uint32_t kernel_id_base,
+                          uint64_t switched_ns) {
+  // Accepted alerts are delivered under the rules that raised them.
+  FlushAlerts();
+  absl::flat_hash_map<uint32_t, uint32_t> renumber;
+  for (const detect::Workload& next : rules.workloads) {
+    for (const detect::Workload& prev : rules_.workloads) {
+      if (prev.name == next.name) renumber[prev.id] = next.id;
+    }
+  }
+  reads_.Renumber(renumber);
+  rules_ = std::move(rules);
+  aggregator_ = detect::AlertAggregator(detect::AlertAggregator::Options{
+      .window_ms = int64_t{rules_.aggregate_window_s} * 1000});
+  cgroup_masks_.clear();
+  kernel_id_base_ = kernel_id_base;
+  kernel_ids_since_ns_ = std::max<uint64_t>(switched_ns, 1);
+  // What was reported stays reported (per flow, per process): a reload must not repeat alerts.
+  SeedProcessHooks();
 }
 
 const detect::Workload* Engine::ResolveWorkload(uint32_t pid, uint64_t cgroup_id) {
@@ -451,7 +482,7 @@ void Engine::OnCgroupMkdir(const events::CgroupMkdirEvent& e) {
 }
 
 void Engine::OnConnect(const events::ConnectEvent& e) {
-  const detect::Workload* rule = WorkloadFor(e.workload_id, e.hdr.pid, e.hdr.cgroup_id);
+  const detect::Workload* rule = WorkloadFor(e.workload_id, e.hdr.pid, e.hdr.cgroup_id, e.hdr.ts_ns);
   if (rule == nullptr) return;
   const detect::Subject subject = SubjectFor(*rule, e.hdr.pid, e.hdr.cgroup_id, e.hdr.ts_ns);
 
@@ -578,7 +609,7 @@ void Engine::EvaluateFlow(FlowState& fs, uint64_t ts_ns) {
                                (fs.fired & (kFiredCacheDump | kFiredLogExport |
                                             kFiredExfilChain)) == 0;
   if (delta == 0 && !may_carry_files) return;
-  const detect::Workload* rule = WorkloadFor(f.workload_id, f.pid, f.cgroup_id);
+  const detect::Workload* rule = WorkloadFor(f.workload_id, f.pid, f.cgroup_id, f.start_ns);
   if (rule == nullptr) return;
   const double default_budget = rules_.Param("volume_anomaly", "default_budget_bytes");
   const bool budgeted = delta > 0 && (!rule->budgets.empty() || default_budget > 0);
@@ -698,7 +729,7 @@ void Engine::OnFileTotals(const FileTotals& t) {
   // cgroup of the process as the table knows it.
   uint64_t cgroup_id = 0;
   if (auto p = processes_->Get(t.pid)) cgroup_id = p->cgroup_id;
-  if (const detect::Workload* rule = WorkloadFor(t.workload_id, t.pid, cgroup_id)) {
+  if (const detect::Workload* rule = WorkloadFor(t.workload_id, t.pid, cgroup_id, /*attributed_ns=*/0)) {
     state::ReadLedger::Update u;
     u.workload_id = rule->id;
     u.pid = t.pid;
@@ -794,7 +825,7 @@ void Engine::OnDns(const DnsObservation& o) {
       }
     }
     obs.names_last_minute =
-        name_rate_.Observe(absl::StrCat(rule->id, "|", domain), q, obs.subject.time_ms);
+        name_rate_.Observe(absl::StrCat(rule->name, "|", domain), q, obs.subject.time_ms);
     if (auto a = dns_tunnel_.Evaluate(rules_, obs)) Emit(std::move(*a));
   }
 }
@@ -856,7 +887,7 @@ void Engine::OnPayload(const PayloadObservation& o) {
   j["dport"] = fs.flow.dport;
   Publish("payload", j);
   if (fs.fired & kFiredPlaintext) return;
-  const detect::Workload* rule = WorkloadFor(fs.flow.workload_id, o.hdr.pid, o.hdr.cgroup_id);
+  const detect::Workload* rule = WorkloadFor(fs.flow.workload_id, o.hdr.pid, o.hdr.cgroup_id, fs.flow.start_ns);
   if (rule == nullptr) return;
   detect::PlaintextObservation p;
   p.subject = SubjectFor(*rule, o.hdr.pid, o.hdr.cgroup_id, o.hdr.ts_ns);
@@ -914,7 +945,7 @@ void Engine::OnTls(const TlsObservation& o) {
   // What a write carried, to whom: pii_egress and token_misuse. The peer comes from the flow
   // the call was tied to; without it there is no destination to judge.
   if (o.direction != SLUICE_TLS_DIR_WRITE || o.data.empty() || fs == nullptr) return;
-  const detect::Workload* rule = WorkloadFor(o.workload_id, o.hdr.pid, o.hdr.cgroup_id);
+  const detect::Workload* rule = WorkloadFor(o.workload_id, o.hdr.pid, o.hdr.cgroup_id, o.hdr.ts_ns);
   if (rule == nullptr) return;
   detect::PayloadWrite w;
   w.subject = SubjectFor(*rule, o.hdr.pid, o.hdr.cgroup_id, o.hdr.ts_ns);

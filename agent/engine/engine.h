@@ -152,6 +152,25 @@ class Engine {
   // Delivers every open aggregation summary (shutdown, end of a replay).
   void FlushAlerts();
 
+  // Kernel workload ids are base + rule id (enforce::kBankSize banks: the rules alternate
+  // between the two on reload). Default 0.
+  void SetKernelIdBase(uint32_t base) { kernel_id_base_ = base; }
+  uint32_t kernel_id_base() const { return kernel_id_base_; }
+
+  // A rule reload (SIGHUP), in two steps around the kernel's switch:
+  //   SeedWatchSet(next): the watch set `next` selects (cgroups, executables, processes known
+  //     now), written through the watch target while the old rules still decide;
+  //   ReplaceRules: delivers every open aggregate under the old rules, then judges by `rules`
+  //     from now on. Reads in the ledgers follow their workload by name (those of removed
+  //     workloads are dropped); volume windows, token owners and learn profiles are kept by
+  //     name; what was reported stays reported. Kernel ids are read in the bank from
+  //     `kernel_id_base`, and trusted only for activity the kernel attributed at or after
+  //     `switched_ns` (CLOCK_BOOTTIME); older flows, files and records still in the ring are
+  //     resolved from their cgroup and process chain with the new rules. Reports the watched
+  //     processes to the process hooks again.
+  absl::Status SeedWatchSet(const detect::RuleSet& rules);
+  void ReplaceRules(detect::RuleSet rules, uint32_t kernel_id_base, uint64_t switched_ns);
+
   // What learn-mode workloads did so far, as a proposed rule file (`sluicectl learn`).
   std::string ProposeRules() const { return learn_.ProposeRules(rules_); }
 
@@ -184,7 +203,10 @@ class Engine {
   TlsObservation ObserveTls(const events::TlsEvent& e) const;
 
   // The workload of an activity: the kernel's answer when trusted, else resolved here.
-  const detect::Workload* WorkloadFor(uint32_t kernel_id, uint32_t pid, uint64_t cgroup_id);
+  // `attributed_ns`: when the kernel chose `kernel_id` (0: unknown); ids chosen before the last
+  // reload went live are not trusted.
+  const detect::Workload* WorkloadFor(uint32_t kernel_id, uint32_t pid, uint64_t cgroup_id,
+                                      uint64_t attributed_ns);
   const detect::Workload* ResolveWorkload(uint32_t pid, uint64_t cgroup_id);
   detect::Subject SubjectFor(const detect::Workload& w, uint32_t pid, uint64_t cgroup_id,
                              uint64_t ts_ns);
@@ -225,6 +247,8 @@ class Engine {
   detect::LearnProfile learn_;
   detect::AlertAggregator aggregator_;
   int64_t last_flush_ms_ = 0;
+  uint32_t kernel_id_base_ = 0;
+  uint64_t kernel_ids_since_ns_ = 0;  // attributions before this belong to older rules
   absl::flat_hash_set<uint32_t> archivers_reported_;  // pids archive_staging reported
   absl::flat_hash_set<uint32_t> tools_reported_;      // pids tool_egress reported
   InputRecorder* recorder_ = nullptr;

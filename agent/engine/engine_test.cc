@@ -162,6 +162,65 @@ TEST_F(EngineTest, UnknownWorkloadIdIsCountedNotAlerted) {
   EXPECT_EQ(engine_->stats().unknown_workload, 1u);
 }
 
+// SIGHUP: open aggregates are delivered under the old rules, the watch set is re-seeded with the
+// new ids, kernel ids are read in the new bank, and activity attributed under the old rules is
+// resolved afresh instead of trusted.
+TEST_F(EngineTest, ReplaceRulesSwitchesAtomicallyAndRenumbers) {
+  engine_->OnEvent(events::CgroupMkdirEvent{{SLUICE_EV_CGROUP_MKDIR, 1, 1, 1, 77}, "/crm"});
+  engine_->OnEvent(events::CgroupMkdirEvent{{SLUICE_EV_CGROUP_MKDIR, 1, 1, 1, 78}, "/ops"});
+  auto connect = [](uint32_t workload, uint64_t ts, uint64_t cgroup) {
+    events::ConnectEvent e = Connect(workload, {203, 0, 113, 9}, 443, SLUICE_VERDICT_WOULD_DENY);
+    e.hdr.ts_ns = ts;
+    e.hdr.cgroup_id = cgroup;
+    return e;
+  };
+  engine_->OnEvent(connect(0, 1000, 77));
+  engine_->OnEvent(connect(0, 2000, 77));  // absorbed into the open aggregate
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+
+  auto next = detect::ParseRules(R"(version: 1
+workloads:
+  - name: ops
+    selector: {cgroup: "/ops"}
+  - name: sync
+    selector: {cgroup: "/crm"}
+)",
+                                 "next.yaml");
+  ASSERT_TRUE(next.ok());
+  watch_.cgroups.clear();
+  constexpr uint64_t kSwitched = 5000;
+  ASSERT_TRUE(engine_->SeedWatchSet(next.rules).ok());
+  engine_->ReplaceRules(next.rules, 32, kSwitched);
+  // The summary of the aggregate, delivered by the reload.
+  ASSERT_EQ(sink_.alerts.size(), 2u);
+  EXPECT_EQ(sink_.alerts[1].count, 1u);  // the absorbed one
+  EXPECT_EQ(sink_.alerts[1].workload.name, "sync");
+  EXPECT_EQ(engine_->kernel_id_base(), 32u);
+  EXPECT_EQ(engine_->rules().workloads.size(), 2u);
+  // Re-seeded with the new rule ids (the watch target shifts them into the bank).
+  EXPECT_THAT(watch_.cgroups, ::testing::UnorderedElementsAre(Pair(77u, 0b10u), Pair(78u, 0b01u)));
+
+  // New bank, after the switch: trusted. Kernel id 32 is rule 0, "ops".
+  engine_->OnEvent(connect(32, kSwitched + 1, 78));
+  ASSERT_EQ(sink_.alerts.size(), 3u);
+  EXPECT_EQ(sink_.alerts[2].workload.name, "ops");
+  // An old-bank id still in the ring: 0 named "sync" then and would name "ops" in the new bank;
+  // it is resolved from its cgroup instead.
+  engine_->OnEvent(connect(0, kSwitched - 1, 77));
+  ASSERT_EQ(sink_.alerts.size(), 4u);
+  EXPECT_EQ(sink_.alerts[3].workload.name, "sync");
+  EXPECT_EQ(engine_->stats().unknown_workload, 0u);
+
+  // And back to bank 0 on the next reload: an id of bank 0 attributed before this switch (two
+  // rule sets ago) is not trusted either.
+  engine_->ReplaceRules(next.rules, 0, 9000);
+  sink_.alerts.clear();
+  engine_->OnEvent(connect(0, 8000, 77));  // "ops" by id, but cgroup 77 is sync's
+  engine_->FlushAlerts();
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].workload.name, "sync");
+}
+
 TEST_F(EngineTest, NewCgroupUnderASelectorIsWatched) {
   engine_->OnEvent(events::CgroupMkdirEvent{{SLUICE_EV_CGROUP_MKDIR, 1, 1, 1, 100}, "/crm/w1"});
   engine_->OnEvent(events::CgroupMkdirEvent{{SLUICE_EV_CGROUP_MKDIR, 1, 1, 1, 101}, "/other"});

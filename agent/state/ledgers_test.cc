@@ -33,6 +33,28 @@ TEST(ReadLedgerTest, KeepsCumulativeTotalsPerProcessAndFile) {
   EXPECT_TRUE(l.ForWorkload(1, 0).empty());
 }
 
+TEST(ReadLedgerTest, RenumberFollowsReloadedIds) {
+  ReadLedger l;
+  l.Observe(Read(0, 10, 1, 100, 60000));  // workload 0 becomes 1
+  l.Observe(Read(1, 11, 2, 50, 60000));   // workload 1 is removed
+  l.Observe(Read(2, 12, 3, 70, 60000));   // workload 2 becomes 0
+  l.Renumber({{0, 1}, {2, 0}});
+  EXPECT_EQ(l.size(), 2u);
+  ASSERT_EQ(l.ForWorkload(1, 0).size(), 1u);
+  EXPECT_EQ(l.ForWorkload(1, 0)[0].pid, 10u);
+  EXPECT_EQ(l.GrowthSince(1, {}, 60000), 100u);
+  EXPECT_EQ(l.LastReadMs(1), 60000);
+  ASSERT_EQ(l.ForWorkload(0, 0).size(), 1u);
+  EXPECT_EQ(l.ForWorkload(0, 0)[0].pid, 12u);
+  EXPECT_EQ(l.GrowthSince(0, {}, 60000), 70u);
+  EXPECT_TRUE(l.ForWorkload(2, 0).empty());
+  EXPECT_EQ(l.GrowthSince(2, {}, 0), 0u);
+  EXPECT_EQ(l.LastReadMs(2), INT64_MIN);
+  // Later totals of a moved entry grow it, not a second copy.
+  EXPECT_EQ(l.Observe(Read(1, 10, 1, 150, 61000)), 50u);
+  EXPECT_EQ(l.size(), 2u);
+}
+
 TEST(ReadLedgerTest, ZeroTotalsAreNotReads) {
   ReadLedger l;
   EXPECT_EQ(l.Observe(Read(0, 10, 1, 0, 1000)), 0u);

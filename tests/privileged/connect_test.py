@@ -246,6 +246,62 @@ class ConnectTest(unittest.TestCase):
         self.assertEqual(alerts[0]["disposition"], "Blocked")
         self.assertEqual(len(self.accepted_since(n0, expect=1)), 1)
 
+    def test_sighup_reload_swaps_the_kernel_policy_whole(self):
+        s = self.start("enforce")
+        cg = self.lab.cgroup_rel
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "ERR EPERM")
+        self.assertEqual(self.lab.client("inet", ALLOWED_V4), "OK")  # test-exe allows it
+        self.assertEqual(self.lab.client("inet", DENIED_V4), "ERR EPERM")  # test-exe denies it
+        # The next set swaps the peers for the cgroup workload, under a new name, and drops the
+        # exe workload: its kernel ids move to the other bank.
+        swapped = """version: 1
+alerts:
+  aggregate_window: 0
+workloads:
+  - name: test-cgroup-v2
+    mode: enforce
+    selector:
+      cgroup: "{cg}"
+    egress:
+      allow:
+        - cidr: {d4}/32
+          ports: [{port}]
+""".format(cg=cg, d4=DENIED_V4, port=PORT)
+        self.assertEqual(s.reload(swapped), "reloaded", s.log())
+        n0 = len(self.lab.accepted())
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "OK")
+        self.assertEqual(self.lab.client("inet", ALLOWED_V4, cg), "ERR EPERM")
+        # The exe workload is gone: its bits were scrubbed from the kernel's selector maps.
+        self.assertEqual(self.lab.client("inet", DENIED_V4), "OK")
+        self.assertEqual(len(self.accepted_since(n0, expect=2)), 2)
+        alerts = s.wait_alerts(3)
+        self.assertEqual(len(alerts), 3, s.log())
+        # Records still in the ring at the SIGHUP were judged by the rules that decided them.
+        self.assertEqual([a["unmapped"]["sluice"]["workload"]["name"] for a in alerts[:2]],
+                         ["test-cgroup", "test-exe"])
+        last = alerts[-1]
+        self.assertEqual(last["unmapped"]["sluice"]["workload"]["name"], "test-cgroup-v2")
+        self.assertEqual(last["dst_endpoint"]["ip"], ALLOWED_V4)
+        self.assertEqual(last["disposition"], "Blocked")
+
+        # A broken set is refused whole, with its location; the swapped set stays in force.
+        broken = swapped + "  - name: half\n    selektor: {cgroup: /x}\n"
+        self.assertEqual(s.reload(broken), "rejected", s.log())
+        self.assertIn("rules.yaml:14:5: unknown key \"selektor\"", s.log())
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "OK")
+        self.assertEqual(self.lab.client("inet", ALLOWED_V4, cg), "ERR EPERM")
+        self.assertEqual(len(s.wait_alerts(4)), 4)
+
+        # Back to the first set: the bank the first set used is reused cleanly.
+        self.assertEqual(s.reload(rules_for(self.lab, "enforce")), "reloaded", s.log())
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "ERR EPERM")
+        self.assertEqual(self.lab.client("inet", ALLOWED_V4, cg), "OK")
+        self.assertEqual(self.lab.client("inet", DENIED_V4), "ERR EPERM")
+        alerts = s.wait_alerts(6)
+        self.assertEqual(len(alerts), 6, s.log())
+        self.assertEqual([a["unmapped"]["sluice"]["workload"]["name"] for a in alerts[4:]],
+                         ["test-cgroup", "test-exe"])
+
     def test_unwatched_process_is_untouched(self):
         s = self.start("enforce")
         n0 = len(self.lab.accepted())

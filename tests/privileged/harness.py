@@ -109,6 +109,28 @@ class Sluiced:
                 return None
             time.sleep(0.05)
 
+    def reload(self, rules_yaml, timeout=20.0):
+        """Rewrites the rule file and sends SIGHUP; returns "reloaded" or "rejected" once the
+        agent has logged the outcome."""
+        before = self.log()
+        done, rejected = before.count("rules reloaded from"), before.count("reload rejected")
+        tmp = self.rules + ".new"
+        with open(tmp, "w") as f:
+            f.write(rules_yaml)
+        os.replace(tmp, self.rules)  # as an editor or config management would: never half a file
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            log = self.log()
+            if log.count("rules reloaded from") > done:
+                return "reloaded"
+            if log.count("reload rejected") > rejected:
+                return "rejected"
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError("sluiced did not report the reload:\n" + self.log())
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -506,6 +506,43 @@ class SensorTest(unittest.TestCase):
         self.assertEqual(lr.returncode, 1)
         self.assertIn("no workload is in learn mode", lr.stderr)
 
+    def test_sighup_reload_of_file_classes(self):
+        models = os.path.join(self.lab.tmp, "models")
+        os.makedirs(models, exist_ok=True)
+        model = os.path.join(models, "m.bin")
+        with open(model, "wb") as f:
+            f.write(os.urandom(4000))
+        kv = os.path.join(self.lab.cache, "kv.bin")
+        original = rules_for(self.lab)
+        two_classes = original.replace(
+            "workloads:",
+            "  - class: training-data\n    paths: [\"%s\"]\nworkloads:" % models, 1)
+        only_models = two_classes.replace(
+            "  - class: inference-cache\n    paths: [\"%s\"]\n" % self.lab.cache, "", 1)
+        self.assertNotEqual(only_models, two_classes)
+        try:
+            self.assertEqual(self.agent.reload(two_classes), "reloaded", self.agent.log())
+            t = self.file_reads(model, "read")  # a prefix the new set added, seeded by inode
+            self.assertEqual((t["bytes_read"], t["class"]), (4000, "training-data"), t)
+            t = self.file_reads(kv, "read")     # a class that stayed keeps its name
+            self.assertEqual((t["bytes_read"], t["class"]), (100000, "inference-cache"), t)
+
+            self.assertEqual(self.agent.reload(only_models), "reloaded", self.agent.log())
+            reloaded = [l for l in self.agent.log().splitlines() if "rules reloaded" in l][-1]
+            self.assertRegex(reloaded, r"; 1 prefix\(es\), [1-9][0-9]* inode\(s\) dropped")
+            pid, _ = self.lab.run_in(["/bin/cat", kv], netns=False)
+            time.sleep(0.6)  # two reaper periods
+            self.assertFalse([e for e in self.agent.events_now()
+                              if e["type"] in ("file_open", "file_read") and e["pid"] == pid],
+                             "a class the reload removed is still watched (prefix or inode)")
+            t = self.file_reads(model, "read")
+            self.assertEqual((t["bytes_read"], t["class"]), (4000, "training-data"), t)
+        finally:
+            # The other cases of this class share the agent: give them the original rules back.
+            self.assertEqual(self.agent.reload(original), "reloaded", self.agent.log())
+        t = self.file_reads(kv, "read")
+        self.assertEqual((t["bytes_read"], t["class"]), (100000, "inference-cache"), t)
+
     def test_unwatched_process_reading_a_sensitive_file_is_not_tracked(self):
         path = os.path.join(self.lab.cache, "kv.bin")
         p = subprocess.Popen(["/bin/cat", path], stdout=subprocess.DEVNULL)

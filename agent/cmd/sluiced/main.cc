@@ -14,6 +14,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/api/control_server.h"
@@ -40,7 +41,15 @@ constexpr int kExitRuntime = 1;
 constexpr int kExitBadInput = 2;
 
 volatile std::sig_atomic_t g_stop = 0;
+volatile std::sig_atomic_t g_reload = 0;
 void OnSignal(int) { g_stop = 1; }
+void OnHangup(int) { g_reload = 1; }
+
+uint64_t BootTimeNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 int Fail(int code, const absl::Status& s) {
   fprintf(stderr, "sluiced: %s\n", std::string(s.message()).c_str());
@@ -80,6 +89,9 @@ class TlsHooks : public sluice::engine::ProcessHooks {
     attacher_->Attach(pid, extra);
     // Through /proc/PID/exe: valid from the host for a container's binary too, and its
     // libraries are then looked up inside the process's root.
+    // A rule reload reports every watched process again: inspect each executable once.
+    if (auto it = inspected_.find(pid); it != inspected_.end() && it->second == exe) return;
+    inspected_[pid] = exe;
     auto coverage = sluice::bpf::InspectExecutable(absl::StrCat("/proc/", pid, "/exe"));
     if (coverage.ok() && (*coverage == sluice::bpf::TlsCoverage::kStaticOpenSsl ||
                           *coverage == sluice::bpf::TlsCoverage::kGoCryptoTls)) {
@@ -101,7 +113,10 @@ class TlsHooks : public sluice::engine::ProcessHooks {
     // `sh -c 'curl ...'`, which may finish its TLS call before its exec record is handled.
     if (watched || attacher_->attached(parent)) attacher_->Attach(child);
   }
-  void OnExit(uint32_t pid) override { attacher_->Detach(pid); }
+  void OnExit(uint32_t pid) override {
+    attacher_->Detach(pid);
+    inspected_.erase(pid);
+  }
 
   static sluice::bpf::TlsTarget Target(const sluice::bpf::TlsLibrary& lib) {
     return {lib.kind == sluice::bpf::TlsLibKind::kGnuTls ? sluice::bpf::TlsLib::kGnuTls
@@ -112,6 +127,7 @@ class TlsHooks : public sluice::engine::ProcessHooks {
  private:
   sluice::bpf::TlsAttacher* attacher_;
   sluice::engine::EventPublisher* events_;
+  absl::flat_hash_map<uint32_t, std::string> inspected_;  // pid -> executable inspected
 };
 
 // Fans every event out to `--events` and the control API's event stream, rendering it once.
@@ -363,20 +379,19 @@ int Run(const Options& opt) {
   fprintf(stderr, "sluiced: sensitive files: %zu prefix(es), %zu inode(s) seeded%s\n",
           file_seed.prefixes, file_seed.inodes,
           file_seed.truncated ? " (inode seeding stopped at its limit)" : "");
-  fprintf(stderr, "sluiced: ready: %zu workload(s) from %s, mode %s, alerts to %s\n",
+  fprintf(stderr, "sluiced: ready: %zu workload(s) from %s, mode %s, alerts to %s (SIGHUP "
+                  "reloads the rules)\n",
           loaded.rules.workloads.size(), rules_path.c_str(), mode_name.c_str(),
           alerts_path.c_str());
 
-  uint32_t learning_workloads = 0;
-  for (const auto& w : loaded.rules.workloads) {
-    if (w.mode == sluice::detect::Mode::kLearn) ++learning_workloads;
-  }
+  uint64_t reloads = 0;
+  uint64_t reload_failures = 0;
   sluice::v1::LearnResponse learn_snapshot;
   auto refresh_status = [&] {
     sluice::v1::StatusResponse st;
     st.set_mode(mode_name);
     st.set_rules_path(rules_path);
-    st.set_workload_count(static_cast<uint32_t>(loaded.rules.workloads.size()));
+    st.set_workload_count(static_cast<uint32_t>(engine.rules().workloads.size()));
     for (const auto& p : (*sensor)->probes()) {
       auto* out = st.add_probes();
       out->set_name(p.probe);
@@ -418,6 +433,12 @@ int Run(const Options& opt) {
     c["alerts_aggregated"] = es.alerts_aggregated;
     c["payload_prefixes"] = es.payload_prefixes;
     for (const auto& [detector, n] : es.findings) c[absl::StrCat("findings_", detector)] = n;
+    c["rules_reloads"] = reloads;
+    c["rules_reload_failures"] = reload_failures;
+    uint32_t learning_workloads = 0;
+    for (const auto& w : engine.rules().workloads) {
+      if (w.mode == sluice::detect::Mode::kLearn) ++learning_workloads;
+    }
     sluice::v1::LearnResponse learn;
     if (learning_workloads > 0) {
       learn.set_rules_yaml(engine.ProposeRules());
@@ -442,11 +463,97 @@ int Run(const Options& opt) {
   uint64_t record_generation = 0;
 
   using Clock = std::chrono::steady_clock;
+  // SIGHUP: the whole new rule set or nothing. Everything that can fail on bad input runs before
+  // the kernel is touched; the kernel side is staged beside the live set and switched in one
+  // map update (bpf::PolicyMaps); a failure while staging leaves the live set deciding.
+  auto reload = [&] {
+    const auto started = Clock::now();
+    auto reject = [&](const std::string& why) {
+      ++reload_failures;
+      fprintf(stderr, "sluiced: reload rejected: %s; the rules loaded before stay in force\n",
+              why.c_str());
+    };
+    sluice::detect::LoadResult next = sluice::detect::LoadRules(rules_path);
+    if (!next.ok()) {
+      for (const auto& e : next.errors) fprintf(stderr, "%s\n", e.ToString().c_str());
+      return reject(absl::StrCat(next.errors.size(), " error(s) in ", rules_path));
+    }
+    sluice::detect::KeepFileClassIds(engine.rules(), &next.rules);
+    auto next_policy = sluice::enforce::CompilePolicy(next.rules, mode, maps.next_base());
+    if (!next_policy.ok()) return reject(std::string(next_policy.status().message()));
+    // What the probes submitted so far was decided by the live rules: judge it by them.
+    if (auto n = (*sensor)->Poll(0); !n.ok()) return reject(std::string(n.status().message()));
+    if (auto s = maps.Stage(*next_policy); !s.ok()) {
+      maps.Abort();
+      return reject(absl::StrCat("cannot stage the new policy: ", s.message()));
+    }
+    // Puts the live classes back over whatever of the new ones got written.
+    auto restore_file_classes = [&] {
+      sluice::bpf::FileSeedStats restored;
+      size_t prefixes = 0, inodes = 0;
+      (void)sluice::bpf::ApplyFileClasses((*sensor)->sensitive_prefix_fd(),
+                                          (*sensor)->sensitive_inode_fd(),
+                                          engine.rules().file_classes, &restored);
+      (void)sluice::bpf::RemoveStaleFileClasses((*sensor)->sensitive_prefix_fd(),
+                                                (*sensor)->sensitive_inode_fd(),
+                                                engine.rules().file_classes, &prefixes, &inodes);
+    };
+    sluice::bpf::FileSeedStats seeded;
+    if (auto s = sluice::bpf::ApplyFileClasses((*sensor)->sensitive_prefix_fd(),
+                                               (*sensor)->sensitive_inode_fd(),
+                                               next.rules.file_classes, &seeded);
+        !s.ok()) {
+      maps.Abort();
+      restore_file_classes();
+      return reject(absl::StrCat("cannot write the sensitive file classes: ", s.message()));
+    }
+    const uint32_t base = next_policy->id_base;
+    const size_t workloads = next.rules.workloads.size();
+    const size_t classes = next.rules.file_classes.size();
+    // The next watch set goes into the staged bank beside the live one, then the kernel
+    // switches. Records of the few milliseconds in between carry old-bank ids; the engine
+    // resolves those itself, with the new rules.
+    (void)engine.SeedWatchSet(next.rules);
+    const uint64_t switched_ns = BootTimeNs();
+    absl::Status cleanup;
+    if (auto s = maps.Commit(&cleanup); !s.ok()) {
+      maps.Abort();
+      restore_file_classes();
+      return reject(absl::StrCat("cannot switch the kernel to the new policy: ", s.message()));
+    }
+    if (!cleanup.ok()) {
+      fprintf(stderr, "sluiced: reload: clearing the previous policy: %s\n",
+              std::string(cleanup.message()).c_str());
+    }
+    engine.ReplaceRules(std::move(next.rules), base, switched_ns);
+    size_t stale_prefixes = 0, stale_inodes = 0;
+    if (auto s = sluice::bpf::RemoveStaleFileClasses(
+            (*sensor)->sensitive_prefix_fd(), (*sensor)->sensitive_inode_fd(),
+            engine.rules().file_classes, &stale_prefixes, &stale_inodes);
+        !s.ok()) {
+      fprintf(stderr, "sluiced: reload: %s\n", std::string(s.message()).c_str());
+    }
+    ++reloads;
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+    fprintf(stderr,
+            "sluiced: rules reloaded from %s: %zu workload(s), %zu file class(es) (%zu "
+            "prefix(es), %zu inode(s) seeded; %zu prefix(es), %zu inode(s) dropped), kernel ids "
+            "from %u, in %lld ms\n",
+            rules_path.c_str(), workloads, classes, seeded.prefixes, seeded.inodes,
+            stale_prefixes, stale_inodes, base, static_cast<long long>(ms));
+  };
+
   auto next_reap = Clock::now();
   auto next_live = Clock::now() + std::chrono::seconds(1);
   auto next_loss_report = Clock::now() + std::chrono::seconds(10);
   uint64_t reported_loss = 0;
   while (!g_stop) {
+    if (g_reload) {
+      g_reload = 0;
+      reload();
+      refresh_status();
+    }
     // 10 ms: the probes wake us only above a fill watermark (DESIGN §4).
     auto n = (*sensor)->Poll(10);
     if (!n.ok()) return Fail(kExitRuntime, n.status());
@@ -555,6 +662,9 @@ int main(int argc, char** argv) {
   sa.sa_handler = OnSignal;  // no SA_RESTART: the poll returns and the loop sees the flag
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  struct sigaction hup {};
+  hup.sa_handler = OnHangup;  // no SA_RESTART either: the loop reloads within one poll
+  sigaction(SIGHUP, &hup, nullptr);
   signal(SIGPIPE, SIG_IGN);
   return Run(opt);
 }
