@@ -55,6 +55,15 @@ bool EgressAllowed(const Workload& workload, const IpAddr& dst, uint16_t port,
                      [&](const EgressAllow& a) { return EntryMatches(a, dst, port, names); });
 }
 
+bool HostEntryCouldAllow(const Workload& workload, uint16_t port) {
+  return std::any_of(workload.allow.begin(), workload.allow.end(), [port](const EgressAllow& a) {
+    return a.host_glob && (a.ports.empty() || std::any_of(a.ports.begin(), a.ports.end(),
+                                                          [port](const PortRange& r) {
+                                                            return port >= r.lo && port <= r.hi;
+                                                          }));
+  });
+}
+
 bool TlsRequired(const Workload& workload, const IpAddr& dst, uint16_t port,
                  absl::Span<const std::string> names) {
   return std::any_of(workload.allow.begin(), workload.allow.end(), [&](const EgressAllow& a) {

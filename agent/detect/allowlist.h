@@ -38,6 +38,10 @@ bool DestinationMatches(const Destination& to, const IpAddr& ip,
 bool EgressAllowed(const Workload& workload, const IpAddr& dst, uint16_t port,
                    absl::Span<const std::string> names = {});
 
+// True iff some host entry of the workload allows `port`: a name not known yet (the TLS server
+// name a ClientHello will carry) could still allow a destination on that port.
+bool HostEntryCouldAllow(const Workload& workload, uint16_t port);
+
 // True iff some allow entry that matches (dst, port) says `tls: required`.
 bool TlsRequired(const Workload& workload, const IpAddr& dst, uint16_t port,
                  absl::Span<const std::string> names);

@@ -145,6 +145,8 @@ struct DetectorParamSpec {
 };
 
 inline constexpr DetectorParamSpec kDetectorParams[] = {
+    {"unexpected_egress", "sni_wait_s", 5, 0, 60,
+     "seconds to wait for a TLS server name when only a host entry could allow the peer"},
     {"cache_dump", "min_bytes", 65536, 1, 1e15,
      "bytes read from inference-cache/vector-index files before sending counts as a dump"},
     {"cache_dump", "window_s", 600, 1, 86400, "seconds between the read and the send"},

@@ -28,7 +28,9 @@ std::optional<Alert> UnexpectedEgressDetector::Evaluate(const RuleSet& rules, co
   // A learning workload has no allowlist yet: what it reaches is what the proposal is made of.
   if (rule.mode == Mode::kLearn) return std::nullopt;
   if (!DetectorEnabled(rules, spec)) return std::nullopt;
-  if (EgressAllowed(rule, obs.daddr, obs.dport, obs.names)) return std::nullopt;
+  std::vector<std::string> names = obs.names;
+  if (!obs.sni.empty()) names.push_back(obs.sni);
+  if (EgressAllowed(rule, obs.daddr, obs.dport, names)) return std::nullopt;
 
   Subject subject{&rule, obs.workload, obs.process, obs.time_ms};
   Peer peer;
@@ -36,6 +38,7 @@ std::optional<Alert> UnexpectedEgressDetector::Evaluate(const RuleSet& rules, co
   peer.port = obs.dport;
   peer.protocol = obs.protocol;
   peer.names = obs.names;
+  peer.sni = obs.sni;
   if (ExceptionFor(rules, spec, subject, &peer) != nullptr) return std::nullopt;
 
   Alert alert = NewFinding(rules, spec, subject, &peer);

@@ -28,6 +28,8 @@ struct ConnectObservation {
   ProcessInfo process;
   WorkloadInfo workload;
   std::vector<std::string> names;  // DNS names of daddr (host allow entries match these)
+  std::string sni;  // server_name the flow's TLS ClientHello carried, when the engine waited
+                    // for it (host allow entries match it too)
 };
 
 class UnexpectedEgressDetector {
@@ -36,7 +38,7 @@ class UnexpectedEgressDetector {
   static const DetectorSpec& Spec();
 
   // An alert when obs.daddr:obs.dport is not allowed for the workload of `rule` (by CIDR, or by
-  // a host entry matching one of obs.names); nullopt for allowed and loopback destinations
+  // a host entry matching one of obs.names or obs.sni); nullopt for allowed and loopback destinations
   // (loopback is not egress), for learn-mode workloads, and when `rules` disable the detector or
   // hold an exception for it. Blank workload name and role in obs are filled from the rule.
   std::optional<Alert> Evaluate(const RuleSet& rules, const Workload& rule,

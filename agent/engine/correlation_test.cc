@@ -228,6 +228,69 @@ TEST_F(CorrelationTest, ResolvedNamesDecideHostAllowEntries) {
   EXPECT_THAT(sink_.alerts[0].destination.names, ::testing::ElementsAre("paste.evil.test"));
 }
 
+// An address no watched DNS answer named (a hosts file, DNS over HTTPS): the host entry decides
+// by the server name of the flow's ClientHello, captured by the sensor from the first segment.
+TEST_F(CorrelationTest, ServerNameDecidesAHostEntryWhenNoDnsAnswerNamedThePeer) {
+  Process(kPid, kCrm, "/usr/bin/python3");
+  auto connect = [&](std::array<uint8_t, 16> daddr, uint64_t ts) {
+    events::ConnectEvent c{};
+    c.hdr = {SLUICE_EV_CONNECT, ts, kPid, kPid, kCrm};
+    c.workload_id = 0;
+    c.dport = 443;
+    c.protocol = 6;
+    c.verdict = SLUICE_VERDICT_WOULD_DENY;
+    c.daddr = daddr;
+    engine_->OnInput(c);
+  };
+  auto hello = [&](uint64_t cookie, std::array<uint8_t, 16> daddr, const std::string& sni,
+                   uint64_t ts) {
+    Open(cookie, FlowOf(kPid, kCrm, 0, daddr, 443, 0), ts);
+    PayloadObservation p;
+    p.hdr = {SLUICE_EV_PAYLOAD, ts, kPid, kPid, kCrm};
+    p.cookie = cookie;
+    p.len = 517;
+    p.protocol = sni.empty() ? "unknown" : "tls-record";
+    p.sni = sni;
+    engine_->OnInput(p);
+  };
+  // Allowed by its server name: never reported.
+  connect(V4(198, 51, 100, 4), 1 * kSec);
+  EXPECT_TRUE(sink_.alerts.empty());
+  hello(21, V4(198, 51, 100, 4), "acme.my.salesforce.com", 1 * kSec + 5000000);
+  // Another name: reported with it, at the hello.
+  connect(V4(198, 51, 100, 66), 2 * kSec);
+  EXPECT_TRUE(sink_.alerts.empty());
+  hello(22, V4(198, 51, 100, 66), "paste.evil.test", 2 * kSec + 5000000);
+  ASSERT_EQ(sink_.alerts.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].detector, "unexpected_egress");
+  EXPECT_EQ(sink_.alerts[0].sni, "paste.evil.test");
+  EXPECT_THAT(sink_.alerts[0].title, HasSubstr("paste.evil.test (198.51.100.66:443)"));
+  // First bytes without a server name: none will come; reported at once.
+  connect(V4(198, 51, 100, 67), 3 * kSec);
+  hello(23, V4(198, 51, 100, 67), "", 3 * kSec + 5000000);
+  ASSERT_EQ(sink_.alerts.size(), 2u);
+  EXPECT_EQ(sink_.alerts[1].destination.ip, "198.51.100.67");
+  // Nothing at all (the flow never sent): reported when the wait (sni_wait_s, 5 s) is over,
+  // with the connect's own time.
+  connect(V4(198, 51, 100, 68), 4 * kSec);
+  Dns(kCrm, "unrelated.example", V4(192, 0, 2, 1), 6 * kSec);
+  EXPECT_EQ(sink_.alerts.size(), 2u);
+  Dns(kCrm, "unrelated.example", V4(192, 0, 2, 1), 10 * kSec);
+  ASSERT_EQ(sink_.alerts.size(), 3u);
+  EXPECT_EQ(sink_.alerts[2].destination.ip, "198.51.100.68");
+  EXPECT_EQ(sink_.alerts[2].time_ms, engine_->EpochMs(4 * kSec));
+  // A name a DNS answer gave and no entry allows is judged at once, whatever the hello says.
+  Dns(kCrm, "paste2.evil.test", V4(198, 51, 100, 69), 11 * kSec);
+  connect(V4(198, 51, 100, 69), 11 * kSec);
+  ASSERT_EQ(sink_.alerts.size(), 4u);
+  // Shutdown judges what still waits.
+  connect(V4(198, 51, 100, 70), 12 * kSec);
+  EXPECT_EQ(sink_.alerts.size(), 4u);
+  engine_->FlushAlerts();
+  ASSERT_EQ(sink_.alerts.size(), 5u);
+  EXPECT_EQ(sink_.alerts[4].destination.ip, "198.51.100.70");
+}
+
 TEST_F(CorrelationTest, CrmRecordsToANonCrmHostInTls) {
   Process(kPid, kCrm, "/usr/bin/python3");
   Open(9, FlowOf(kPid, kCrm, 0, V4(203, 0, 113, 9), 443, 0), 1 * kSec);

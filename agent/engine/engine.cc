@@ -6,6 +6,8 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -87,6 +89,8 @@ uint32_t EncodeDev(dev_t dev) {
 }
 
 constexpr size_t kMaxOpenFlows = 131072;
+// Connects waiting for a TLS server name; past it, connects are judged at once.
+constexpr size_t kMaxPendingEgress = 4096;
 
 // The cgroup v2 path of a running process ("0::/path" in /proc/PID/cgroup), "" if unknown.
 std::string CgroupPathOfPid(uint32_t pid) {
@@ -149,6 +153,7 @@ void Engine::Advance(uint64_t ts_ns) {
   const int64_t now_ms = EpochMs(now_ns_);
   if (now_ms - last_flush_ms_ >= 1000) {
     last_flush_ms_ = now_ms;
+    ExpirePendingEgress(now_ms);
     for (const detect::Alert& a : aggregator_.Flush(now_ms)) Deliver(a);
   }
 }
@@ -156,7 +161,32 @@ void Engine::Advance(uint64_t ts_ns) {
 void Engine::Tick() { Advance(BootNowNs()); }
 
 void Engine::FlushAlerts() {
+  ExpirePendingEgress(INT64_MAX);
   for (const detect::Alert& a : aggregator_.FlushAll()) Deliver(a);
+}
+
+void Engine::JudgePendingEgress(const PendingEgress& p) {
+  auto alert = unexpected_egress_.Evaluate(rules_, *p.rule, p.obs);
+  if (!alert) return;  // the server name is allowed
+  for (uint32_t i = 0; i < p.repeats; ++i) Emit(*alert);
+  Emit(std::move(*alert));
+}
+
+void Engine::ExpirePendingEgress(int64_t now_ms) {
+  if (pending_egress_.empty()) return;
+  std::vector<EgressKey> due;
+  for (const auto& [key, p] : pending_egress_) {
+    if (p.deadline_ms <= now_ms) due.push_back(key);
+  }
+  // In connect order, as they would have been emitted without the wait.
+  std::sort(due.begin(), due.end(), [this](const EgressKey& a, const EgressKey& b) {
+    return pending_egress_.at(a).obs.time_ms < pending_egress_.at(b).obs.time_ms;
+  });
+  for (const EgressKey& key : due) {
+    auto it = pending_egress_.find(key);
+    JudgePendingEgress(it->second);
+    pending_egress_.erase(it);
+  }
 }
 
 void Engine::Watch(const absl::Status& s) {
@@ -498,7 +528,31 @@ void Engine::OnConnect(const events::ConnectEvent& e) {
   obs.workload = subject.workload;
   obs.names = NamesFor(e.daddr);
   if (rule->mode == detect::Mode::kLearn) learn_.OnConnect(*rule, obs.daddr, obs.dport, obs.names);
-  if (auto alert = unexpected_egress_.Evaluate(rules_, *rule, obs)) Emit(std::move(*alert));
+  if (auto alert = unexpected_egress_.Evaluate(rules_, *rule, obs)) {
+    // Not allowed by address, and no DNS answer named the address (resolved out of sight: a
+    // hosts file, DNS over HTTPS, a cache older than the agent), but a host entry could still
+    // allow it by the TLS server name the ClientHello will carry: judge again when the flow's
+    // first bytes arrive (OnPayload), or when the wait is over. A known name that no entry
+    // allows is judged at once: a server name that disagrees with it must not whitewash it.
+    const double wait_s = rules_.Param("unexpected_egress", "sni_wait_s");
+    const bool connected = !obs.has_result || obs.ret == 0 || obs.ret == -EINPROGRESS;
+    if (wait_s > 0 && obs.names.empty() && obs.protocol == "tcp" &&
+        e.verdict != SLUICE_VERDICT_DENY && connected &&
+        detect::HostEntryCouldAllow(*rule, obs.dport) &&
+        pending_egress_.size() < kMaxPendingEgress) {
+      const EgressKey key{e.hdr.pid, e.daddr, e.dport};
+      auto [it, inserted] = pending_egress_.try_emplace(key);
+      if (inserted) {
+        it->second.rule = rule;
+        it->second.obs = obs;
+        it->second.deadline_ms = subject.time_ms + static_cast<int64_t>(wait_s * 1000);
+      } else {
+        ++it->second.repeats;  // the same process again: judged with the first
+      }
+    } else {
+      Emit(std::move(*alert));
+    }
+  }
 
   // A transfer tool under a service workload: once per process, on its first connect off-host.
   if (!detect::ToolEgressDetector::ToolName(subject.process.Image()).empty() &&
@@ -867,6 +921,7 @@ PayloadObservation Engine::ObservePayload(const events::PayloadEvent& e) const {
   const detect::classify::PayloadClass c = detect::classify::ClassifyPayload(e.data);
   o.protocol = detect::classify::ProtocolName(c.protocol);
   o.operation = OperationOf(c);
+  if (c.client_hello && !c.client_hello->sni_invalid) o.sni = c.client_hello->sni;
   return o;
 }
 
@@ -883,9 +938,20 @@ void Engine::OnPayload(const PayloadObservation& o) {
   }
   FlowState& fs = it->second;
   if (fs.app_protocol.empty()) fs.app_protocol = o.protocol;
+  if (fs.sni.empty()) fs.sni = o.sni;
   j["daddr"] = output::IpText(fs.flow.daddr);
   j["dport"] = fs.flow.dport;
+  if (!o.sni.empty()) j["sni"] = o.sni;
   Publish("payload", j);
+  // A connect waiting for its server name has it now, or will never get one.
+  if (!pending_egress_.empty() && !(fs.flow.flags & SLUICE_FLOW_F_INBOUND)) {
+    auto p = pending_egress_.find(EgressKey{fs.flow.pid, fs.flow.daddr, fs.flow.dport});
+    if (p != pending_egress_.end()) {
+      p->second.obs.sni = o.sni;
+      JudgePendingEgress(p->second);
+      pending_egress_.erase(p);
+    }
+  }
   if (fs.fired & kFiredPlaintext) return;
   const detect::Workload* rule = WorkloadFor(fs.flow.workload_id, o.hdr.pid, o.hdr.cgroup_id, fs.flow.start_ns);
   if (rule == nullptr) return;

@@ -214,6 +214,26 @@ class Engine {
   // The detectors of a flow's bytes: send-after-read and volume. `ts_ns` is when the totals
   // were read.
   void EvaluateFlow(FlowState& fs, uint64_t ts_ns);
+  // A connect unexpected_egress would report unless the flow's TLS server name is allowed.
+  struct PendingEgress {
+    const detect::Workload* rule = nullptr;  // valid until ReplaceRules (which judges first)
+    detect::ConnectObservation obs;
+    int64_t deadline_ms = 0;
+    uint32_t repeats = 0;  // further connects of the same process to the same peer meanwhile
+  };
+  struct EgressKey {
+    uint32_t pid = 0;
+    std::array<uint8_t, 16> daddr{};
+    uint16_t dport = 0;
+    template <typename H>
+    friend H AbslHashValue(H h, const EgressKey& k) {
+      return H::combine(std::move(h), k.pid, k.daddr, k.dport);
+    }
+    friend bool operator==(const EgressKey&, const EgressKey&) = default;
+  };
+  void JudgePendingEgress(const PendingEgress& p);
+  // Judges the connects whose wait ended at or before now_ms (INT64_MAX: all).
+  void ExpirePendingEgress(int64_t now_ms);
   void Emit(detect::Alert alert);
   void Deliver(const detect::Alert& alert);
   void Advance(uint64_t ts_ns);
@@ -260,6 +280,7 @@ class Engine {
   state::DnsCache dns_;
   // Open flows by socket cookie (from their open records), to give TLS records their peer.
   absl::flat_hash_map<uint64_t, FlowState> open_flows_;
+  absl::flat_hash_map<EgressKey, PendingEgress> pending_egress_;
   absl::flat_hash_set<uint64_t> closed_reported_;       // until the reaper removes the flow
   absl::flat_hash_map<FileKey, std::string> file_paths_;  // path each (process, file) was opened by
   absl::flat_hash_map<uint64_t, uint64_t> cgroup_masks_;  // cgroup id -> CgroupMask, for replay

@@ -62,6 +62,7 @@ struct PayloadObservation {
   uint32_t len = 0;       // payload bytes of the segment
   std::string protocol;   // classify::ProtocolName(), e.g. "tls-record", "kafka", "unknown"
   std::string operation;  // kafka api / amqp method / redis command / HTTP request line
+  std::string sni;        // server_name of a TLS ClientHello, else ""
 
   friend bool operator==(const PayloadObservation&, const PayloadObservation&) = default;
 };

@@ -17,7 +17,7 @@
 
 namespace sluice::events::abi_check {
 
-static_assert(SLUICE_ABI_VERSION == 3, "ABI changed: review the layout assertions below");
+static_assert(SLUICE_ABI_VERSION == 4, "ABI changed: review the layout assertions below");
 
 // Enum values are recorded in streams and must never be renumbered.
 static_assert(SLUICE_EV_EXEC == 1 && SLUICE_EV_EXIT == 2 && SLUICE_EV_CONNECT == 3 &&
@@ -126,7 +126,9 @@ static_assert(SLUICE_EV_FORK == 5 && SLUICE_EV_FLOW == 6 && SLUICE_EV_DNS == 7 &
               SLUICE_EV_FILE_OPEN == 8 && SLUICE_EV_TLS == 9);
 // ABI v3: payload prefixes of plaintext TCP.
 static_assert(SLUICE_EV_PAYLOAD == 10 && SLUICE_EV_TYPE_MAX == 11);
-static_assert(sizeof(sluice_payload_event) == 112);
+// ABI v4: up to 512 bytes of a TLS handshake record (the ClientHello's server_name).
+static_assert(sizeof(sluice_payload_event) == 560);
+static_assert(SLUICE_PAYLOAD_PLAIN == 64 && SLUICE_PAYLOAD_MAX == 512);
 static_assert(offsetof(sluice_payload_event, cookie) == 32);
 static_assert(offsetof(sluice_payload_event, len) == 40);
 static_assert(offsetof(sluice_payload_event, captured) == 44);

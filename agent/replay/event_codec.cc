@@ -169,6 +169,7 @@ void Encode(const engine::PayloadObservation& e, v1::Event* out) {
   p->set_len(e.len);
   p->set_protocol(e.protocol);
   p->set_operation(e.operation);
+  p->set_sni(e.sni);
 }
 
 void Encode(const engine::FlowTotals& e, v1::Event* out) {
@@ -567,9 +568,11 @@ absl::StatusOr<engine::Input> DecodePayload(const v1::PayloadObservation& p) {
   e.len = p.len();
   absl::Status s = CheckLen(Field(f, "protocol"), p.protocol(), kMaxLabelBytes);
   if (s.ok()) s = CheckLen(Field(f, "operation"), p.operation(), kMaxPathBytes);
+  if (s.ok()) s = CheckLen(Field(f, "sni"), p.sni(), kMaxNameBytes);
   if (!s.ok()) return s;
   e.protocol = p.protocol();
   e.operation = p.operation();
+  e.sni = p.sni();
   return e;
 }
 

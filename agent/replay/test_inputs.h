@@ -189,6 +189,13 @@ inline std::vector<engine::Input> AllKinds(uint64_t seed = 0) {
   payload.protocol = "kafka";
   payload.operation = "Produce";
   out.push_back(payload);
+  engine::PayloadObservation hello;
+  hello.hdr = Header(SLUICE_EV_PAYLOAD, seed + 1);
+  hello.cookie = 0x1234567890abcdf0ull;
+  hello.len = 517;
+  hello.protocol = "tls-record";
+  hello.sni = "acme.my.salesforce.com";
+  out.push_back(hello);
   return out;
 }
 

@@ -286,17 +286,29 @@ static __always_inline void sluice_tcp_prefix(struct __sk_buff *skb)
 	e->cookie = cookie;
 	e->len = len;
 	e->captured = 0;
-	/* Constant or masked lengths: the verifier must see the copy bounded by the array. */
-	if (len >= SLUICE_PAYLOAD_MAX) {
-		if (bpf_skb_load_bytes(skb, off, e->data, SLUICE_PAYLOAD_MAX) == 0)
-			e->captured = SLUICE_PAYLOAD_MAX;
-	} else {
-		__u32 n = len;
-		/* Keep the mask: the compiler knows len < 64 and would drop it, the verifier not. */
-		barrier_var(n);
-		n &= SLUICE_PAYLOAD_MAX - 1;
-		if (n > 0 && bpf_skb_load_bytes(skb, off, e->data, n) == 0)
-			e->captured = n;
+	/* A TLS handshake gets the longer capture (its server_name lies past the first 64 bytes);
+	 * anything else only what names the protocol. */
+	__u8 first = 0;
+	if (bpf_skb_load_bytes(skb, off, &first, 1) == 0) {
+		const int hello = first == SLUICE_TLS_HANDSHAKE;
+		const __u32 cap = hello ? SLUICE_PAYLOAD_MAX : SLUICE_PAYLOAD_PLAIN;
+		/* Constant or masked lengths: the verifier must see the copy bounded by the array. */
+		if (len >= cap) {
+			if (hello) {
+				if (bpf_skb_load_bytes(skb, off, e->data, SLUICE_PAYLOAD_MAX) == 0)
+					e->captured = SLUICE_PAYLOAD_MAX;
+			} else if (bpf_skb_load_bytes(skb, off, e->data, SLUICE_PAYLOAD_PLAIN) == 0) {
+				e->captured = SLUICE_PAYLOAD_PLAIN;
+			}
+		} else {
+			__u32 n = len;
+			/* Keep the mask: the compiler knows len < 512 and would drop it, the verifier
+			 * not. */
+			barrier_var(n);
+			n &= SLUICE_PAYLOAD_MAX - 1;
+			if (n > 0 && bpf_skb_load_bytes(skb, off, e->data, n) == 0)
+				e->captured = n;
+		}
 	}
 	sluice_submit(&net_events, e);
 }

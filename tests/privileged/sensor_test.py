@@ -423,10 +423,18 @@ class SensorTest(unittest.TestCase):
         self.tls_server(9443)
         pid, _ = self.lab.run_in(self.in_watched_shell(
             "curl -sk -o /dev/null --max-time 10 -H 'Host: acme.my.salesforce.com' "
-            "'https://%s:9443/services/data/v59.0/query?q=SELECT'" % V4))
+            "--resolve acme.my.salesforce.com:9443:%s "
+            "'https://acme.my.salesforce.com:9443/services/data/v59.0/query?q=SELECT'" % V4))
         e = self.assert_http_over_tls(pid, "openssl", "GET", "/services/data/v59.0/query", 9443)
         self.assertTrue(e["http"]["has_query"])
         self.assertEqual(e["http"]["host"], "acme.my.salesforce.com")
+        # The ClientHello left the host in the clear: the sensor's first-segment capture names
+        # the server (no DNS answer did: --resolve).
+        hello = self.event(lambda e: e["type"] == "payload" and e["pid"] == pid,
+                           "first segment of pid %d" % pid)
+        self.assertEqual((hello["protocol"], hello.get("sni")),
+                         ("tls-record", "acme.my.salesforce.com"), hello)
+        self.assertGreater(hello["length"], 64)
 
     def test_tls_plaintext_openssl_python_write_ex(self):
         self.tls_server(9444)

@@ -14,7 +14,7 @@
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
 
-#define SLUICE_ABI_VERSION 3
+#define SLUICE_ABI_VERSION 4
 
 /* Limits shared by both sides. */
 #define SLUICE_MAX_WORKLOADS 64     /* workload ids are bit positions in a __u64 mask */
@@ -256,8 +256,14 @@ struct sluice_tls_event {
 /* First bytes of the first TCP segment with payload that a watched flow sent, taken at
  * cgroup_skb egress: whatever library (or none) produced them, so the agent can tell a TLS
  * handshake from Kafka, AMQP, Redis or HTTP in the clear. hdr.pid and hdr.cgroup_id are the
- * flow's (the hook may run in softirq). The agent classifies the bytes and drops them. 112 bytes. */
-#define SLUICE_PAYLOAD_MAX 64
+ * flow's (the hook may run in softirq). The agent classifies the bytes and drops them.
+ * SLUICE_PAYLOAD_PLAIN bytes are enough to name a plaintext protocol and its operation; a TLS
+ * handshake record (first byte 22) gets up to SLUICE_PAYLOAD_MAX, which holds the server_name
+ * of a typical ClientHello (the ClientHello is sent in the clear by design; nothing in it is
+ * the application's data). 560 bytes. */
+#define SLUICE_PAYLOAD_PLAIN 64
+#define SLUICE_PAYLOAD_MAX 512
+#define SLUICE_TLS_HANDSHAKE 22
 struct sluice_payload_event {
 	struct sluice_event_header hdr;
 	__u64 cookie;
