@@ -1,6 +1,8 @@
 #include "agent/engine/engine.h"
 
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -219,6 +221,32 @@ workloads:
   engine_->FlushAlerts();
   ASSERT_EQ(sink_.alerts.size(), 1u);
   EXPECT_EQ(sink_.alerts[0].workload.name, "sync");
+}
+
+// A first segment the sensor captured from a TLS client (tests/fuzz/corpus, made by
+// make_corpus.py from an `openssl s_client -servername CRM.Example.com` hello): the server name
+// reaches the flow; the bytes go no further.
+TEST_F(EngineTest, FirstSegmentOfATlsFlowNamesTheServer) {
+  std::ifstream in("tests/fuzz/corpus/decode/ok-payload-hello", std::ios::binary);
+  ASSERT_TRUE(in.good());
+  std::vector<uint8_t> record((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+  CollectingEvents events;
+  engine_->SetEventPublisher(&events);
+  events::Flow f{};
+  f.pid = 4242;
+  f.cgroup_id = 77;
+  f.protocol = 6;
+  f.dport = 443;
+  engine_->OnEvent(events::FlowEvent{{SLUICE_EV_FLOW, 1, 4242, 4242, 77}, 21,
+                                     SLUICE_FLOW_CONNECTED, f});
+  engine_->OnRecord(record);
+  EXPECT_EQ(engine_->stats().decode_errors, 0u);
+  auto payload = events.OfType("payload");
+  ASSERT_EQ(payload.size(), 1u);
+  EXPECT_EQ(payload[0]["protocol"], "tls-record");
+  EXPECT_EQ(payload[0]["sni"], "crm.example.com");
+  EXPECT_FALSE(payload[0].contains("data"));
 }
 
 TEST_F(EngineTest, NewCgroupUnderASelectorIsWatched) {

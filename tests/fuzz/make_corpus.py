@@ -153,8 +153,8 @@ def dns_cases():
 
 # ---- ring records (bpf/include/sluice/abi.h, layouts checked by agent/events/abi_check.h) -------
 
-EV_EXEC, EV_EXIT, EV_CONNECT, EV_CGROUP, EV_FORK, EV_FLOW, EV_DNS, EV_FILE_OPEN, EV_TLS = range(
-    1, 10)
+EV_EXEC, EV_EXIT, EV_CONNECT, EV_CGROUP, EV_FORK, EV_FLOW, EV_DNS, EV_FILE_OPEN, EV_TLS, \
+    EV_PAYLOAD = range(1, 11)
 NO_WORKLOAD = 0xFFFFFFFF
 
 
@@ -194,6 +194,13 @@ def tls_record(data, captured=None, size=None):
     return ev_header(EV_TLS, 64 + len(data) if size is None else size) + body + data
 
 
+def payload_record(data, length=None, captured=None):
+    """sluice_payload_event (ABI v4): 48-byte head, then a fixed 512-byte data array."""
+    body = struct.pack("<QII", 21, len(data) if length is None else length,
+                       len(data) if captured is None else captured)
+    return ev_header(EV_PAYLOAD, 560) + body + fixed(data, 512)
+
+
 def decode_cases():
     chain, _ = chain_message()
     flow = struct.pack("<QQQQQIIHHHBB", 77, 1, 2, 1500, 300, 4242, 0, 10, 40000, 443, 6, 0x4)
@@ -216,6 +223,8 @@ def decode_cases():
         "<QIiIIII", 1234, 0x801, 5, 0, 1, 0, 1) + fixed("/var/lib/vectors/index.bin", 256)
     yield "ok-tls", tls_record(b"GET / HTTP/1.1\r\nHost: crm.example\r\n\r\n")
     yield "ok-tls-empty", tls_record(b"")
+    yield "ok-payload-hello", payload_record(OPENSSL_HELLO[:512], length=len(OPENSSL_HELLO))
+    yield "ok-payload-lying", payload_record(b"*1\r\n$4\r\nPING\r\n", captured=0xFFFF)
     yield "ok-padded", ev_header(EV_EXIT, 40) + struct.pack("<iI", 0, 0) + bytes(8)
 
     yield "bad-short", b"\x01\x00"
@@ -228,6 +237,7 @@ def decode_cases():
     yield "bad-tls-lying", tls_record(b"", captured=4000, size=64)
     yield "bad-tls-over-cap", tls_record(b"\0" * 16, captured=5000, size=64 + 5000) + bytes(5000)
     yield "bad-tls-short", ev_header(EV_TLS, 40) + bytes(8)
+    yield "bad-payload-v3-size", ev_header(EV_PAYLOAD, 112) + bytes(80)
 
 
 # ---- payload prefixes (agent/detect/classify) ---------------------------------------------------
