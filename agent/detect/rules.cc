@@ -674,9 +674,7 @@ class FileParser {
       out->cgroup_glob = ParseGlob(*cgroup, "cgroup");
     if (const Field* exe = Find(fields, "exe")) out->exe_glob = ParseGlob(*exe, "exe");
     if (const Field* unit = Find(fields, "unit")) out->unit = ParseUnit(*unit);
-    if (const Field* container = Find(fields, "container")) {
-      out->container_id = ParseContainer(*container);
-    }
+    if (const Field* container = Find(fields, "container")) ParseContainer(*container, out);
   }
 
   std::optional<std::string> ParseGlob(const Field& f, absl::string_view what) {
@@ -717,29 +715,62 @@ class FileParser {
     return unit;
   }
 
-  // container: {id: 0123456789ab}. A map rather than a bare id leaves room for other ways of
-  // naming a container without a schema change.
-  std::optional<std::string> ParseContainer(const Field& f) {
+  // container: {id: 0123456789ab, labels: {app: crm-sync}}: id, labels or both (ANDed).
+  void ParseContainer(const Field& f, Selector* out) {
     if (!f.value.IsMap()) {
-      Error(ValueLoc(f),
-            absl::StrCat("container must be a map with key id, got ", KindName(f.value)));
-      return std::nullopt;
+      Error(ValueLoc(f), absl::StrCat("container must be a map with keys id and/or labels, got ",
+                                      KindName(f.value)));
+      return;
     }
-    const Fields fields = ReadMap(f.value, "container", {"id"});
+    const Fields fields = ReadMap(f.value, "container", {"id", "labels"});
     const Field* id_field = Find(fields, "id");
-    if (id_field == nullptr) {
-      Error(LocOf(f.key), "missing required key \"id\" in container");
-      return std::nullopt;
+    const Field* labels_field = Find(fields, "labels");
+    if (id_field == nullptr && labels_field == nullptr) {
+      Error(LocOf(f.key), "container needs id and/or labels");
+      return;
     }
-    std::optional<std::string> id = ReadString(*id_field, "container id");
-    if (!id) return std::nullopt;
-    if (id->size() < 12 || id->size() > 64 || !IsLowerHex(*id)) {
-      Error(ValueLoc(*id_field),
-            absl::StrCat("invalid container id \"", *id,
-                         "\": expected 12 to 64 lower-case hex digits (the id or a prefix of it)"));
-      return std::nullopt;
+    if (id_field != nullptr) {
+      std::optional<std::string> id = ReadString(*id_field, "container id");
+      if (id && (id->size() < 12 || id->size() > 64 || !IsLowerHex(*id))) {
+        Error(ValueLoc(*id_field),
+              absl::StrCat("invalid container id \"", *id,
+                           "\": expected 12 to 64 lower-case hex digits (the id or a prefix of it)"));
+      } else if (id) {
+        out->container_id = std::move(id);
+      }
     }
-    return id;
+    if (labels_field != nullptr) ParseContainerLabels(*labels_field, out);
+  }
+
+  void ParseContainerLabels(const Field& f, Selector* out) {
+    if (!f.value.IsMap() || f.value.size() == 0) {
+      Error(ValueLoc(f), absl::StrCat("labels must be a non-empty map of label names to values, "
+                                      "got ", f.value.IsMap() ? "an empty map" : KindName(f.value)));
+      return;
+    }
+    std::map<std::string, std::string> labels;
+    for (const auto& pair : f.value) {
+      const YAML::Node key = pair.first;
+      const YAML::Node value = pair.second;
+      if (!key.IsScalar() || key.Scalar().empty()) {
+        Error(LocOf(key), "label names must be non-empty strings");
+        continue;
+      }
+      if (!value.IsScalar()) {
+        Error(LocOf(value), absl::StrCat("value of label \"", key.Scalar(),
+                                         "\" must be a string, got ", KindName(value)));
+        continue;
+      }
+      if (key.Scalar().size() > 4096 || value.Scalar().size() > 4096) {
+        Error(LocOf(key), absl::StrCat("label \"", key.Scalar().substr(0, 64),
+                                       "\" is longer than 4096 bytes"));
+        continue;
+      }
+      if (!labels.emplace(key.Scalar(), value.Scalar()).second) {
+        Error(LocOf(key), absl::StrCat("duplicate label \"", key.Scalar(), "\""));
+      }
+    }
+    out->container_labels.assign(labels.begin(), labels.end());
   }
 
   void ParseEgress(const Field& f, Workload* wl) {

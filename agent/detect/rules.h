@@ -74,8 +74,15 @@ struct Selector {
   // with a component naming that container as the runtimes do ("docker-ID.scope",
   // "cri-containerd-ID.scope", "crio-ID.scope", "libpod-ID.scope", or a bare "ID").
   std::optional<std::string> container_id;
+  // Container labels (`container: {labels: {KEY: VALUE}}`), every one required, exactly: the
+  // labels the container runtime keeps for the container the cgroup path names (Docker labels,
+  // OCI annotations of containerd, CRI-O and Podman, CRI labels through CRI-O, nerdctl labels;
+  // state::ReadContainerLabels), sorted by key.
+  std::vector<std::pair<std::string, std::string>> container_labels;
 
-  bool has_cgroup_side() const { return cgroup_glob || unit || container_id; }
+  bool has_cgroup_side() const {
+    return cgroup_glob || unit || container_id || !container_labels.empty();
+  }
 };
 
 // `budgets:` of a workload: at most `bytes` sent to destinations matching `to` within any

@@ -689,12 +689,49 @@ TEST(SelectorTest, InvalidContainer) {
         << id;
   }
   EXPECT_THAT(SelectorErrors("container: 0123456789ab"),
-              ElementsAre("t.yaml:5:18: container must be a map with key id, got a scalar"));
+              ElementsAre("t.yaml:5:18: container must be a map with keys id and/or labels, got "
+                          "a scalar"));
   EXPECT_THAT(SelectorErrors("container: {}"),
-              ElementsAre("t.yaml:5:7: missing required key \"id\" in container"));
+              ElementsAre("t.yaml:5:7: container needs id and/or labels"));
   EXPECT_THAT(SelectorErrors("container: {name: web}"),
-              ElementsAre("t.yaml:5:7: missing required key \"id\" in container",
-                          "t.yaml:5:19: unknown key \"name\" in container; allowed keys: id"));
+              ElementsAre("t.yaml:5:7: container needs id and/or labels",
+                          "t.yaml:5:19: unknown key \"name\" in container; allowed keys: id, "
+                          "labels"));
+}
+
+TEST(SelectorTest, ContainerLabels) {
+  const LoadResult r = Parse(OneWorkload(
+      "    selector:\n      container: {labels: {app: crm-sync, \"io.kubernetes.pod.namespace\": "
+      "crm}}\n"));
+  ASSERT_TRUE(r.ok()) << Errors(r)[0];
+  const Selector& s = r.rules.workloads[0].selector;
+  EXPECT_FALSE(s.container_id.has_value());
+  EXPECT_THAT(s.container_labels,
+              ElementsAre(std::pair<std::string, std::string>("app", "crm-sync"),
+                          std::pair<std::string, std::string>("io.kubernetes.pod.namespace",
+                                                              "crm")));
+  EXPECT_TRUE(s.has_cgroup_side());
+  // With an id too: both must match.
+  const LoadResult both = Parse(OneWorkload(
+      "    selector:\n      container: {id: 0123456789ab, labels: {app: x}}\n"));
+  ASSERT_TRUE(both.ok()) << Errors(both)[0];
+  EXPECT_EQ(both.rules.workloads[0].selector.container_id, "0123456789ab");
+  EXPECT_EQ(both.rules.workloads[0].selector.container_labels.size(), 1u);
+}
+
+TEST(SelectorTest, InvalidContainerLabels) {
+  EXPECT_THAT(SelectorErrors("container: {labels: {}}"),
+              ElementsAre("t.yaml:5:27: labels must be a non-empty map of label names to values, "
+                          "got an empty map"));
+  EXPECT_THAT(SelectorErrors("container: {labels: [app]}"),
+              ElementsAre("t.yaml:5:27: labels must be a non-empty map of label names to values, "
+                          "got a list"));
+  EXPECT_THAT(SelectorErrors("container: {labels: {app: [a, b]}}"),
+              ElementsAre("t.yaml:5:33: value of label \"app\" must be a string, got a list"));
+  EXPECT_THAT(SelectorErrors("container: {labels: {\"\": x}}"),
+              ElementsAre("t.yaml:5:28: label names must be non-empty strings"));
+  EXPECT_THAT(SelectorErrors("container: {labels: {a: x, a: y}}"),
+              ElementsAre("t.yaml:5:34: duplicate label \"a\""));
 }
 
 // A workload whose only allow entry (line 8, first key at column 11) is `entry`.

@@ -89,6 +89,9 @@ uint32_t EncodeDev(dev_t dev) {
 }
 
 constexpr size_t kMaxOpenFlows = 131072;
+// Containers whose labels are kept; an id no runtime knew is asked again after the retry delay.
+constexpr size_t kMaxContainers = 16384;
+constexpr int64_t kContainerRetryMs = 10000;
 // Connects waiting for a TLS server name; past it, connects are judged at once.
 constexpr size_t kMaxPendingEgress = 4096;
 
@@ -141,7 +144,37 @@ Engine::Engine(detect::RuleSet rules, state::ProcessTable* processes,
       options_(std::move(options)),
       aggregator_(detect::AlertAggregator::Options{
           .window_ms = int64_t{rules_.aggregate_window_s} * 1000}),
-      boot_to_epoch_ns_(BootToEpochNs()) {}
+      boot_to_epoch_ns_(BootToEpochNs()),
+      labels_of_([this](const std::string& id) -> const state::ContainerLabels* {
+        auto it = containers_.find(id);
+        return it != containers_.end() && it->second.found ? &it->second.labels : nullptr;
+      }) {}
+
+void Engine::LearnContainer(const detect::RuleSet& rules, const std::string& cgroup_path) {
+  if (!options_.container_roots || !state::NeedsContainerLabels(rules)) return;
+  std::optional<std::string> id = state::ContainerIdOf(cgroup_path);
+  if (!id) return;
+  const int64_t now_ms = EpochMs(BootNowNs());
+  if (auto it = containers_.find(*id); it != containers_.end()) {
+    // Known; an id no runtime knew is asked again after a while (its metadata may have been
+    // written after its cgroup was made).
+    if (it->second.found || now_ms - it->second.read_ms < kContainerRetryMs) return;
+  }
+  ContainerInfo info;
+  info.id = *id;
+  absl::StatusOr<state::ContainerLabels> labels =
+      state::ReadContainerLabels(*options_.container_roots, *id);
+  if (labels.ok()) {
+    info.labels = *std::move(labels);
+    info.found = true;
+  } else if (!absl::IsNotFound(labels.status())) {
+    ++stats_.container_errors;
+    fprintf(stderr, "sluiced: container %s: %s\n", id->substr(0, 12).c_str(),
+            std::string(labels.status().message()).c_str());
+  }
+  OnInput(info);  // recorded before the input that named the container
+  containers_[*id].read_ms = now_ms;
+}
 
 int64_t Engine::EpochMs(uint64_t boot_ns) const {
   return (static_cast<int64_t>(boot_ns) + boot_to_epoch_ns_) / 1000000;
@@ -200,7 +233,8 @@ absl::Status Engine::SeedWatchSet() { return SeedWatchSet(rules_); }
 absl::Status Engine::SeedWatchSet(const detect::RuleSet& rules) {
   if (watch_ == nullptr) return absl::OkStatus();
   for (const auto& [id, path] : cgroups_->All()) {
-    uint64_t mask = state::CgroupMask(rules, path);
+    LearnContainer(rules, path);
+    uint64_t mask = state::CgroupMask(rules, path, labels_of_);
     if (mask != 0) Watch(watch_->WatchCgroup(id, mask));
   }
   for (const auto& w : rules.workloads) {
@@ -266,6 +300,7 @@ void Engine::SetRecorder(InputRecorder* recorder) {
   recorder_ = recorder;
   if (recorder_ == nullptr) return;
   recorder_->Record(ClockSync{boot_to_epoch_ns_});
+  for (const auto& [id, c] : containers_) recorder_->Record(ContainerInfo{id, c.labels, c.found});
   for (const auto& [id, path] : cgroups_->All()) recorder_->Record(CgroupSnapshot{id, path});
   for (uint32_t pid : processes_->Pids()) {
     if (auto p = processes_->Get(pid)) {
@@ -275,6 +310,12 @@ void Engine::SetRecorder(InputRecorder* recorder) {
 }
 
 void Engine::OnInput(const Input& input) {
+  // A new container's labels are needed to place its cgroup: learned (and recorded) first.
+  if (const auto* mkdir = std::get_if<events::CgroupMkdirEvent>(&input)) {
+    LearnContainer(rules_, mkdir->path);
+  } else if (const auto* snapshot = std::get_if<CgroupSnapshot>(&input)) {
+    LearnContainer(rules_, snapshot->path);
+  }
   if (recorder_ != nullptr) recorder_->Record(input);
   std::visit(
       [this](const auto& e) {
@@ -342,6 +383,14 @@ void Engine::OnInput(const Input& input) {
         } else if constexpr (std::is_same_v<T, PayloadObservation>) {
           Advance(e.hdr.ts_ns);
           OnPayload(e);
+        } else if constexpr (std::is_same_v<T, ContainerInfo>) {
+          if (containers_.size() >= kMaxContainers && !containers_.contains(e.id)) {
+            containers_.clear();  // rare: ids are looked up again as cgroups name them
+          }
+          ContainerState& c = containers_[e.id];
+          c.labels = e.labels;
+          c.found = e.found;
+          cgroup_masks_.clear();
         }
       },
       input);
@@ -410,7 +459,7 @@ const detect::Workload* Engine::ResolveWorkload(uint32_t pid, uint64_t cgroup_id
     auto it = cgroup_masks_.find(cgroup_id);
     if (it == cgroup_masks_.end()) {
       const std::optional<std::string> path = cgroups_->PathOf(cgroup_id);
-      it = cgroup_masks_.emplace(cgroup_id, path ? state::CgroupMask(rules_, *path) : 0).first;
+      it = cgroup_masks_.emplace(cgroup_id, path ? state::CgroupMask(rules_, *path, labels_of_) : 0).first;
     }
     cmask = it->second;
   }
@@ -507,7 +556,7 @@ void Engine::OnCgroupMkdir(const events::CgroupMkdirEvent& e) {
   cgroups_->Add(e.hdr.cgroup_id, e.path);
   cgroup_masks_.erase(e.hdr.cgroup_id);
   if (watch_ == nullptr) return;
-  uint64_t mask = state::CgroupMask(rules_, e.path);
+  uint64_t mask = state::CgroupMask(rules_, e.path, labels_of_);
   if (mask != 0) Watch(watch_->WatchCgroup(e.hdr.cgroup_id, mask));
 }
 
@@ -1058,7 +1107,8 @@ void Engine::SeedProcessHooks() {
         exe_mask |= state::ExeMask(rules_, q->exe);
       }
     }
-    auto w = state::ResolveWorkload(state::CgroupMask(rules_, path), exe_mask, selectors);
+    auto w = state::ResolveWorkload(state::CgroupMask(rules_, path, labels_of_), exe_mask,
+                                    selectors);
     if (w) hooks_->OnWatchedExec(pid, *w, p->exe);
   }
 }

@@ -36,6 +36,7 @@
 #include "agent/state/dns_cache.h"
 #include "agent/state/ledgers.h"
 #include "agent/state/process_table.h"
+#include "agent/state/workload_resolver.h"
 #include "nlohmann/json.hpp"
 #include "sluice/abi.h"
 
@@ -87,6 +88,7 @@ struct EngineStats {
   uint64_t dns_errors = 0;        // DNS payloads the parser rejected
   uint64_t tls_records = 0;
   uint64_t payload_prefixes = 0;  // first-segment prefixes of plaintext TCP classified
+  uint64_t container_errors = 0;  // container metadata that could not be read
   uint64_t flow_updates = 0;      // live flow totals read from the kernel
   uint64_t file_updates = 0;      // live file read totals read from the kernel
   // Findings by detector id, before aggregation.
@@ -101,6 +103,9 @@ struct EngineOptions {
   std::string fingerprint_key;
   // Bytes of each TLS capture the classifiers look at.
   size_t classify_bytes = 4096;
+  // Live: where the container runtimes keep labels, read when a rule selects by labels. Unset
+  // in replay: labels come from the recording (ContainerInfo inputs).
+  std::optional<state::ContainerMetaRoots> container_roots;
 };
 
 class Engine {
@@ -238,6 +243,9 @@ class Engine {
   void Deliver(const detect::Alert& alert);
   void Advance(uint64_t ts_ns);
 
+  // Reads (live) the labels of the container `cgroup_path` names when `rules` select by labels
+  // and they are not known yet, and handles them as a ContainerInfo input.
+  void LearnContainer(const detect::RuleSet& rules, const std::string& cgroup_path);
   void Publish(const std::string& type, const nlohmann::json& j);
   std::string ClassName(uint32_t class_id) const;
   std::vector<std::string> NamesFor(const std::array<uint8_t, 16>& addr);
@@ -281,6 +289,13 @@ class Engine {
   // Open flows by socket cookie (from their open records), to give TLS records their peer.
   absl::flat_hash_map<uint64_t, FlowState> open_flows_;
   absl::flat_hash_map<EgressKey, PendingEgress> pending_egress_;
+  struct ContainerState {
+    state::ContainerLabels labels;
+    bool found = false;
+    int64_t read_ms = 0;  // when the agent last read the runtime's metadata (live)
+  };
+  absl::flat_hash_map<std::string, ContainerState> containers_;
+  state::ContainerLabelsFn labels_of_;  // containers_ for state::CgroupMask
   absl::flat_hash_set<uint64_t> closed_reported_;       // until the reaper removes the flow
   absl::flat_hash_map<FileKey, std::string> file_paths_;  // path each (process, file) was opened by
   absl::flat_hash_map<uint64_t, uint64_t> cgroup_masks_;  // cgroup id -> CgroupMask, for replay

@@ -1,6 +1,7 @@
 #include "agent/engine/engine.h"
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <vector>
@@ -247,6 +248,94 @@ TEST_F(EngineTest, FirstSegmentOfATlsFlowNamesTheServer) {
   EXPECT_EQ(payload[0]["protocol"], "tls-record");
   EXPECT_EQ(payload[0]["sni"], "crm.example.com");
   EXPECT_FALSE(payload[0].contains("data"));
+}
+
+class CollectingRecorder : public InputRecorder {
+ public:
+  void Record(const Input& input) override { inputs.push_back(input); }
+  std::vector<Input> inputs;
+};
+
+// Workloads selected by container labels: live, the engine reads the runtime's metadata when a
+// cgroup names a container, handles and records the labels before the cgroup; a replay of that
+// recording (no runtime at hand) selects the same cgroup.
+TEST(EngineContainerTest, LabelsSelectLiveAndInReplay) {
+  char dir_template[] = "/tmp/sluice-engine-containers-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string root = dir_template;
+  const std::string id(64, 'c');
+  std::filesystem::create_directories(root + "/docker/" + id);
+  {
+    std::ofstream f(root + "/docker/" + id + "/config.v2.json");
+    f << R"({"ID": ")" << id << R"(", "Config": {"Labels": {"app": "crm-sync", "x": "y"}}})";
+  }
+  auto loaded = detect::ParseRules(R"(version: 1
+workloads:
+  - name: by-label
+    selector:
+      container: {labels: {app: crm-sync}}
+  - name: other
+    selector:
+      container: {labels: {app: llm}}
+)",
+                                   "labels.yaml");
+  ASSERT_TRUE(loaded.ok());
+  const std::string path = "/system.slice/docker-" + id + ".scope";
+
+  state::ProcessTable processes;
+  processes.DisableProcLookup();
+  state::CgroupIndex cgroups("/nonexistent-cgroup-root");
+  RecordingWatch watch;
+  CollectingSink sink;
+  EngineOptions live_options;
+  live_options.container_roots.emplace();
+  live_options.container_roots->docker = {root + "/docker"};
+  live_options.container_roots->containerd = {root + "/containerd"};
+  live_options.container_roots->oci_userdata = {root + "/oci"};
+  Engine live(loaded.rules, &processes, &cgroups, &watch, &sink, live_options);
+  CollectingRecorder recorder;
+  live.SetRecorder(&recorder);
+  live.OnEvent(events::CgroupMkdirEvent{{SLUICE_EV_CGROUP_MKDIR, 1, 1, 1, 501}, path});
+  EXPECT_THAT(watch.cgroups, ElementsAre(Pair(501u, 0b01u)));
+  // The labels come before the cgroup that needed them.
+  ASSERT_GE(recorder.inputs.size(), 3u);
+  const auto* info = std::get_if<ContainerInfo>(&recorder.inputs[recorder.inputs.size() - 2]);
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->id, id);
+  EXPECT_TRUE(info->found);
+  EXPECT_EQ(info->labels.at("app"), "crm-sync");
+  EXPECT_TRUE(std::holds_alternative<events::CgroupMkdirEvent>(recorder.inputs.back()));
+  // Known now: not read again for the next cgroup of the same container.
+  const size_t before = recorder.inputs.size();
+  live.OnEvent(events::CgroupMkdirEvent{{SLUICE_EV_CGROUP_MKDIR, 2, 1, 1, 502}, path + "/init"});
+  EXPECT_EQ(recorder.inputs.size(), before + 1);
+  EXPECT_THAT(watch.cgroups, ElementsAre(Pair(501u, 0b01u), Pair(502u, 0b01u)));
+  std::filesystem::remove_all(root);
+
+  // Replay: no runtime, the engine resolves the connect's workload from the recorded labels.
+  state::ProcessTable replay_processes;
+  replay_processes.DisableProcLookup();
+  state::CgroupIndex replay_cgroups("/nonexistent-cgroup-root");
+  CollectingSink replay_sink;
+  EngineOptions replay_options;
+  replay_options.trust_kernel_workload = false;
+  Engine replay(loaded.rules, &replay_processes, &replay_cgroups, nullptr, &replay_sink,
+                replay_options);
+  for (const Input& in : recorder.inputs) replay.OnInput(in);
+  events::ConnectEvent c{};
+  c.hdr = {SLUICE_EV_CONNECT, 3, 4000000, 4000000, 501};
+  c.workload_id = SLUICE_NO_WORKLOAD;
+  c.family = SLUICE_AF_INET;
+  c.dport = 443;
+  c.protocol = 6;
+  c.verdict = SLUICE_VERDICT_WOULD_DENY;
+  c.daddr[10] = c.daddr[11] = 0xff;
+  c.daddr[12] = 203;
+  c.daddr[15] = 9;
+  replay.OnInput(c);
+  replay.FlushAlerts();
+  ASSERT_EQ(replay_sink.alerts.size(), 1u);
+  EXPECT_EQ(replay_sink.alerts[0].workload.name, "by-label");
 }
 
 TEST_F(EngineTest, NewCgroupUnderASelectorIsWatched) {

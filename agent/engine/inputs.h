@@ -18,6 +18,7 @@
 #include "agent/detect/alert.h"
 #include "agent/events/decode.h"
 #include "agent/events/dns.h"
+#include "agent/state/container_meta.h"
 #include "sluice/abi.h"
 
 namespace sluice::engine {
@@ -118,6 +119,18 @@ struct CgroupSnapshot {
   friend bool operator==(const CgroupSnapshot&, const CgroupSnapshot&) = default;
 };
 
+// The labels a container runtime keeps for a container. Live: read by the engine the first
+// time a cgroup path names the container, when some rule selects by labels, and handled (and
+// recorded) before the input that named it; replay: from the recording, so the same rules
+// select the same cgroups offline.
+struct ContainerInfo {
+  std::string id;  // full id, 64 lower-case hex digits
+  state::ContainerLabels labels;
+  bool found = false;  // no runtime on the host knew the id
+
+  friend bool operator==(const ContainerInfo&, const ContainerInfo&) = default;
+};
+
 // Clock of a recording: how to turn the events' CLOCK_BOOTTIME into wall-clock time. Comes
 // first in a recording; the live engine is given the same by the agent.
 struct ClockSync {
@@ -130,7 +143,7 @@ using Input = std::variant<events::ExecEvent, events::ExitEvent, events::ForkEve
                            events::CgroupMkdirEvent, events::ConnectEvent, events::FlowEvent,
                            events::FileOpenEvent, DnsObservation, TlsObservation, FlowTotals,
                            FileTotals, ProcessSnapshot, CgroupSnapshot, ClockSync,
-                           PayloadObservation>;
+                           PayloadObservation, ContainerInfo>;
 
 // Receives every input the engine handles, in order (`sluicectl record`).
 class InputRecorder {

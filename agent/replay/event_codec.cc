@@ -207,6 +207,17 @@ void Encode(const engine::ProcessSnapshot& e, v1::Event* out) {
   p->set_exe_dev(e.exe_dev);
 }
 
+void Encode(const engine::ContainerInfo& e, v1::Event* out) {
+  v1::ContainerInfo* p = out->mutable_container();
+  p->set_id(e.id);
+  p->set_found(e.found);
+  for (const auto& [key, value] : e.labels) {
+    v1::ContainerLabel* l = p->add_labels();
+    l->set_key(key);
+    l->set_value(value);
+  }
+}
+
 void Encode(const engine::CgroupSnapshot& e, v1::Event* out) {
   v1::CgroupSnapshot* p = out->mutable_cgroup_snapshot();
   p->set_id(e.id);
@@ -630,6 +641,42 @@ absl::StatusOr<engine::Input> DecodeCgroupSnapshot(const v1::CgroupSnapshot& p) 
   return engine::CgroupSnapshot{p.id(), p.path()};
 }
 
+// The reader's bounds (state::ReadContainerLabels): at most 512 labels of at most 4096 bytes.
+constexpr int kMaxContainerLabels = 512;
+constexpr size_t kMaxLabelTextBytes = 4096;
+
+absl::StatusOr<engine::Input> DecodeContainer(const v1::ContainerInfo& p) {
+  const Field f("container");
+  const std::string& id = p.id();
+  const bool hex = std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+  if (id.size() != 64 || !hex) {
+    return Invalid(Field(f, "id"), "is not a container id (64 lower-case hex digits)");
+  }
+  const Field labels(f, "labels");
+  if (absl::Status s = CheckCount(labels, p.labels_size(), kMaxContainerLabels); !s.ok()) {
+    return s;
+  }
+  engine::ContainerInfo e;
+  e.id = id;
+  e.found = p.found();
+  for (int i = 0; i < p.labels_size(); ++i) {
+    const Field at = labels.At(i);
+    absl::Status s = CheckLen(Field(at, "key"), p.labels(i).key(), kMaxLabelTextBytes);
+    if (s.ok()) s = CheckLen(Field(at, "value"), p.labels(i).value(), kMaxLabelTextBytes);
+    if (!s.ok()) return s;
+    if (p.labels(i).key().empty()) return Invalid(Field(at, "key"), "is empty");
+    if (!e.labels.emplace(p.labels(i).key(), p.labels(i).value()).second) {
+      return Invalid(Field(at, "key"), "repeats an earlier label");
+    }
+  }
+  if (!e.found && !e.labels.empty()) {
+    return Invalid(labels, "given for a container no runtime knew (found is false)");
+  }
+  return e;
+}
+
 }  // namespace
 
 void ToProto(const engine::Input& input, v1::Event* out) {
@@ -675,6 +722,8 @@ absl::StatusOr<engine::Input> FromProto(const v1::Event& event) {
       return engine::ClockSync{event.clock_sync().boot_to_epoch_ns()};
     case v1::Event::kPayload:
       return DecodePayload(event.payload());
+    case v1::Event::kContainer:
+      return DecodeContainer(event.container());
     case v1::Event::KIND_NOT_SET:
       break;
   }

@@ -196,6 +196,14 @@ inline std::vector<engine::Input> AllKinds(uint64_t seed = 0) {
   hello.protocol = "tls-record";
   hello.sni = "acme.my.salesforce.com";
   out.push_back(hello);
+  engine::ContainerInfo container;
+  container.id = std::string(64, 'a');
+  container.found = true;
+  container.labels = {{"app", "crm-sync"}, {"io.kubernetes.pod.namespace", "crm"}};
+  out.push_back(container);
+  engine::ContainerInfo unknown;
+  unknown.id = std::string(63, 'b') + "c";
+  out.push_back(unknown);
   return out;
 }
 

@@ -40,27 +40,41 @@ bool IsIdWithPrefix(std::string_view id, std::string_view id_prefix) {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-bool NamesContainer(std::string_view component, std::string_view id_prefix) {
+// The part of a cgroup path component that would be a container id: the middle of
+// "docker-ID.scope" and the other runtime scopes, else the component itself.
+std::string_view IdPartOf(std::string_view component) {
   static constexpr std::array<std::string_view, 4> kScopePrefixes = {"docker-", "cri-containerd-",
                                                                      "crio-", "libpod-"};
   constexpr std::string_view kScope = ".scope";
   for (std::string_view prefix : kScopePrefixes) {
     if (component.size() > prefix.size() + kScope.size() && component.starts_with(prefix) &&
         component.ends_with(kScope)) {
-      return IsIdWithPrefix(
-          component.substr(prefix.size(), component.size() - prefix.size() - kScope.size()),
-          id_prefix);
+      return component.substr(prefix.size(), component.size() - prefix.size() - kScope.size());
     }
   }
-  return IsIdWithPrefix(component, id_prefix);
+  return component;
+}
+
+bool NamesContainer(std::string_view component, std::string_view id_prefix) {
+  return IsIdWithPrefix(IdPartOf(component), id_prefix);
 }
 
 // The cgroup-side selectors that s sets all match cgroup_path; false when it sets none.
-bool CgroupSideMatches(const detect::Selector& s, const std::string& cgroup_path) {
+bool CgroupSideMatches(const detect::Selector& s, const std::string& cgroup_path,
+                       const ContainerLabelsFn& labels_of) {
   if (!s.has_cgroup_side()) return false;
   if (s.cgroup_glob && !CgroupGlobMatches(*s.cgroup_glob, cgroup_path)) return false;
   if (s.unit && !UnitMatches(*s.unit, cgroup_path)) return false;
   if (s.container_id && !ContainerMatches(*s.container_id, cgroup_path)) return false;
+  if (!s.container_labels.empty()) {
+    const std::optional<std::string> id = ContainerIdOf(cgroup_path);
+    const ContainerLabels* labels = id && labels_of ? labels_of(*id) : nullptr;
+    if (labels == nullptr) return false;
+    for (const auto& [key, value] : s.container_labels) {
+      auto it = labels->find(key);
+      if (it == labels->end() || it->second != value) return false;
+    }
+  }
   return true;
 }
 
@@ -95,10 +109,26 @@ bool ExeGlobMatches(const std::string& glob, const std::string& exe_path) {
   return Matches(glob, exe_path.c_str());
 }
 
-uint64_t CgroupMask(const detect::RuleSet& rules, const std::string& cgroup_path) {
+std::optional<std::string> ContainerIdOf(const std::string& cgroup_path) {
+  std::optional<std::string> id;
+  AnyComponent(cgroup_path, [&id](std::string_view c) {
+    const std::string_view part = IdPartOf(c);
+    if (part.size() == 64 && IsIdWithPrefix(part, "")) id = std::string(part);
+    return false;  // the deepest one wins: keep walking
+  });
+  return id;
+}
+
+bool NeedsContainerLabels(const detect::RuleSet& rules) {
+  return std::any_of(rules.workloads.begin(), rules.workloads.end(),
+                     [](const detect::Workload& w) { return !w.selector.container_labels.empty(); });
+}
+
+uint64_t CgroupMask(const detect::RuleSet& rules, const std::string& cgroup_path,
+                    const ContainerLabelsFn& labels_of) {
   uint64_t mask = 0;
   for (const detect::Workload& w : rules.workloads) {
-    if (CgroupSideMatches(w.selector, cgroup_path)) mask |= Bit(w.id);
+    if (CgroupSideMatches(w.selector, cgroup_path, labels_of)) mask |= Bit(w.id);
   }
   return mask;
 }

@@ -8,10 +8,12 @@
 #include <linux/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
 #include "agent/detect/rules.h"
+#include "agent/state/container_meta.h"
 #include "sluice/abi.h"
 
 namespace sluice::state {
@@ -37,10 +39,23 @@ bool UnitMatches(const std::string& unit, const std::string& cgroup_path);
 // monitor, is not the container.
 bool ContainerMatches(const std::string& id_prefix, const std::string& cgroup_path);
 
+// The full id (64 lower-case hex digits) of the container the cgroup path names, in the forms
+// of ContainerMatches; the deepest such component when several do. nullopt when none does.
+std::optional<std::string> ContainerIdOf(const std::string& cgroup_path);
+
+// The labels of a container by full id, or null when they are not known.
+using ContainerLabelsFn = std::function<const ContainerLabels*(const std::string& id)>;
+
+// Some workload selects by container labels (so cgroups need their container's labels).
+bool NeedsContainerLabels(const detect::RuleSet& rules);
+
 // Bit `id` set for each workload with a cgroup-side selector (Selector::has_cgroup_side) whose
-// cgroup glob, unit and container id, those it sets, all match cgroup_path: the value of the
-// kernel's cgroup_match map for that cgroup.
-uint64_t CgroupMask(const detect::RuleSet& rules, const std::string& cgroup_path);
+// cgroup glob, unit, container id and container labels, those it sets, all match cgroup_path:
+// the value of the kernel's cgroup_match map for that cgroup. Labels come from `labels_of` for
+// the container the path names; without it (or without a container) a labels selector does not
+// match.
+uint64_t CgroupMask(const detect::RuleSet& rules, const std::string& cgroup_path,
+                    const ContainerLabelsFn& labels_of = {});
 
 // Bit `id` set for each workload whose exe selector matches exe_path (exe_match map value).
 uint64_t ExeMask(const detect::RuleSet& rules, const std::string& exe_path);

@@ -201,6 +201,49 @@ TEST(ContainerMatchesTest, RuntimeNamingSchemes) {
   EXPECT_FALSE(ContainerMatches("", "/docker/" + kId));
 }
 
+TEST(ContainerIdOfTest, FullIdsOnlyDeepestWins) {
+  EXPECT_EQ(ContainerIdOf("/system.slice/docker-" + kId + ".scope"), kId);
+  EXPECT_EQ(ContainerIdOf("/kubepods/burstable/pod1234/" + kId), kId);
+  EXPECT_EQ(ContainerIdOf("/machine.slice/libpod-" + kId + ".scope/container"), kId);
+  const std::string other = "4" + kId.substr(1);
+  // A container inside a container (docker-in-docker): the inner one.
+  EXPECT_EQ(ContainerIdOf("/docker/" + kId + "/docker/" + other), other);
+  EXPECT_EQ(ContainerIdOf("/docker/" + kId.substr(0, 12)), std::nullopt);  // not a full id
+  EXPECT_EQ(ContainerIdOf("/system.slice/crm-sync.service"), std::nullopt);
+  EXPECT_EQ(ContainerIdOf(""), std::nullopt);
+}
+
+TEST(MaskTest, ContainerLabelSelectors) {
+  RuleSet rules;
+  AddSide(rules, std::nullopt, std::nullopt, std::nullopt)
+      .selector.container_labels = {{"app", "crm-sync"}};                       // w0
+  Workload& both = AddSide(rules, "/kubepods*", std::nullopt, kId.substr(0, 12));  // w1
+  both.selector.container_labels = {{"app", "crm-sync"}, {"tier", "sync"}};
+  AddSide(rules, std::nullopt, std::nullopt, std::nullopt)
+      .selector.container_labels = {{"app", "llm"}};                             // w2
+  const ContainerLabels labels = {{"app", "crm-sync"}, {"tier", "sync"}, {"x", "y"}};
+  const std::string other = "4" + kId.substr(1);
+  int asked = 0;
+  const ContainerLabelsFn lookup = [&](const std::string& id) -> const ContainerLabels* {
+    ++asked;
+    return id == kId || id == other ? &labels : nullptr;
+  };
+  const std::string pod = "/kubepods/burstable/pod1/";
+  EXPECT_EQ(CgroupMask(rules, pod + kId, lookup), 0b011u);
+  EXPECT_EQ(CgroupMask(rules, pod + other, lookup), 0b001u);  // w1's id prefix differs
+  EXPECT_EQ(CgroupMask(rules, "/system.slice/docker-" + kId + ".scope", lookup), 0b001u);
+  // No lookup, unknown labels, or no container in the path: a labels selector does not match.
+  EXPECT_EQ(CgroupMask(rules, pod + kId), 0u);
+  EXPECT_EQ(CgroupMask(rules, pod + "5" + kId.substr(1), lookup), 0u);
+  asked = 0;
+  EXPECT_EQ(CgroupMask(rules, "/system.slice/crm.service", lookup), 0u);
+  EXPECT_EQ(asked, 0);
+  EXPECT_TRUE(NeedsContainerLabels(rules));
+  RuleSet plain;
+  AddSide(plain, std::nullopt, std::nullopt, kId.substr(0, 12));
+  EXPECT_FALSE(NeedsContainerLabels(plain));
+}
+
 TEST(MaskTest, UnitAndContainerSelectors) {
   RuleSet rules;
   AddSide(rules, std::nullopt, "crm-sync.service", std::nullopt);       // w0

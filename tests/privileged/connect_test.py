@@ -302,6 +302,49 @@ workloads:
         self.assertEqual([a["unmapped"]["sluice"]["workload"]["name"] for a in alerts[4:]],
                          ["test-cgroup", "test-exe"])
 
+    def test_container_selected_by_labels(self):
+        # A container cgroup as the Docker runtime names it, with the labels Docker would keep
+        # for it in config.v2.json (under a root the agent is pointed at for the test).
+        meta = os.path.join(self.lab.tmp, "runtime")
+        ids = ["%064x" % (0xc0ffee + i) for i in range(3)]
+        for cid, app in zip(ids, ("crm-sync", "crm-sync", "llm")):
+            os.makedirs(os.path.join(meta, "docker", cid), exist_ok=True)
+            with open(os.path.join(meta, "docker", cid, "config.v2.json"), "w") as f:
+                json.dump({"ID": cid, "Config": {"Labels": {"app": app, "team": "crm"}}}, f)
+        scope = lambda cid: "%s/docker-%s.scope" % (self.lab.cgroup_rel, cid)
+        os.makedirs(self.lab.root + scope(ids[0]))  # before the agent: seeded at start
+        rules = """version: 1
+alerts:
+  aggregate_window: 0
+workloads:
+  - name: labelled-sync
+    mode: enforce
+    selector:
+      container: {{labels: {{app: crm-sync, team: crm}}}}
+    egress:
+      allow:
+        - cidr: {a4}/32
+          ports: [{port}]
+""".format(a4=ALLOWED_V4, port=PORT)
+        s = Sluiced(ARGS.sluiced, self.lab.tmp, rules, "enforce",
+                    extra=["--test-container-root", meta])
+        self.addCleanup(self.assert_clean_stop, s)
+        for cid in ids[1:]:
+            os.makedirs(self.lab.root + scope(cid))  # after: learned at the cgroup_mkdir
+        time.sleep(0.5)
+        self.assertEqual(self.lab.client("inet", DENIED_V4, scope(ids[0])), "ERR EPERM")
+        self.assertEqual(self.lab.client("inet", DENIED_V4, scope(ids[1])), "ERR EPERM")
+        self.assertEqual(self.lab.client("inet", ALLOWED_V4, scope(ids[1])), "OK")
+        # Another app's container, and the parent cgroup that is no container: not selected.
+        self.assertEqual(self.lab.client("inet", DENIED_V4, scope(ids[2])), "OK")
+        self.assertEqual(self.lab.client("inet", DENIED_V4, self.lab.cgroup_rel), "OK")
+        alerts = s.wait_alerts(2)
+        self.assertEqual(len(alerts), 2, s.log())
+        self.assertEqual([a["unmapped"]["sluice"]["workload"]["cgroup_path"] for a in alerts],
+                         [scope(ids[0]), scope(ids[1])])
+        self.assertEqual({a["unmapped"]["sluice"]["workload"]["name"] for a in alerts},
+                         {"labelled-sync"})
+
     def test_unwatched_process_is_untouched(self):
         s = self.start("enforce")
         n0 = len(self.lab.accepted())

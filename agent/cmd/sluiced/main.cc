@@ -204,6 +204,7 @@ struct Options {
   std::string api_socket = sluice::api::kDefaultSocketPath;
   std::string state_dir;
   bool test_drop_flow_records = false;
+  std::string test_container_root;
 };
 
 int Run(const Options& opt) {
@@ -296,6 +297,13 @@ int Run(const Options& opt) {
     engine_options.fingerprint_key = *std::move(key);
   }
   engine_options.classify_bytes = opt.tls_capture;
+  engine_options.container_roots.emplace();
+  if (!opt.test_container_root.empty()) {
+    const std::string& r = opt.test_container_root;
+    engine_options.container_roots->docker = {r + "/docker"};
+    engine_options.container_roots->containerd = {r + "/containerd"};
+    engine_options.container_roots->oci_userdata = {r + "/oci"};
+  }
   sluice::engine::Engine engine(loaded.rules, &processes, &cgroups, &maps, &alert_sink,
                                 engine_options);
   engine.SetEventPublisher(events || api ? &fanout : nullptr);
@@ -432,6 +440,7 @@ int Run(const Options& opt) {
     c["watch_errors"] = es.watch_errors;
     c["alerts_aggregated"] = es.alerts_aggregated;
     c["payload_prefixes"] = es.payload_prefixes;
+    c["container_errors"] = es.container_errors;
     for (const auto& [detector, n] : es.findings) c[absl::StrCat("findings_", detector)] = n;
     c["rules_reloads"] = reloads;
     c["rules_reload_failures"] = reload_failures;
@@ -650,6 +659,10 @@ int main(int argc, char** argv) {
   app.add_flag("--test-drop-flow-records", opt.test_drop_flow_records,
                "Testing only: discard every flow ring record, as if the ring were full; flow "
                "totals then come from the kernel map alone")
+      ->group("Testing");
+  app.add_option("--test-container-root", opt.test_container_root,
+                 "Testing only: read container labels from DIR/docker, DIR/containerd and "
+                 "DIR/oci instead of the runtimes' own directories")
       ->group("Testing");
   try {
     app.parse(argc, argv);
