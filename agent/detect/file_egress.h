@@ -28,7 +28,10 @@ struct SendAfterRead {
   // The engine's ledger, queried only as far as a detector needs: the bytes of some classes read
   // since a time (cheap), and the files behind them (only for a finding).
   std::function<uint64_t(const std::vector<std::string>& classes, int64_t since_ms)> read_bytes;
-  std::function<std::vector<SensitiveRead>(int64_t since_ms)> read_files;
+  // At most kMaxFilesPerFinding, the newest.
+  std::function<std::vector<SensitiveRead>(const std::vector<std::string>& classes,
+                                           int64_t since_ms)>
+      read_files;
 
   // Bytes of `classes` (all when empty) read at or after since_ms.
   uint64_t ReadBytes(const std::vector<std::string>& classes, int64_t since_ms) const {
@@ -38,7 +41,7 @@ struct SendAfterRead {
   // The files of `classes` read at or after since_ms, for an alert.
   std::vector<FileAccess> Files(const std::vector<std::string>& classes, int64_t since_ms) const {
     std::vector<FileAccess> files;
-    SumReads(read_files ? read_files(since_ms) : reads, classes, since_ms, &files);
+    SumReads(read_files ? read_files(classes, since_ms) : reads, classes, since_ms, &files);
     return files;
   }
 };
@@ -57,6 +60,10 @@ WindowedRead ReadInWindow(const RuleSet& rules, const DetectorSpec& spec, const 
 // flow's byte totals; title and description are the detector's.
 Alert SendFinding(const RuleSet& rules, const DetectorSpec& spec, const SendAfterRead& send,
                   const std::vector<std::string>& classes, int64_t since_ms);
+
+// Files an alert lists at most (the newest reads): the aggregator keeps 64 distinct paths, and
+// a SIEM has no use for thousands.
+inline constexpr size_t kMaxFilesPerFinding = 256;
 
 // Below this many bytes a flow has not carried a file anywhere (a TLS handshake alone is ~2 KiB
 // from the client; a dump is far more).

@@ -145,10 +145,20 @@ Engine::Engine(detect::RuleSet rules, state::ProcessTable* processes,
       aggregator_(detect::AlertAggregator::Options{
           .window_ms = int64_t{rules_.aggregate_window_s} * 1000}),
       boot_to_epoch_ns_(BootToEpochNs()),
+      flow_params_(FlowParams::Of(rules_)),
       labels_of_([this](const std::string& id) -> const state::ContainerLabels* {
         auto it = containers_.find(id);
         return it != containers_.end() && it->second.found ? &it->second.labels : nullptr;
       }) {}
+
+Engine::FlowParams Engine::FlowParams::Of(const detect::RuleSet& rules) {
+  FlowParams p;
+  p.default_budget_bytes = rules.Param("volume_anomaly", "default_budget_bytes");
+  p.file_window_s = std::max({rules.Param("cache_dump", "window_s"),
+                              rules.Param("log_export", "window_s"),
+                              rules.Param("exfil_chain", "window_s")});
+  return p;
+}
 
 void Engine::LearnContainer(const detect::RuleSet& rules, const std::string& cgroup_path) {
   if (!options_.container_roots || !state::NeedsContainerLabels(rules)) return;
@@ -442,6 +452,7 @@ void Engine::ReplaceRules(detect::RuleSet rules, uint32_t kernel_id_base,
   }
   reads_.Renumber(renumber);
   rules_ = std::move(rules);
+  flow_params_ = FlowParams::Of(rules_);
   aggregator_ = detect::AlertAggregator(detect::AlertAggregator::Options{
       .window_ms = int64_t{rules_.aggregate_window_s} * 1000});
   cgroup_masks_.clear();
@@ -468,7 +479,7 @@ const detect::Workload* Engine::ResolveWorkload(uint32_t pid, uint64_t cgroup_id
     std::vector<uint32_t> chain = processes_->Ancestors(pid);
     chain.push_back(pid);
     for (uint32_t member : chain) {
-      if (auto p = processes_->Get(member); p && !p->exe.empty()) {
+      if (const state::ProcessEntry* p = processes_->Find(member); p && !p->exe.empty()) {
         emask |= state::ExeMask(rules_, p->exe);
       }
     }
@@ -484,7 +495,7 @@ detect::Subject Engine::SubjectFor(const detect::Workload& w, uint32_t pid, uint
   s.rule = &w;
   s.time_ms = EpochMs(ts_ns);
   s.process.pid = pid;
-  if (auto p = pid != 0 ? processes_->Get(pid) : std::nullopt) {
+  if (const state::ProcessEntry* p = pid != 0 ? processes_->Find(pid) : nullptr) {
     s.process.ppid = p->ppid;
     s.process.uid = p->uid;
     s.process.exe = p->exe;
@@ -714,14 +725,12 @@ void Engine::EvaluateFlow(FlowState& fs, uint64_t ts_ns) {
   if (delta == 0 && !may_carry_files) return;
   const detect::Workload* rule = WorkloadFor(f.workload_id, f.pid, f.cgroup_id, f.start_ns);
   if (rule == nullptr) return;
-  const double default_budget = rules_.Param("volume_anomaly", "default_budget_bytes");
+  const double default_budget = flow_params_.default_budget_bytes;
   const bool budgeted = delta > 0 && (!rule->budgets.empty() || default_budget > 0);
   const bool learning = delta > 0 && outbound && rule->mode == detect::Mode::kLearn;
   // The longest window any of the three file detectors looks back over, and whether the
   // workload read sensitive files within it.
-  const double window_s = std::max({rules_.Param("cache_dump", "window_s"),
-                                    rules_.Param("log_export", "window_s"),
-                                    rules_.Param("exfil_chain", "window_s")});
+  const double window_s = flow_params_.file_window_s;
   const int64_t since_ms = EpochMs(ts_ns) - static_cast<int64_t>(window_s * 1000);
   const bool read_lately = may_carry_files && reads_.LastReadMs(rule->id) >= since_ms;
   if (!budgeted && !learning && !read_lately) return;
@@ -775,8 +784,8 @@ void Engine::EvaluateFlow(FlowState& fs, uint64_t ts_ns) {
   send.read_bytes = [this, workload_id](const std::vector<std::string>& classes, int64_t since) {
     return reads_.GrowthSince(workload_id, classes, since);
   };
-  send.read_files = [this, workload_id](int64_t since) {
-    return reads_.ForWorkload(workload_id, since);
+  send.read_files = [this, workload_id](const std::vector<std::string>& classes, int64_t since) {
+    return reads_.ForWorkload(workload_id, since, classes, detect::kMaxFilesPerFinding);
   };
   bool specific = false;
   if (!(fs.fired & kFiredCacheDump)) {
@@ -831,7 +840,7 @@ void Engine::OnFileTotals(const FileTotals& t) {
   // A file's totals belong to the workload of the reading process: the kernel's answer, or the
   // cgroup of the process as the table knows it.
   uint64_t cgroup_id = 0;
-  if (auto p = processes_->Get(t.pid)) cgroup_id = p->cgroup_id;
+  if (const state::ProcessEntry* p = processes_->Find(t.pid)) cgroup_id = p->cgroup_id;
   if (const detect::Workload* rule = WorkloadFor(t.workload_id, t.pid, cgroup_id, /*attributed_ns=*/0)) {
     state::ReadLedger::Update u;
     u.workload_id = rule->id;

@@ -275,12 +275,19 @@ class Engine {
   detect::LearnProfile learn_;
   detect::AlertAggregator aggregator_;
   int64_t last_flush_ms_ = 0;
+  // Rule parameters every flow update needs, looked up once per rule set.
+  struct FlowParams {
+    double default_budget_bytes = 0;
+    double file_window_s = 0;  // the longest window of the send-after-read detectors
+    static FlowParams Of(const detect::RuleSet& rules);
+  };
   uint32_t kernel_id_base_ = 0;
   uint64_t kernel_ids_since_ns_ = 0;  // attributions before this belong to older rules
   absl::flat_hash_set<uint32_t> archivers_reported_;  // pids archive_staging reported
   absl::flat_hash_set<uint32_t> tools_reported_;      // pids tool_egress reported
   InputRecorder* recorder_ = nullptr;
   int64_t boot_to_epoch_ns_ = 0;
+  FlowParams flow_params_;
   uint64_t now_ns_ = 0;  // latest event time seen (CLOCK_BOOTTIME)
   EngineStats stats_;
   EventPublisher* events_ = nullptr;

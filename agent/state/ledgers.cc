@@ -1,6 +1,7 @@
 #include "agent/state/ledgers.h"
 
 #include <algorithm>
+#include <tuple>
 #include <utility>
 
 namespace sluice::state {
@@ -74,17 +75,35 @@ int64_t ReadLedger::LastReadMs(uint32_t workload_id) const {
 }
 
 std::vector<detect::SensitiveRead> ReadLedger::ForWorkload(uint32_t workload_id,
-                                                           int64_t since_ms) const {
+                                                           int64_t since_ms,
+                                                           const std::vector<std::string>& classes,
+                                                           size_t limit) const {
   std::vector<detect::SensitiveRead> out;
   auto keys = by_workload_.find(workload_id);
-  if (keys == by_workload_.end() || LastReadMs(workload_id) < since_ms) return out;
+  if (keys == by_workload_.end() || LastReadMs(workload_id) < since_ms || limit == 0) return out;
+  // Chosen by pointer, copied once: a busy workload has thousands of entries and an alert shows
+  // a few dozen files.
+  std::vector<const detect::SensitiveRead*> picked;
   for (const Key& key : keys->second) {
-    const Entry& e = entries_.at(key);
-    if (e.read.last_read_ms >= since_ms) out.push_back(e.read);
+    const detect::SensitiveRead& r = entries_.at(key).read;
+    if (r.last_read_ms < since_ms) continue;
+    if (!classes.empty() &&
+        std::find(classes.begin(), classes.end(), r.file_class) == classes.end()) {
+      continue;
+    }
+    picked.push_back(&r);
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.last_read_ms, a.pid, a.path) < std::tie(b.last_read_ms, b.pid, b.path);
-  });
+  auto older = [](const detect::SensitiveRead* a, const detect::SensitiveRead* b) {
+    return std::tie(a->last_read_ms, a->pid, a->path) < std::tie(b->last_read_ms, b->pid, b->path);
+  };
+  if (picked.size() > limit) {
+    std::nth_element(picked.begin(), picked.end() - static_cast<ptrdiff_t>(limit), picked.end(),
+                     older);
+    picked.erase(picked.begin(), picked.end() - static_cast<ptrdiff_t>(limit));
+  }
+  std::sort(picked.begin(), picked.end(), older);
+  out.reserve(picked.size());
+  for (const detect::SensitiveRead* r : picked) out.push_back(*r);
   return out;
 }
 

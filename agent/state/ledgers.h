@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,9 +41,11 @@ class ReadLedger {
   // update of the same (workload, process, file): 0 when nothing was read since.
   uint64_t Observe(const Update& u);
 
-  // Reads of the workload whose last growth is at or after since_ms, oldest first. One entry per
-  // (process, file).
-  std::vector<detect::SensitiveRead> ForWorkload(uint32_t workload_id, int64_t since_ms) const;
+  // Reads of the workload whose last growth is at or after since_ms, of `classes` (every class
+  // when empty), oldest first; at most `limit`, the newest. One entry per (process, file).
+  std::vector<detect::SensitiveRead> ForWorkload(uint32_t workload_id, int64_t since_ms,
+                                                 const std::vector<std::string>& classes = {},
+                                                 size_t limit = SIZE_MAX) const;
   // Reads of one process (all times).
   std::vector<detect::SensitiveRead> ForProcess(uint32_t pid) const;
 

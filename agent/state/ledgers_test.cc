@@ -55,6 +55,24 @@ TEST(ReadLedgerTest, RenumberFollowsReloadedIds) {
   EXPECT_EQ(l.size(), 2u);
 }
 
+TEST(ReadLedgerTest, ForWorkloadFiltersClassesAndKeepsTheNewest) {
+  ReadLedger l;
+  for (uint64_t ino = 1; ino <= 10; ++ino) {
+    ReadLedger::Update u = Read(0, 10, ino, 100, static_cast<int64_t>(ino) * 1000);
+    if (ino % 2 == 0) u.file_class = "inference-log";
+    l.Observe(u);
+  }
+  auto newest = l.ForWorkload(0, 0, {}, 3);
+  ASSERT_EQ(newest.size(), 3u);
+  EXPECT_EQ(newest[0].last_read_ms, 8000);  // oldest first among the newest three
+  EXPECT_EQ(newest[2].last_read_ms, 10000);
+  auto logs = l.ForWorkload(0, 0, {"inference-log"});
+  ASSERT_EQ(logs.size(), 5u);
+  for (const auto& r : logs) EXPECT_EQ(r.file_class, "inference-log");
+  EXPECT_EQ(l.ForWorkload(0, 5000, {"inference-cache"}, 10).size(), 3u);  // 5, 7, 9
+  EXPECT_TRUE(l.ForWorkload(0, 0, {}, 0).empty());
+}
+
 TEST(ReadLedgerTest, ZeroTotalsAreNotReads) {
   ReadLedger l;
   EXPECT_EQ(l.Observe(Read(0, 10, 1, 0, 1000)), 0u);

@@ -68,6 +68,9 @@ class ProcessTable {
   // The entry of `pid`; when missing (a process that started before the probes attached and
   // after the seed, or was evicted), one /proc lookup fills it in. Failures are not cached.
   std::optional<ProcessEntry> Get(uint32_t pid) const;
+  // The same without a copy: null when unknown; valid until the table next changes (any call
+  // but size()), so read what is needed at once.
+  const ProcessEntry* Find(uint32_t pid) const { return Lookup(pid); }
 
   // Parent, grandparent, ... of `pid` (nearest first), at most `max_depth`. Ends at ppid 0, at
   // a pid already in the chain (stale entries after lost exits can form a cycle), or after a

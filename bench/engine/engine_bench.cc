@@ -174,7 +174,12 @@ int main(int argc, char** argv) {
           sluice::engine::DnsObservation d;
           d.hdr = {SLUICE_EV_DNS, t, 0, 0, cg};
           d.message.response = true;
-          const std::string name = "api" + std::to_string(i % 1000) + ".my.salesforce.com";
+          // A sync fleet resolves a few dozen API hosts; 1 answer in 256 is a tunnelling name
+          // (a long label under one domain), so dns_tunnel keeps finding and aggregating.
+          const std::string name =
+              n % 256 == 5 ? "x" + std::to_string(n) + "a9f3c2d18b7e6045f1c2b3a4d5e6f708192a3b4c5d"
+                                                       ".t.exfil.example"
+                           : "api" + std::to_string(i % 40) + ".my.salesforce.com";
           d.message.questions = {name};
           sluice::events::DnsAnswer a;
           a.name = name;
@@ -232,5 +237,10 @@ int main(int argc, char** argv) {
   printf("engine: %llu alerts delivered, %llu findings aggregated away\n",
          static_cast<unsigned long long>(sink.alerts),
          static_cast<unsigned long long>(engine.stats().alerts_aggregated));
+  std::string by_detector;
+  for (const auto& [detector, count] : engine.stats().findings) {
+    by_detector += " " + detector + "=" + std::to_string(count);
+  }
+  printf("engine: findings by detector:%s\n", by_detector.c_str());
   return 0;
 }
