@@ -332,6 +332,7 @@ int Sensor::task_match_fd() const { return bpf_map__fd(skel_->maps.task_match); 
 int Sensor::workload_cfg_fd() const { return bpf_map__fd(skel_->maps.workload_cfg); }
 int Sensor::egress_allow_fd() const { return bpf_map__fd(skel_->maps.egress_allow); }
 int Sensor::flows_fd() const { return bpf_map__fd(skel_->maps.flows); }
+int Sensor::severed_fd() const { return bpf_map__fd(skel_->maps.severed); }
 int Sensor::file_io_fd() const { return bpf_map__fd(skel_->maps.file_io); }
 int Sensor::open_files_fd() const { return bpf_map__fd(skel_->maps.open_files); }
 int Sensor::sensitive_prefix_fd() const { return bpf_map__fd(skel_->maps.sensitive_prefix); }

@@ -310,6 +310,89 @@ TEST_F(CorrelationTest, CrmRecordsToANonCrmHostInTls) {
   EXPECT_THAT(sink_.alerts[0].description, HasSubstr("POST /upload"));
 }
 
+class RecordingSeverer : public enforce::FlowSeverer {
+ public:
+  absl::Status Sever(uint64_t cookie, uint32_t pid) override {
+    calls.emplace_back(cookie, pid);
+    return result;
+  }
+  std::vector<std::pair<uint64_t, uint32_t>> calls;
+  absl::Status result = absl::OkStatus();
+};
+
+// Enforce mode (DESIGN §6): a severing detector's conviction of an enforce-mode workload cuts
+// the flow and says Blocked; under --mode monitor, for a monitor-mode workload, or when the cut
+// fails, it says Would block.
+TEST(SeverTest, ConvictionsOfEnforceWorkloadsCutTheFlow) {
+  constexpr char kEnforceRules[] = R"(version: 1
+alerts: {aggregate_window: 0}
+workloads:
+  - name: armed
+    mode: enforce
+    selector: {cgroup: /armed}
+    egress: {allow: [{cidr: 10.0.0.0/8}]}
+  - name: watching
+    selector: {cgroup: /watching}
+)";
+  struct Case {
+    bool enforce;
+    uint64_t cgroup;
+    uint32_t workload;
+    absl::Status sever_result;
+    const char* want;
+    size_t want_calls;
+  };
+  const Case cases[] = {
+      {true, 1, 0, absl::OkStatus(), "Blocked", 1},
+      {false, 1, 0, absl::OkStatus(), "Would block", 0},
+      {true, 2, 1, absl::OkStatus(), "Would block", 0},
+      {true, 1, 0, absl::UnavailableError("map full"), "Would block", 1},
+  };
+  for (const Case& c : cases) {
+    auto loaded = detect::ParseRules(kEnforceRules, "sever.yaml");
+    ASSERT_TRUE(loaded.ok());
+    state::ProcessTable processes;
+    processes.DisableProcLookup();
+    state::CgroupIndex cgroups("/nonexistent");
+    CollectingSink sink;
+    EngineOptions o;
+    o.enforce = c.enforce;
+    Engine engine(loaded.rules, &processes, &cgroups, nullptr, &sink, o);
+    RecordingSeverer severer;
+    severer.result = c.sever_result;
+    engine.SetSeverer(&severer);
+    engine.OnInput(CgroupSnapshot{1, "/armed"});
+    engine.OnInput(CgroupSnapshot{2, "/watching"});
+    events::Flow f;
+    f.cgroup_id = c.cgroup;
+    f.pid = kPid;
+    f.workload_id = c.workload;
+    f.family = SLUICE_AF_INET;
+    f.protocol = 6;
+    f.dport = 443;
+    f.daddr = V4(203, 0, 113, 9);
+    engine.OnInput(events::FlowEvent{{SLUICE_EV_FLOW, kSec, kPid, kPid, c.cgroup}, 31,
+                                     SLUICE_FLOW_CONNECTED, f});
+    TlsObservation t;
+    t.hdr = {SLUICE_EV_TLS, 2 * kSec, kPid, kPid, c.cgroup};
+    t.cookie = 31;
+    t.direction = SLUICE_TLS_DIR_WRITE;
+    t.workload_id = c.workload;
+    t.protocol = "http1-request";
+    t.data = {{"crm_record_id", 3, {"00112233aabbccdd"}}};
+    engine.OnInput(t);
+    ASSERT_EQ(sink.alerts.size(), 1u) << c.want;
+    EXPECT_EQ(sink.alerts[0].detector, "pii_egress");
+    EXPECT_EQ(detect::DispositionName(sink.alerts[0].disposition), std::string(c.want));
+    ASSERT_EQ(severer.calls.size(), c.want_calls) << c.want;
+    if (c.want_calls > 0) {
+      EXPECT_EQ(severer.calls[0], std::make_pair(uint64_t{31}, kPid));
+      EXPECT_EQ(engine.stats().flows_severed, c.sever_result.ok() ? 1u : 0u);
+      EXPECT_EQ(engine.stats().sever_errors, c.sever_result.ok() ? 0u : 1u);
+    }
+  }
+}
+
 TEST_F(CorrelationTest, RawTlsCaptureIsScannedAndOnlyCountsLeaveTheClassifier) {
   Process(kPid, kCrm, "/usr/bin/python3");
   Open(12, FlowOf(kPid, kCrm, 0, V4(203, 0, 113, 9), 443, 0), 1 * kSec);

@@ -519,6 +519,24 @@ detect::Peer Engine::PeerOf(const events::Flow& flow, const FlowState* fs) {
   return peer;
 }
 
+void Engine::EmitForFlow(detect::Alert alert, const detect::Workload& rule, FlowState& fs) {
+  const bool convicts = alert.disposition == detect::Disposition::kWouldBlock;  // spec.severs
+  const bool inbound = (fs.flow.flags & SLUICE_FLOW_F_INBOUND) != 0;
+  if (convicts && options_.enforce && rule.mode == detect::Mode::kEnforce && severer_ != nullptr &&
+      fs.cookie != 0 && !inbound && !(fs.flow.flags & SLUICE_FLOW_F_CLOSED)) {
+    if (absl::Status s = severer_->Sever(fs.cookie, fs.flow.pid); s.ok()) {
+      ++stats_.flows_severed;
+      alert.disposition = detect::Disposition::kBlocked;
+      alert.description += " The flow was severed: nothing more of it leaves the host.";
+    } else {
+      ++stats_.sever_errors;
+      fprintf(stderr, "sluiced: cannot sever flow %llu: %s\n",
+              static_cast<unsigned long long>(fs.cookie), std::string(s.message()).c_str());
+    }
+  }
+  Emit(std::move(alert));
+}
+
 void Engine::Emit(detect::Alert alert) {
   ++stats_.findings[alert.detector];
   const int64_t now_ms = std::max(alert.time_ms, EpochMs(now_ns_));
@@ -664,7 +682,9 @@ void Engine::OnFlow(const events::FlowEvent& e) {
     if (!closed_reported_.insert(e.cookie).second) return;
     ++stats_.flows_closed;
   } else if (open_flows_.size() < kMaxOpenFlows || open_flows_.contains(e.cookie)) {
-    open_flows_[e.cookie].flow = e.flow;
+    FlowState& fs = open_flows_[e.cookie];
+    fs.flow = e.flow;
+    fs.cookie = e.cookie;
   }
   if (events_ != nullptr) Publish("flow", output::FlowJson(e.cookie, e.kind, e.flow, NamesFor(e.flow.daddr)));
 }
@@ -685,6 +705,7 @@ void Engine::OnFlowTotals(const FlowTotals& t) {
       // Its open record was lost or came before the agent: the map entry is the truth.
       if (open_flows_.size() >= kMaxOpenFlows) return;
       it = open_flows_.emplace(t.cookie, FlowState{}).first;
+      it->second.cookie = t.cookie;
     }
     it->second.flow = t.flow;
     EvaluateFlow(it->second, t.ts_ns);
@@ -760,7 +781,7 @@ void Engine::EvaluateFlow(FlowState& fs, uint64_t ts_ns) {
       // Report the crossing, not every update after it (the aggregator merges repeats).
       if (sum > b->bytes && sum - delta <= b->bytes) {
         detect::VolumeObservation o{subject, peer, b->bytes, b->window_s, label, sum};
-        if (auto a = volume_anomaly_.Evaluate(rules_, o)) Emit(std::move(*a));
+        if (auto a = volume_anomaly_.Evaluate(rules_, o)) EmitForFlow(std::move(*a), *rule, fs);
       }
     }
   }
@@ -792,20 +813,20 @@ void Engine::EvaluateFlow(FlowState& fs, uint64_t ts_ns) {
     if (auto a = cache_dump_.Evaluate(rules_, send)) {
       fs.fired |= kFiredCacheDump;
       specific = true;
-      Emit(std::move(*a));
+      EmitForFlow(std::move(*a), *rule, fs);
     }
   }
   if (!(fs.fired & kFiredLogExport)) {
     if (auto a = log_export_.Evaluate(rules_, send)) {
       fs.fired |= kFiredLogExport;
       specific = true;
-      Emit(std::move(*a));
+      EmitForFlow(std::move(*a), *rule, fs);
     }
   }
   if (!specific && !(fs.fired & kFiredExfilChain)) {
     if (auto a = exfil_chain_.Evaluate(rules_, send)) {
       fs.fired |= kFiredExfilChain;
-      Emit(std::move(*a));
+      EmitForFlow(std::move(*a), *rule, fs);
     }
   }
 }
@@ -1084,7 +1105,7 @@ void Engine::OnTls(const TlsObservation& o) {
   if (!(fs->fired & kFiredPii)) {
     if (auto a = pii_egress_.Evaluate(rules_, w)) {
       fs->fired |= kFiredPii;
-      Emit(std::move(*a));
+      EmitForFlow(std::move(*a), *rule, *fs);
     }
   }
   std::optional<detect::TokenOwner> first;
@@ -1098,7 +1119,7 @@ void Engine::OnTls(const TlsObservation& o) {
   if (!(fs->fired & kFiredToken)) {
     if (auto a = token_misuse_.Evaluate(rules_, w, first)) {
       fs->fired |= kFiredToken;
-      Emit(std::move(*a));
+      EmitForFlow(std::move(*a), *rule, *fs);
     }
   }
 }

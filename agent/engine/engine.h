@@ -29,6 +29,7 @@
 #include "agent/detect/unexpected_egress.h"
 #include "agent/detect/volume_anomaly.h"
 #include "agent/engine/inputs.h"
+#include "agent/enforce/sever.h"
 #include "agent/enforce/watch.h"
 #include "agent/events/decode.h"
 #include "agent/output/alert_sink.h"
@@ -89,6 +90,8 @@ struct EngineStats {
   uint64_t tls_records = 0;
   uint64_t payload_prefixes = 0;  // first-segment prefixes of plaintext TCP classified
   uint64_t container_errors = 0;  // container metadata that could not be read
+  uint64_t flows_severed = 0;
+  uint64_t sever_errors = 0;
   uint64_t flow_updates = 0;      // live flow totals read from the kernel
   uint64_t file_updates = 0;      // live file read totals read from the kernel
   // Findings by detector id, before aggregation.
@@ -103,6 +106,9 @@ struct EngineOptions {
   std::string fingerprint_key;
   // Bytes of each TLS capture the classifiers look at.
   size_t classify_bytes = 4096;
+  // --mode enforce: convictions of severing detectors cut the flows of enforce-mode workloads
+  // (through the severer, when one is set). Under monitor they say "Would block".
+  bool enforce = false;
   // Live: where the container runtimes keep labels, read when a rule selects by labels. Unset
   // in replay: labels come from the recording (ContainerInfo inputs).
   std::optional<state::ContainerMetaRoots> container_roots;
@@ -132,6 +138,8 @@ class Engine {
   // Publishes every event to `events` from now on (null: none).
   void SetEventPublisher(EventPublisher* events) { events_ = events; }
   void SetProcessHooks(ProcessHooks* hooks) { hooks_ = hooks; }
+  // Cuts convicted flows in enforce mode (null: none, findings say "Would block").
+  void SetSeverer(enforce::FlowSeverer* severer) { severer_ = severer; }
   // Resolves the workload of every process in the table and reports the watched ones to the
   // process hooks (processes that started before the agent).
   void SeedProcessHooks();
@@ -186,6 +194,7 @@ class Engine {
   // Per open flow: the kernel's flow plus what the detectors learned about it.
   struct FlowState {
     events::Flow flow;
+    uint64_t cookie = 0;
     std::string sni;
     std::string app_protocol;     // first classified plaintext protocol
     uint64_t volume_counted = 0;  // bytes_out already added to the volume ledger
@@ -240,6 +249,9 @@ class Engine {
   // Judges the connects whose wait ended at or before now_ms (INT64_MAX: all).
   void ExpirePendingEgress(int64_t now_ms);
   void Emit(detect::Alert alert);
+  // A finding about a live flow: a severing detector's conviction of an enforce-mode workload
+  // under --mode enforce cuts the flow first, and the finding says Blocked.
+  void EmitForFlow(detect::Alert alert, const detect::Workload& rule, FlowState& fs);
   void Deliver(const detect::Alert& alert);
   void Advance(uint64_t ts_ns);
 
@@ -292,6 +304,7 @@ class Engine {
   EngineStats stats_;
   EventPublisher* events_ = nullptr;
   ProcessHooks* hooks_ = nullptr;
+  enforce::FlowSeverer* severer_ = nullptr;
   state::DnsCache dns_;
   // Open flows by socket cookie (from their open records), to give TLS records their peer.
   absl::flat_hash_map<uint64_t, FlowState> open_flows_;

@@ -130,6 +130,15 @@ struct {
 	__type(value, struct sluice_flow);
 } flows SEC(".maps") __weak;
 
+/* Flows the agent severed in enforce mode (key: socket cookie); removed with the flow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct sluice_sever);
+} severed SEC(".maps") __weak;
+
 /* Sensitive path prefixes (LPM over path bytes) -> file class. A few hundred prefixes at most. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

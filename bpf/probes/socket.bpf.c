@@ -313,9 +313,29 @@ static __always_inline void sluice_tcp_prefix(struct __sk_buff *skb)
 	sluice_submit(&net_events, e);
 }
 
+/* A severed flow (the agent convicted it in enforce mode): its packets are dropped here, both
+ * ways, whatever process or thread holds the socket now. Why cgroup_skb: it sees every packet
+ * of the socket before it leaves (egress) or reaches it (ingress), in any network namespace, on
+ * every kernel this sensor supports; the agent also shuts the socket down so the application
+ * gets an error instead of retransmitting into the void. The map is empty on a quiet host: one
+ * failed lookup per packet. */
+static __always_inline int sluice_severed(struct __sk_buff *skb)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct sluice_sever *s = bpf_map_lookup_elem(&severed, &cookie);
+	if (!s)
+		return 0;
+	if (!s->first_drop_ns)
+		s->first_drop_ns = bpf_ktime_get_boot_ns();  /* two CPUs may both write: either time */
+	__sync_fetch_and_add(&s->drops, 1);
+	return 1;
+}
+
 SEC("cgroup_skb/egress")
 int sluice_skb_egress(struct __sk_buff *skb)
 {
+	if (sluice_severed(skb))
+		return 0;
 	sluice_count_udp(skb, 1);
 	sluice_tcp_prefix(skb);
 	return 1;
@@ -324,6 +344,8 @@ int sluice_skb_egress(struct __sk_buff *skb)
 SEC("cgroup_skb/ingress")
 int sluice_skb_ingress(struct __sk_buff *skb)
 {
+	if (sluice_severed(skb))
+		return 0;
 	sluice_count_udp(skb, 0);
 	return 1;
 }

@@ -59,6 +59,55 @@ while True:
 """
 
 
+# A TLS server that counts the bytes each connection delivered before it ended.
+TLS_SINK = r"""
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind((sys.argv[1], int(sys.argv[4])))
+srv.listen(8)
+print("LISTENING", flush=True)
+while True:
+    c, _ = srv.accept()
+    c.settimeout(8)
+    n = 0
+    try:
+        t = ctx.wrap_socket(c, server_side=True)
+        while True:
+            b = t.recv(65536)
+            if not b:
+                break
+            n += len(b)
+    except (OSError, ssl.SSLError):
+        pass
+    print("RECEIVED %d" % n, flush=True)
+    c.close()
+"""
+
+# An export that streams CRM records (an id in every write) over TLS: 4 MiB over ~4 s.
+TLS_UPLOAD = r"""
+import socket, ssl, sys, time
+time.sleep(0.5)  # the agent attaches the TLS uprobes when it handles this process's birth
+ctx = ssl._create_unverified_context()
+s = ctx.wrap_socket(socket.create_connection((sys.argv[1], int(sys.argv[2])), 5))
+print("CONNECTED", flush=True)
+sent = 0
+chunk = (b'{"AccountId":"001A0000006Vm9rIAC","ContactId":"0035g00000ABcDeAAL"}\n' * 300)[:16384]
+try:
+    for _ in range(256):
+        s.sendall(chunk)
+        sent += len(chunk)
+        time.sleep(0.015)
+    print("COMPLETED %d" % sent, flush=True)
+except (OSError, ssl.SSLError) as e:
+    print("CUT %d %s" % (sent, type(e).__name__), flush=True)
+"""
+TLS_PORT = 8443
+UPLOAD_TOTAL = 4 * 1024 * 1024
+
+
 class Lab:
     """Namespace + server + cgroup, shared by all cases, torn down once."""
 
@@ -344,6 +393,95 @@ workloads:
                          [scope(ids[0]), scope(ids[1])])
         self.assertEqual({a["unmapped"]["sluice"]["workload"]["name"] for a in alerts},
                          {"labelled-sync"})
+
+    def tls_sink(self):
+        cert = os.path.join(self.lab.tmp, "cert.pem")
+        key = os.path.join(self.lab.tmp, "key.pem")
+        run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-subj", "/CN=upload.test", "-keyout", key, "-out", cert])
+        log = os.path.join(self.lab.tmp, "tls-sink.log")
+        with open(log, "w") as out:
+            p = subprocess.Popen(["ip", "netns", "exec", self.lab.netns, sys.executable, "-c",
+                                  TLS_SINK, ALLOWED_V4, cert, key, str(TLS_PORT)],
+                                 stdout=out, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: (p.kill(), p.wait()))
+        deadline = time.time() + 10
+        while "LISTENING" not in read_text(log):
+            if time.time() > deadline or p.poll() is not None:
+                raise RuntimeError("TLS sink did not start: " + read_text(log))
+            time.sleep(0.05)
+        return log
+
+    def start_upload(self):
+        inner = "echo $$ > %s/cgroup.procs && exec ip netns exec %s %s -c '%s' %s %d" % (
+            self.lab.cgroup, self.lab.netns, sys.executable, TLS_UPLOAD.replace("'", "'\\''"),
+            ALLOWED_V4, TLS_PORT)
+        p = subprocess.Popen(["sh", "-c", inner], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: (p.kill(), p.wait()))
+        self.assertEqual(p.stdout.readline().strip(), "CONNECTED")
+        return p
+
+    def received(self, log, timeout=15.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            lines = [l for l in read_text(log).splitlines() if l.startswith("RECEIVED")]
+            if lines:
+                return int(lines[-1].split()[1])
+            time.sleep(0.1)
+        raise AssertionError("the TLS sink never reported: " + read_text(log))
+
+    def sever_rules(self, peer):
+        """The uploader may reach `peer` on the TLS port; CRM records may go to the CRM only."""
+        return """version: 1
+alerts:
+  aggregate_window: 0
+crm:
+  hosts: ["*.my.salesforce.com"]
+workloads:
+  - name: uploader
+    mode: enforce
+    selector:
+      cgroup: "{cg}"
+    egress:
+      allow:
+        - cidr: {peer}/32
+          ports: [{tls}]
+""".format(cg=self.lab.cgroup_rel, peer=peer, tls=TLS_PORT)
+
+    def upload_then_tighten(self, mode):
+        """An export to an allowed peer is under way when the rules stop allowing that peer: its
+        next writes carry CRM records to a peer that is neither the CRM nor allowed."""
+        log = self.tls_sink()
+        s = Sluiced(ARGS.sluiced, self.lab.tmp, self.sever_rules(ALLOWED_V4), mode)
+        self.addCleanup(self.assert_clean_stop, s)
+        p = self.start_upload()
+        time.sleep(1.0)
+        self.assertEqual(s.reload(self.sever_rules(DENIED_V4)), "reloaded", s.log())
+        out = p.communicate(timeout=60)[0].strip()
+        alerts = s.wait_alerts(1, timeout=5)
+        pii = [a for a in alerts if a["finding_info"]["analytic"]["name"] == "pii_egress"]
+        self.assertEqual(len(pii), 1, s.log())
+        return s, out, self.received(log), pii[0]
+
+    def test_live_tls_upload_is_severed_after_pii_egress(self):
+        s, out, got, pii = self.upload_then_tighten("enforce")
+        self.assertTrue(out.startswith("CUT "), out)  # the application saw the flow end
+        self.assertLess(got, UPLOAD_TOTAL, "the server received %d bytes" % got)
+        self.assertEqual(pii["disposition"], "Blocked")
+        self.assertIn("severed", pii["finding_info"]["desc"])
+        deadline = time.time() + 5
+        while "first packet dropped" not in s.log() and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertIn("first packet dropped", s.log())
+        latency = [l for l in s.log().splitlines() if "first packet dropped" in l][-1]
+        sys.stderr.write("\n    severed: server received %d of %d bytes; %s\n"
+                         % (got, UPLOAD_TOTAL, latency.split(": ", 2)[-1]))
+
+    def test_monitor_mode_never_severs(self):
+        s, out, got, pii = self.upload_then_tighten("monitor")
+        self.assertTrue(out.startswith("COMPLETED "), out)
+        self.assertEqual(got, UPLOAD_TOTAL)
+        self.assertEqual(pii["disposition"], "Would block")
 
     def test_unwatched_process_is_untouched(self):
         s = self.start("enforce")

@@ -25,6 +25,7 @@
 #include "agent/bpf/tls_libs.h"
 #include "agent/bpf/policy_maps.h"
 #include "agent/bpf/sensor.h"
+#include "agent/bpf/sever.h"
 #include "agent/detect/rules.h"
 #include "agent/common/host_key.h"
 #include "agent/engine/engine.h"
@@ -297,6 +298,7 @@ int Run(const Options& opt) {
     engine_options.fingerprint_key = *std::move(key);
   }
   engine_options.classify_bytes = opt.tls_capture;
+  engine_options.enforce = mode == GlobalMode::kEnforce;
   engine_options.container_roots.emplace();
   if (!opt.test_container_root.empty()) {
     const std::string& r = opt.test_container_root;
@@ -307,6 +309,8 @@ int Run(const Options& opt) {
   sluice::engine::Engine engine(loaded.rules, &processes, &cgroups, &maps, &alert_sink,
                                 engine_options);
   engine.SetEventPublisher(events || api ? &fanout : nullptr);
+  sluice::bpf::KernelSeverer severer((*sensor)->severed_fd());
+  engine.SetSeverer(&severer);
   std::vector<sluice::bpf::TlsTarget> system_tls;
   for (const auto& lib : sluice::bpf::SystemTlsLibraries()) system_tls.push_back(TlsHooks::Target(lib));
   sluice::bpf::TlsAttacher tls(sensor->get(), system_tls);
@@ -321,7 +325,10 @@ int Run(const Options& opt) {
     using FlowFn = sluice::bpf::Reaper::FlowFn;
     using FileFn = sluice::bpf::Reaper::FileFn;
     last_reap = reaper.Run(
-        [&](uint64_t cookie, const sluice::events::Flow& f) { engine.OnFlowReaped(cookie, f); },
+        [&](uint64_t cookie, const sluice::events::Flow& f) {
+          engine.OnFlowReaped(cookie, f);
+          severer.Forget(cookie);
+        },
         [&](const sluice_file_io_key& k, const sluice_file_io& io) {
           engine.OnFileReaped({k.tgid, k.dev, k.ino}, io.bytes_read, io.bytes_mapped, io.calls,
                               io.class_id, io.workload_id);
@@ -441,6 +448,11 @@ int Run(const Options& opt) {
     c["alerts_aggregated"] = es.alerts_aggregated;
     c["payload_prefixes"] = es.payload_prefixes;
     c["container_errors"] = es.container_errors;
+    c["flows_severed"] = es.flows_severed;
+    c["sever_errors"] = es.sever_errors;
+    c["severed_sockets_shut_down"] = severer.stats().shut_down;
+    g["sever_latency_last_us"] = severer.stats().last_latency_ns / 1000;
+    g["sever_latency_max_us"] = severer.stats().max_latency_ns / 1000;
     for (const auto& [detector, n] : es.findings) c[absl::StrCat("findings_", detector)] = n;
     c["rules_reloads"] = reloads;
     c["rules_reload_failures"] = reload_failures;
@@ -584,6 +596,7 @@ int Run(const Options& opt) {
       const bool with_live = now >= next_live;
       if (with_live) next_live = now + std::chrono::seconds(1);
       reap(with_live);
+      severer.Poll();
       refresh_status();
       next_reap = now + std::chrono::milliseconds(250);
     }

@@ -14,7 +14,7 @@
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
 
-#define SLUICE_ABI_VERSION 4
+#define SLUICE_ABI_VERSION 5
 
 /* Limits shared by both sides. */
 #define SLUICE_MAX_WORKLOADS 64     /* workload ids are bit positions in a __u64 mask */
@@ -333,6 +333,15 @@ struct sluice_port_range {
 struct sluice_allow_value {
 	__u32 nranges;
 	struct sluice_port_range ranges[SLUICE_MAX_PORT_RANGES];
+};
+
+/* A flow the agent severed (key of `severed`: socket cookie): cgroup_skb drops every packet of
+ * it both ways from then on. The kernel fills the drop fields, so the agent can tell when the
+ * decision took effect. 24 bytes. */
+struct sluice_sever {
+	__u64 decided_ns;     /* CLOCK_BOOTTIME, written by the agent */
+	__u64 first_drop_ns;  /* first packet dropped (0: none yet) */
+	__u64 drops;          /* packets dropped */
 };
 
 #endif /* SLUICE_ABI_H */
