@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -148,6 +149,35 @@ absl::Status PolicyMaps::Scrub(uint64_t bank) {
     if ((bank >> id) & 1) note(Update(sensor_->workload_cfg_fd(), &id, &none, "workload_cfg"));
   }
   return first;
+}
+
+absl::Status PolicyMaps::ApplyExemptions(const std::vector<enforce::Exemption>& exemptions) {
+  const int fd = sensor_->exempt_fd();
+  // Write the new entries first, then drop the ones that are gone: a destination that stays
+  // exempt is never briefly denied.
+  std::vector<sluice_exempt_key> keep;
+  for (const enforce::Exemption& e : exemptions) {
+    sluice_exempt_key key{};
+    key.prefixlen = static_cast<uint32_t>(e.cidr.prefix_len);
+    std::memcpy(key.addr, e.cidr.base.bytes.data(), sizeof(key.addr));
+    sluice_allow_value value{};
+    value.nranges = static_cast<uint32_t>(std::min<size_t>(e.ports.size(), SLUICE_MAX_PORT_RANGES));
+    for (uint32_t i = 0; i < value.nranges; ++i) {
+      value.ranges[i].lo = e.ports[i].lo;
+      value.ranges[i].hi = e.ports[i].hi;
+    }
+    if (auto s = Update(fd, &key, &value, "exempt"); !s.ok()) return s;
+    keep.push_back(key);
+  }
+  for (const sluice_exempt_key& key : MapKeys<sluice_exempt_key>(fd)) {
+    const bool kept = std::any_of(keep.begin(), keep.end(), [&key](const sluice_exempt_key& k) {
+      return std::memcmp(&k, &key, sizeof(k)) == 0;
+    });
+    if (!kept) {
+      if (auto s = Delete(fd, &key, "exempt"); !s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status PolicyMaps::WriteMask(int fd, const void* key, uint64_t mask, const char* what) {

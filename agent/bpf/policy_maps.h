@@ -4,9 +4,11 @@
 #define SLUICE_AGENT_BPF_POLICY_MAPS_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "agent/bpf/sensor.h"
+#include "agent/enforce/exempt.h"
 #include "agent/enforce/policy.h"
 #include "agent/enforce/watch.h"
 
@@ -42,6 +44,10 @@ class PolicyMaps : public enforce::WatchTarget {
   // next Stage clears it again) goes to `cleanup`.
   absl::Status Commit(absl::Status* cleanup);
   void Abort();
+
+  // Replaces the contents of the `exempt` map (resolvers, sinks): destinations no workload is
+  // denied.
+  absl::Status ApplyExemptions(const std::vector<enforce::Exemption>& exemptions);
 
   absl::Status WatchCgroup(uint64_t cgroup_id, uint64_t workload_mask) override;
   absl::Status WatchExe(uint32_t dev, uint64_t ino, uint64_t workload_mask) override;

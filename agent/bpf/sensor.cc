@@ -175,6 +175,8 @@ constexpr Hook kHooks[] = {
     {"sluice_tls_recvmsg", "tracepoint/syscalls/sys_enter_recvmsg", false, false, ""},
     {"sluice_connect4", "cgroup/connect4", true, true, ""},
     {"sluice_connect6", "cgroup/connect6", true, true, ""},
+    {"sluice_enforce_sendmsg4", "cgroup/sendmsg4", true, true, ""},
+    {"sluice_enforce_sendmsg6", "cgroup/sendmsg6", true, true, ""},
 };
 
 }  // namespace
@@ -333,6 +335,7 @@ int Sensor::workload_cfg_fd() const { return bpf_map__fd(skel_->maps.workload_cf
 int Sensor::egress_allow_fd() const { return bpf_map__fd(skel_->maps.egress_allow); }
 int Sensor::flows_fd() const { return bpf_map__fd(skel_->maps.flows); }
 int Sensor::severed_fd() const { return bpf_map__fd(skel_->maps.severed); }
+int Sensor::exempt_fd() const { return bpf_map__fd(skel_->maps.exempt); }
 int Sensor::file_io_fd() const { return bpf_map__fd(skel_->maps.file_io); }
 int Sensor::open_files_fd() const { return bpf_map__fd(skel_->maps.open_files); }
 int Sensor::sensitive_prefix_fd() const { return bpf_map__fd(skel_->maps.sensitive_prefix); }

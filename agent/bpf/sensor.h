@@ -75,6 +75,7 @@ class Sensor {
   int egress_allow_fd() const;
   int flows_fd() const;
   int severed_fd() const;
+  int exempt_fd() const;
   int file_io_fd() const;
   int open_files_fd() const;
   int sensitive_prefix_fd() const;

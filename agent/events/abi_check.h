@@ -128,7 +128,8 @@ static_assert(SLUICE_EV_FORK == 5 && SLUICE_EV_FLOW == 6 && SLUICE_EV_DNS == 7 &
 static_assert(SLUICE_EV_PAYLOAD == 10 && SLUICE_EV_TYPE_MAX == 11);
 // ABI v4: up to 512 bytes of a TLS handshake record (the ClientHello's server_name).
 static_assert(sizeof(sluice_payload_event) == 560);
-// ABI v5: severed flows.
+// ABI v5: severed flows, exempt destinations.
+static_assert(sizeof(sluice_exempt_key) == 20);
 static_assert(sizeof(sluice_sever) == 24 && offsetof(sluice_sever, drops) == 16);
 static_assert(SLUICE_PAYLOAD_PLAIN == 64 && SLUICE_PAYLOAD_MAX == 512);
 static_assert(offsetof(sluice_payload_event, cookie) == 32);

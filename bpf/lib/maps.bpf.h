@@ -130,6 +130,24 @@ struct {
 	__type(value, struct sluice_flow);
 } flows SEC(".maps") __weak;
 
+/* Destinations never denied (DNS resolvers, SIEM sinks) -> the ports that are exempt. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 256);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sluice_exempt_key);
+	__type(value, struct sluice_allow_value);
+} exempt SEC(".maps") __weak;
+
+/* Denied datagrams already reported (key: socket cookie, destination and port folded into one
+ * hash): one report per destination per socket per second, however fast a tool sends. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u64);
+} send_reported SEC(".maps") __weak;
+
 /* Flows the agent severed in enforce mode (key: socket cookie); removed with the flow. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

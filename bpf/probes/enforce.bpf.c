@@ -34,6 +34,17 @@ static __always_inline int sluice_is_loopback(const __u8 *a)
 	return a[15] == 1;
 }
 
+static __always_inline int sluice_ports_match(const struct sluice_allow_value *v, __u16 dport)
+{
+	for (__u32 i = 0; i < SLUICE_MAX_PORT_RANGES; i++) {
+		if (i >= v->nranges)
+			break;
+		if (dport >= v->ranges[i].lo && dport <= v->ranges[i].hi)
+			return 1;
+	}
+	return 0;
+}
+
 static __always_inline __u8 sluice_decide(__u32 workload, const __u8 *daddr, __u16 dport)
 {
 	struct sluice_workload_cfg *cfg = bpf_map_lookup_elem(&workload_cfg, &workload);
@@ -41,20 +52,22 @@ static __always_inline __u8 sluice_decide(__u32 workload, const __u8 *daddr, __u
 
 	if (!(flags & SLUICE_WL_F_ENFORCE_LOOPBACK) && sluice_is_loopback(daddr))
 		return SLUICE_VERDICT_EXEMPT;
+	/* The resolvers and the SIEM sinks stay reachable whatever a rule says: a host that cannot
+	 * resolve names or report alerts is worse off, not safer. */
+	struct sluice_exempt_key ek = {};
+	ek.prefixlen = 128;
+	__builtin_memcpy(ek.addr, daddr, 16);
+	struct sluice_allow_value *ev = bpf_map_lookup_elem(&exempt, &ek);
+	if (ev && sluice_ports_match(ev, dport))
+		return SLUICE_VERDICT_EXEMPT;
 
 	struct sluice_allow_key key = {};
 	key.prefixlen = 32 + 128;
 	key.workload_id = bpf_htonl(workload);
 	__builtin_memcpy(key.addr, daddr, 16);
 	struct sluice_allow_value *v = bpf_map_lookup_elem(&egress_allow, &key);
-	if (v) {
-		for (__u32 i = 0; i < SLUICE_MAX_PORT_RANGES; i++) {
-			if (i >= v->nranges)
-				break;
-			if (dport >= v->ranges[i].lo && dport <= v->ranges[i].hi)
-				return SLUICE_VERDICT_ALLOW;
-		}
-	}
+	if (v && sluice_ports_match(v, dport))
+		return SLUICE_VERDICT_ALLOW;
 	return (flags & SLUICE_WL_F_ENFORCE) ? SLUICE_VERDICT_DENY : SLUICE_VERDICT_WOULD_DENY;
 }
 
@@ -125,6 +138,50 @@ int sluice_connect6(struct bpf_sock_addr *ctx)
 	sluice_flow_open(bpf_get_socket_cookie(ctx), workload, SLUICE_AF_INET6,
 			 (__u8)ctx->protocol, daddr, dport, 0);
 	return 1;
+}
+
+/* Unconnected UDP (sendto/sendmsg with an address) never calls connect: the same decision per
+ * datagram, here. Why cgroup/sendmsg4/6: it runs before the datagram is built, for every
+ * sender in the workload's cgroups, and returning 0 fails the send with EPERM. A denied or
+ * would-be-denied destination is reported once per socket and destination per second: a tool
+ * spraying datagrams must not flood the ring. (Connected UDP is decided by connect4/6.) */
+static __always_inline int sluice_send_decide(struct bpf_sock_addr *ctx, const __u8 *daddr,
+					      __u16 family)
+{
+	__u32 workload = sluice_current_workload();
+	if (workload == SLUICE_NO_WORKLOAD)
+		return 1;
+	__u16 dport = bpf_ntohs((__u16)ctx->user_port);
+	__u8 verdict = sluice_decide(workload, daddr, dport);
+	if (verdict == SLUICE_VERDICT_DENY || verdict == SLUICE_VERDICT_WOULD_DENY) {
+		__u64 key = bpf_get_socket_cookie(ctx) * 0x9E3779B97F4A7C15ULL;
+		for (int i = 0; i < 16; i++)
+			key = (key ^ daddr[i]) * 0x100000001B3ULL;
+		key ^= dport;
+		__u64 now = bpf_ktime_get_boot_ns();
+		__u64 *last = bpf_map_lookup_elem(&send_reported, &key);
+		if (!last || now - *last > 1000000000ULL) {
+			bpf_map_update_elem(&send_reported, &key, &now, BPF_ANY);
+			sluice_report(workload, daddr, dport, family, SLUICE_IPPROTO_UDP, verdict);
+		}
+	}
+	return verdict == SLUICE_VERDICT_DENY ? 0 : 1;
+}
+
+SEC("cgroup/sendmsg4")
+int sluice_enforce_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	__u8 daddr[16];
+	sluice_ctx_daddr4(ctx, daddr);
+	return sluice_send_decide(ctx, daddr, SLUICE_AF_INET);
+}
+
+SEC("cgroup/sendmsg6")
+int sluice_enforce_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	__u8 daddr[16];
+	sluice_ctx_daddr6(ctx, daddr);
+	return sluice_send_decide(ctx, daddr, SLUICE_AF_INET6);
 }
 
 char LICENSE[] SEC("license") = "GPL";

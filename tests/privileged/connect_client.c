@@ -1,7 +1,9 @@
 /* Test client for the privileged suite: one connect() to ADDR:PORT, then a few bytes.
  * Prints "OK" or "ERR <errno name>" and exits 0 either way (the test asserts the text).
- * Usage: sluice_test_connect inet|inet6 ADDR PORT
- * "inet6" with an IPv4 address connects an AF_INET6 socket to ::ffff:ADDR (the v4-mapped path). */
+ * Usage: sluice_test_connect inet|inet6|udp|udpc ADDR PORT
+ * "inet6" with an IPv4 address connects an AF_INET6 socket to ::ffff:ADDR (the v4-mapped path).
+ * "udp" sends one datagram with sendto() (no connect); "udpc" connects a UDP socket, then
+ * sends (IPv4). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -20,6 +22,28 @@ int main(int argc, char **argv)
 	int port = atoi(argv[3]);
 	int fd;
 	int rc;
+	if (strcmp(argv[1], "udp") == 0 || strcmp(argv[1], "udpc") == 0) {
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+		if (inet_pton(AF_INET, argv[2], &sa.sin_addr) != 1)
+			return 2;
+		fd = socket(AF_INET, SOCK_DGRAM, 0);
+		const char dgram[] = "datagram from sluice test\n";
+		if (strcmp(argv[1], "udpc") == 0) {
+			rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+			if (rc == 0)
+				rc = send(fd, dgram, sizeof(dgram) - 1, 0) < 0 ? -1 : 0;
+		} else {
+			rc = sendto(fd, dgram, sizeof(dgram) - 1, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0
+				     ? -1 : 0;
+		}
+		if (rc != 0) {
+			printf("ERR %s\n", errno == EPERM ? "EPERM" : strerror(errno));
+			return 0;
+		}
+		close(fd);
+		printf("OK\n");
+		return 0;
+	}
 	if (strcmp(argv[1], "inet") == 0) {
 		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 		if (inet_pton(AF_INET, argv[2], &sa.sin_addr) != 1)

@@ -43,10 +43,19 @@ for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
     s.bind((addr, int(sys.argv[1])))
     s.listen(64)
     socks.append(s)
+udp = []
+for port in (int(sys.argv[1]), 53):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("0.0.0.0", port))
+    udp.append(u)
 print("LISTENING", flush=True)
 while True:
-    r, _, _ = select.select(socks, [], [])
+    r, _, _ = select.select(socks + udp, [], [])
     for s in r:
+        if s in udp:
+            data, (src, _) = s.recvfrom(65536)
+            print("DATAGRAM %d %d" % (s.getsockname()[1], len(data)), flush=True)
+            continue
         c, peer = s.accept()
         local = c.getsockname()[0]
         c.settimeout(2)
@@ -482,6 +491,40 @@ workloads:
         self.assertTrue(out.startswith("COMPLETED "), out)
         self.assertEqual(got, UPLOAD_TOTAL)
         self.assertEqual(pii["disposition"], "Would block")
+
+    def datagrams(self):
+        with open(self.lab.server_log) as f:
+            return [l.split()[1:] for l in f if l.startswith("DATAGRAM")]
+
+    def test_udp_and_connected_udp_are_denied_resolvers_exempt(self):
+        resolv = os.path.join(self.lab.tmp, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write("nameserver %s\n" % DENIED_V4)
+        s = Sluiced(ARGS.sluiced, self.lab.tmp, rules_for(self.lab, "enforce"), "enforce",
+                    extra=["--resolv-conf", resolv])
+        self.addCleanup(self.assert_clean_stop, s)
+        self.assertIn("never denied: DNS resolver %s %s/32" % (DENIED_V4, DENIED_V4), s.log())
+        cg = self.lab.cgroup_rel
+        d0 = len(self.datagrams())
+        self.assertEqual(self.lab.client("udp", DENIED_V4, cg), "ERR EPERM")
+        self.assertEqual(self.lab.client("udpc", DENIED_V4, cg), "ERR EPERM")
+        self.assertEqual(self.lab.client("udp", ALLOWED_V4, cg), "OK")
+        self.assertEqual(self.lab.client("udpc", ALLOWED_V4, cg), "OK")
+        # The resolver stays reachable on port 53 though no rule allows it, and only there.
+        inner = "echo $$ > %s/cgroup.procs && exec ip netns exec %s %s udp %s 53" % (
+            self.lab.root + cg, self.lab.netns, ARGS.client, DENIED_V4)
+        self.assertEqual(run(["sh", "-c", inner], timeout=20).stdout.strip(), "OK")
+        deadline = time.monotonic() + 2
+        while len(self.datagrams()) - d0 < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        got = sorted(tuple(d) for d in self.datagrams()[d0:])
+        self.assertEqual(got, sorted([(str(PORT), "26"), (str(PORT), "26"), ("53", "26")]))
+        alerts = s.wait_alerts(2)
+        self.assertEqual(len(alerts), 2, s.log())
+        for a in alerts:
+            self.assertEqual(a["disposition"], "Blocked")
+            self.assertEqual(a["dst_endpoint"]["ip"], DENIED_V4)
+            self.assertEqual(a["connection_info"]["protocol_name"], "udp")
 
     def test_unwatched_process_is_untouched(self):
         s = self.start("enforce")

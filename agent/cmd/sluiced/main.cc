@@ -206,7 +206,37 @@ struct Options {
   std::string state_dir;
   bool test_drop_flow_records = false;
   std::string test_container_root;
+  std::string resolv_conf = "/etc/resolv.conf";
 };
+
+// The destinations enforcement never denies (resolvers, sinks), written to the kernel and logged.
+absl::Status ApplyExemptions(sluice::bpf::PolicyMaps& maps, const sluice::detect::RuleSet& rules,
+                             const std::string& resolv_conf) {
+  std::string text;
+  if (FILE* f = fopen(resolv_conf.c_str(), "re")) {
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && text.size() < (1u << 20)) text.append(buf, n);
+    fclose(f);
+  } else if (errno != ENOENT) {
+    fprintf(stderr, "sluiced: cannot read %s (%s): no DNS resolver is exempt from enforcement\n",
+            resolv_conf.c_str(), strerror(errno));
+  }
+  std::vector<std::string> skipped;
+  const auto exemptions =
+      sluice::enforce::ExemptionsFor(rules, sluice::enforce::ParseResolvers(text), &skipped);
+  if (auto s = maps.ApplyExemptions(exemptions); !s.ok()) return s;
+  std::vector<std::string> what;
+  for (const auto& e : exemptions) what.push_back(absl::StrCat(e.why, " ", e.cidr.ToString()));
+  fprintf(stderr, "sluiced: never denied: %s\n",
+          what.empty() ? "nothing (no resolver, no sink by address)"
+                       : absl::StrJoin(what, ", ").c_str());
+  if (!skipped.empty()) {
+    fprintf(stderr, "sluiced: not exempt in the kernel: %s\n",
+            absl::StrJoin(skipped, ", ").c_str());
+  }
+  return absl::OkStatus();
+}
 
 int Run(const Options& opt) {
   const std::string& rules_path = opt.rules_path;
@@ -265,6 +295,9 @@ int Run(const Options& opt) {
   auto sensor = sluice::bpf::Sensor::Load();
   if (!sensor.ok()) return Fail(kExitRuntime, sensor.status());
   sluice::bpf::PolicyMaps maps(sensor->get());
+  if (auto s = ApplyExemptions(maps, loaded.rules, opt.resolv_conf); !s.ok()) {
+    return Fail(kExitRuntime, s);
+  }
   if (auto s = maps.Apply(*policy); !s.ok()) return Fail(kExitRuntime, s);
   if (auto s = sluice::bpf::ApplySensorConfig((*sensor)->sensor_cfg_fd(), opt.tls_capture,
                                               static_cast<uint32_t>(getpid()));
@@ -547,6 +580,9 @@ int Run(const Options& opt) {
               std::string(cleanup.message()).c_str());
     }
     engine.ReplaceRules(std::move(next.rules), base, switched_ns);
+    if (auto s = ApplyExemptions(maps, engine.rules(), opt.resolv_conf); !s.ok()) {
+      fprintf(stderr, "sluiced: reload: %s\n", std::string(s.message()).c_str());
+    }
     size_t stale_prefixes = 0, stale_inodes = 0;
     if (auto s = sluice::bpf::RemoveStaleFileClasses(
             (*sensor)->sensitive_prefix_fd(), (*sensor)->sensitive_inode_fd(),
@@ -673,6 +709,10 @@ int main(int argc, char** argv) {
                "Testing only: discard every flow ring record, as if the ring were full; flow "
                "totals then come from the kernel map alone")
       ->group("Testing");
+  app.add_option("--resolv-conf", opt.resolv_conf,
+                 "Resolver configuration whose nameservers stay reachable (port 53) for every "
+                 "workload in enforce mode")
+      ->capture_default_str();
   app.add_option("--test-container-root", opt.test_container_root,
                  "Testing only: read container labels from DIR/docker, DIR/containerd and "
                  "DIR/oci instead of the runtimes' own directories")

@@ -335,6 +335,13 @@ struct sluice_allow_value {
 	struct sluice_port_range ranges[SLUICE_MAX_PORT_RANGES];
 };
 
+/* Destinations no workload is ever denied (the host's DNS resolvers, the configured SIEM sinks):
+ * LPM trie keyed by address (v4-mapped for IPv4), prefixlen = address bits. */
+struct sluice_exempt_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
 /* A flow the agent severed (key of `severed`: socket cookie): cgroup_skb drops every packet of
  * it both ways from then on. The kernel fills the drop fields, so the agent can tell when the
  * decision took effect. 24 bytes. */
