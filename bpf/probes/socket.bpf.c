@@ -12,8 +12,9 @@
  * is used: the flow entry is opened in process context (cgroup/connect4/6 in enforce.bpf.c,
  * accept() exit and cgroup/sendmsg here), tp_btf inet_sock_set_state completes it at ESTABLISHED
  * and at CLOSE copies the kernel's own exact TCP counters (bytes_acked / bytes_received of the
- * tcp_sock). UDP payload bytes are counted at cgroup_skb egress/ingress for sockets that have a
- * flow entry, and the flow is closed at cgroup/sock_release.
+ * tcp_sock). Payload bytes are counted at cgroup_skb egress/ingress for sockets that have a flow
+ * entry: UDP totals, and TCP running totals while open (replaced by the exact counters at CLOSE).
+ * A UDP flow is closed at cgroup/sock_release.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -230,23 +231,34 @@ int sluice_sendmsg6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-/* UDP payload bytes of a packet (IP and UDP headers excluded), or 0 when it is not UDP. */
-static __always_inline __u64 sluice_udp_payload(struct __sk_buff *skb)
+/* Payload bytes of a packet of the flow's protocol (IP and UDP/TCP headers excluded), or 0. */
+static __always_inline __u64 sluice_l4_payload(struct __sk_buff *skb, __u8 protocol)
 {
 	__u32 off = 0;
 	__u8 proto = 0;
-	if (!sluice_skb_l4(skb, &proto, &off) || proto != SLUICE_IPPROTO_UDP || skb->len < off + 8)
+	if (!sluice_skb_l4(skb, &proto, &off) || proto != protocol)
 		return 0;
-	return skb->len - off - 8;
+	if (proto == SLUICE_IPPROTO_UDP)
+		return skb->len >= off + 8 ? skb->len - off - 8 : 0;
+	__u8 doff;
+	if (bpf_skb_load_bytes(skb, off + 12, &doff, 1))
+		return 0;
+	off += (doff >> 4) * 4;
+	return skb->len > off ? skb->len - off : 0;
 }
 
-static __always_inline void sluice_count_udp(struct __sk_buff *skb, int egress)
+/* Bytes of a watched flow as they pass. UDP: the totals themselves. TCP: a running count while
+ * the flow is open, so that detectors see an upload grow (volume budgets, send-after-read) and
+ * can sever it before it ends; retransmissions make it a slight overcount, and at CLOSE the
+ * kernel's exact counters replace it (sluice_sock_state). A GSO packet counts its whole
+ * payload once. */
+static __always_inline void sluice_count_bytes(struct __sk_buff *skb, int egress)
 {
 	__u64 cookie = bpf_get_socket_cookie(skb);
 	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
-	if (!f || f->protocol != SLUICE_IPPROTO_UDP)
+	if (!f || (f->flags & SLUICE_FLOW_F_CLOSED))
 		return;
-	__u64 n = sluice_udp_payload(skb);
+	__u64 n = sluice_l4_payload(skb, f->protocol);
 	if (!n)
 		return;
 	if (egress)
@@ -336,7 +348,7 @@ int sluice_skb_egress(struct __sk_buff *skb)
 {
 	if (sluice_severed(skb))
 		return 0;
-	sluice_count_udp(skb, 1);
+	sluice_count_bytes(skb, 1);
 	sluice_tcp_prefix(skb);
 	return 1;
 }
@@ -346,7 +358,7 @@ int sluice_skb_ingress(struct __sk_buff *skb)
 {
 	if (sluice_severed(skb))
 		return 0;
-	sluice_count_udp(skb, 0);
+	sluice_count_bytes(skb, 0);
 	return 1;
 }
 
