@@ -190,6 +190,11 @@ absl::Status PolicyMaps::WriteMask(int fd, const void* key, uint64_t mask, const
   return Update(fd, key, &value, what);
 }
 
+absl::Status PolicyMaps::WriteAllow(const enforce::AllowWrite& write) {
+  if (write.value) return Update(sensor_->egress_allow_fd(), &write.key, &*write.value, "egress_allow");
+  return Delete(sensor_->egress_allow_fd(), &write.key, "egress_allow");
+}
+
 absl::Status PolicyMaps::WatchCgroup(uint64_t cgroup_id, uint64_t workload_mask) {
   return WriteMask(sensor_->cgroup_match_fd(), &cgroup_id, workload_mask, "cgroup_match");
 }

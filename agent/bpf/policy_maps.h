@@ -52,6 +52,7 @@ class PolicyMaps : public enforce::WatchTarget {
   absl::Status WatchCgroup(uint64_t cgroup_id, uint64_t workload_mask) override;
   absl::Status WatchExe(uint32_t dev, uint64_t ino, uint64_t workload_mask) override;
   absl::Status WatchTask(uint32_t tgid, uint64_t workload_mask) override;
+  absl::Status WriteAllow(const enforce::AllowWrite& write) override;
 
  private:
   // Writes `mask` (rule-id bits) shifted into the target bank, keeping the bits of `keep_` the

@@ -811,15 +811,10 @@ class FileParser {
     } else if (cidr != nullptr) {
       ok = ParseCidrField(*cidr, &entry.cidr) && ok;
     } else if (host != nullptr) {
+      // In enforce mode the kernel allows the addresses DNS answers give for the name
+      // (enforce::NameGrants).
       entry.host_glob = ParseHostField(*host);
       ok = entry.host_glob.has_value() && ok;
-      // The kernel allowlist holds CIDRs only: an enforced workload would have its named peers
-      // denied in the kernel while the agent calls them allowed.
-      if (entry.host_glob && mode == Mode::kEnforce) {
-        Error(ValueLoc(*host),
-              "host allow entries cannot be enforced in the kernel yet; use cidr, or mode monitor");
-        ok = false;
-      }
     } else {
       Error(entry.loc, "missing required key \"cidr\" or \"host\" in allow entry");
       ok = false;

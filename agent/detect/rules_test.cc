@@ -805,10 +805,11 @@ TEST(HostAllowTest, CidrAndHostAreExclusive) {
                           "entry"));
 }
 
-TEST(HostAllowTest, HostEntriesCannotBeEnforced) {
-  EXPECT_THAT(ParseErrors(WithAllow("host: a.example.com", "enforce")),
-              ElementsAre("t.yaml:8:17: host allow entries cannot be enforced in the kernel yet; "
-                          "use cidr, or mode monitor"));
+// Enforced through the addresses DNS answers give for the name (enforce::NameGrants).
+TEST(HostAllowTest, HostEntriesCanBeEnforced) {
+  const LoadResult r = Parse(WithAllow("host: a.example.com", "enforce"));
+  ASSERT_TRUE(r.ok()) << Errors(r)[0];
+  EXPECT_EQ(r.rules.workloads[0].allow[0].host_glob, "a.example.com");
 }
 
 TEST(HostAllowTest, InvalidTls) {
@@ -1244,8 +1245,6 @@ TEST(SchemaV1FilesTest, EveryNewErrorOfAFileInOrder) {
               "and \":_.\\@-\") ending in .service, .scope, .slice or .socket",
           f + ":7:23: invalid container id \"ABCDEF012345\": expected 12 to 64 lower-case hex "
               "digits (the id or a prefix of it)",
-          f + ":10:17: host allow entries cannot be enforced in the kernel yet; use cidr, or mode "
-              "monitor",
           f + ":11:30: allow entry has both \"cidr\" and \"host\": write one entry for each",
           f + ":12:18: invalid host glob \"bad_name.example.com\": '_' is not allowed (use "
               "letters, digits, '-', '.', '*' and '?')",

@@ -25,6 +25,9 @@ std::optional<Alert> UnexpectedEgressDetector::Evaluate(const RuleSet& rules, co
   const DetectorSpec& spec = Spec();
   // Loopback never leaves the host; the kernel exempts it too (SLUICE_VERDICT_EXEMPT).
   if (IsLoopback(obs.daddr)) return std::nullopt;
+  // Nor are the destinations enforcement never denies (the host's resolvers, the sinks): the
+  // kernel said so (SLUICE_VERDICT_EXEMPT); what goes to them is for dns_tunnel and the others.
+  if (obs.verdict == SLUICE_VERDICT_EXEMPT) return std::nullopt;
   // A learning workload has no allowlist yet: what it reaches is what the proposal is made of.
   if (rule.mode == Mode::kLearn) return std::nullopt;
   if (!DetectorEnabled(rules, spec)) return std::nullopt;

@@ -67,6 +67,16 @@ TEST(UnexpectedEgressTest, LoopbackIsNotEgress) {
   EXPECT_FALSE(d.Evaluate(CrmSync(Mode::kEnforce), Connect("::1", 8080, SLUICE_VERDICT_EXEMPT)));
 }
 
+// The resolvers and sinks the kernel never denies are not egress findings either.
+TEST(UnexpectedEgressTest, ExemptDestinationIsNotEgress) {
+  const UnexpectedEgressDetector d;
+  EXPECT_FALSE(
+      d.Evaluate(CrmSync(Mode::kEnforce), Connect("192.0.2.53", 53, SLUICE_VERDICT_EXEMPT)));
+  // The same peer with any other verdict is judged as usual.
+  EXPECT_TRUE(
+      d.Evaluate(CrmSync(Mode::kEnforce), Connect("192.0.2.53", 53, SLUICE_VERDICT_DENY)));
+}
+
 TEST(UnexpectedEgressTest, BlockedByTheKernel) {
   ConnectObservation obs = Connect("203.0.113.9", 443, SLUICE_VERDICT_DENY);
   obs.has_result = true;

@@ -133,15 +133,6 @@ absl::StatusOr<CompiledPolicy> CompilePolicy(const detect::RuleSet& rules, Globa
       // The kernel treats a missing selector as "matches": this workload would take every task.
       return absl::InvalidArgumentError(absl::StrCat("workload \"", w.name, "\" has no selector"));
     }
-    for (const detect::EgressAllow& a : w.allow) {
-      // Left out of the trie, such an entry would have its peers denied by the kernel while the
-      // agent reports them allowed.
-      if (a.host_glob && w.mode == detect::Mode::kEnforce) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "workload \"", w.name, "\": host allow entry ", *a.host_glob, " at ", a.loc.file, ":",
-            a.loc.line, ":", a.loc.column, " cannot be enforced in the kernel"));
-      }
-    }
     const uint64_t bit = uint64_t{1} << (id_base + w.id);
     policy.selector.active_mask |= bit;
     // Unit and container selectors are decided on the cgroup path like the glob, and land in the

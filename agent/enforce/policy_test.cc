@@ -296,15 +296,15 @@ TEST(CompilePolicyTest, HostEntriesAreNotInTheTrie) {
   for (const sluice_workload_cfg& w : p->workloads) EXPECT_EQ(w.flags, 0u);
 }
 
-TEST(CompilePolicyTest, RejectsAnEnforcedHostEntry) {
+// Host entries never reach the static trie, in enforce mode too: DNS answers earn their
+// addresses (enforce::NameGrants).
+TEST(CompilePolicyTest, EnforcedHostEntriesStayOutOfTheStaticTrie) {
   RuleSet rules;
   Add(rules, {HostAllow("api.example.com")}, Mode::kEnforce);
-  const absl::StatusOr<CompiledPolicy> p = CompilePolicy(rules, GlobalMode::kMonitor);
-  ASSERT_FALSE(p.ok());
-  EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(p.status().message(),
-            "workload \"w0\": host allow entry api.example.com at r.yaml:9:11 cannot be enforced "
-            "in the kernel");
+  const absl::StatusOr<CompiledPolicy> p = CompilePolicy(rules, GlobalMode::kEnforce);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(p->allow.empty());
+  EXPECT_EQ(p->workloads[0].flags, SLUICE_WL_F_ENFORCE);
 }
 
 TEST(CompilePolicyTest, ThirtyTwoWorkloadsFillABank) {

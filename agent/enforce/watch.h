@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "agent/enforce/name_grants.h"
 
 namespace sluice::enforce {
 
@@ -17,6 +18,8 @@ class WatchTarget {
   virtual absl::Status WatchCgroup(uint64_t cgroup_id, uint64_t workload_mask) = 0;
   virtual absl::Status WatchExe(uint32_t dev, uint64_t ino, uint64_t workload_mask) = 0;
   virtual absl::Status WatchTask(uint32_t tgid, uint64_t workload_mask) = 0;
+  // An allowlist entry a host entry earned from a DNS answer (NameGrants), or its removal.
+  virtual absl::Status WriteAllow(const AllowWrite& write) { return absl::OkStatus(); }
 };
 
 }  // namespace sluice::enforce

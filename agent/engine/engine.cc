@@ -149,7 +149,26 @@ Engine::Engine(detect::RuleSet rules, state::ProcessTable* processes,
       labels_of_([this](const std::string& id) -> const state::ContainerLabels* {
         auto it = containers_.find(id);
         return it != containers_.end() && it->second.found ? &it->second.labels : nullptr;
-      }) {}
+      }) {
+  grants_.Reset(&rules_, 0);
+}
+
+void Engine::ApplyGrants(const std::vector<enforce::AllowWrite>& writes) {
+  if (watch_ == nullptr) return;
+  for (const enforce::AllowWrite& w : writes) Watch(watch_->WriteAllow(w));
+}
+
+void Engine::StageGrants(const detect::RuleSet& next, uint32_t next_base) {
+  staged_grants_.emplace();
+  staged_grants_->Reset(&next, next_base);
+  const uint64_t now_ms = now_ns_ / 1000000;
+  for (const state::DnsCache::Address& a : dns_.Addresses()) {
+    const std::vector<std::string> names = dns_.NamesFor(a, now_ms);
+    if (names.empty()) continue;
+    ApplyGrants(staged_grants_->Observe(detect::IpAddr{a}, names,
+                                        static_cast<int64_t>(now_ms) + enforce::kMinGrantMs));
+  }
+}
 
 Engine::FlowParams Engine::FlowParams::Of(const detect::RuleSet& rules) {
   FlowParams p;
@@ -197,6 +216,7 @@ void Engine::Advance(uint64_t ts_ns) {
   if (now_ms - last_flush_ms_ >= 1000) {
     last_flush_ms_ = now_ms;
     ExpirePendingEgress(now_ms);
+    ApplyGrants(grants_.Expire(static_cast<int64_t>(now_ns_ / 1000000)));
     for (const detect::Alert& a : aggregator_.Flush(now_ms)) Deliver(a);
   }
 }
@@ -458,6 +478,14 @@ void Engine::ReplaceRules(detect::RuleSet rules, uint32_t kernel_id_base,
   cgroup_masks_.clear();
   kernel_id_base_ = kernel_id_base;
   kernel_ids_since_ns_ = std::max<uint64_t>(switched_ns, 1);
+  // The grants of the old bank went with its scrub; the staged ones are the new set's.
+  if (staged_grants_) {
+    grants_ = std::move(*staged_grants_);
+    staged_grants_.reset();
+    grants_.Rebind(&rules_);
+  } else {
+    grants_.Reset(&rules_, kernel_id_base);
+  }
   // What was reported stays reported (per flow, per process): a reload must not repeat alerts.
   SeedProcessHooks();
 }
@@ -915,7 +943,17 @@ std::optional<DnsObservation> Engine::ObserveDns(const events::DnsEvent& e) {
 void Engine::OnDns(const DnsObservation& o) {
   ++stats_.dns_answers;
   const events::DnsMessage& msg = o.message;
-  dns_.Observe(msg, o.hdr.ts_ns / 1000000);
+  const uint64_t dns_ms = o.hdr.ts_ns / 1000000;
+  dns_.Observe(msg, dns_ms);
+  // Host entries earn the answered addresses in the kernel allowlist (enforce mode needs them
+  // before the connect that follows).
+  for (const auto& a : msg.answers) {
+    if (a.type != events::kDnsTypeA && a.type != events::kDnsTypeAaaa) continue;
+    const std::vector<std::string> names = dns_.NamesFor(a.addr, dns_ms);
+    const int64_t until = static_cast<int64_t>(dns_ms) +
+                          std::max<int64_t>(int64_t{a.ttl} * 1000, enforce::kMinGrantMs);
+    ApplyGrants(grants_.Observe(detect::IpAddr{a.addr}, names, until));
+  }
   if (events_ != nullptr) {
     nlohmann::json answers = nlohmann::json::array();
     for (const auto& a : msg.answers) {

@@ -183,6 +183,12 @@ class Engine {
   //     processes to the process hooks again.
   absl::Status SeedWatchSet(const detect::RuleSet& rules);
   void ReplaceRules(detect::RuleSet rules, uint32_t kernel_id_base, uint64_t switched_ns);
+  // Between SeedWatchSet(next) and the switch: the allowlist entries `next`'s host entries earn
+  // from the names the DNS cache holds, written for the bank at next_base (so the new set
+  // allows those names from its first decision). ReplaceRules adopts them; DropStagedGrants
+  // forgets them when the reload is aborted (the bank is scrubbed).
+  void StageGrants(const detect::RuleSet& next, uint32_t next_base);
+  void DropStagedGrants() { staged_grants_.reset(); }
 
   // What learn-mode workloads did so far, as a proposed rule file (`sluicectl learn`).
   std::string ProposeRules() const { return learn_.ProposeRules(rules_); }
@@ -316,6 +322,9 @@ class Engine {
   };
   absl::flat_hash_map<std::string, ContainerState> containers_;
   state::ContainerLabelsFn labels_of_;  // containers_ for state::CgroupMask
+  enforce::NameGrants grants_;          // kernel allow entries host entries earned (live set)
+  std::optional<enforce::NameGrants> staged_grants_;
+  void ApplyGrants(const std::vector<enforce::AllowWrite>& writes);
   absl::flat_hash_set<uint64_t> closed_reported_;       // until the reaper removes the flow
   absl::flat_hash_map<FileKey, std::string> file_paths_;  // path each (process, file) was opened by
   absl::flat_hash_map<uint64_t, uint64_t> cgroup_masks_;  // cgroup id -> CgroupMask, for replay

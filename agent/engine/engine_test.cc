@@ -1,5 +1,7 @@
 #include "agent/engine/engine.h"
 
+#include <arpa/inet.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -30,7 +32,12 @@ class RecordingWatch : public enforce::WatchTarget {
     tasks.emplace_back(tgid, mask);
     return absl::OkStatus();
   }
+  absl::Status WriteAllow(const enforce::AllowWrite& w) override {
+    allows.push_back(w);
+    return absl::OkStatus();
+  }
   std::vector<std::pair<uint64_t, uint64_t>> cgroups, exes, tasks;
+  std::vector<enforce::AllowWrite> allows;
 };
 
 class CollectingSink : public output::AlertSink {
@@ -336,6 +343,65 @@ workloads:
   replay.FlushAlerts();
   ASSERT_EQ(replay_sink.alerts.size(), 1u);
   EXPECT_EQ(replay_sink.alerts[0].workload.name, "by-label");
+}
+
+// Host entries in the kernel: a DNS answer for a matching name earns the address in the live
+// bank; a reload stages the grants of the next set for its bank from the DNS cache; the grant
+// ends when its time is up.
+TEST(EngineGrantsTest, DnsAnswersEarnKernelEntriesAndFollowReloads) {
+  auto loaded = detect::ParseRules(R"(version: 1
+workloads:
+  - name: sync
+    mode: enforce
+    selector: {cgroup: /crm}
+    egress: {allow: [{host: "*.my.salesforce.com", ports: [443]}]}
+)",
+                                   "grants.yaml");
+  ASSERT_TRUE(loaded.ok());
+  state::ProcessTable processes;
+  processes.DisableProcLookup();
+  state::CgroupIndex cgroups("/nonexistent-cgroup-root");
+  RecordingWatch watch;
+  CollectingSink sink;
+  Engine engine(loaded.rules, &processes, &cgroups, &watch, &sink);
+  auto answer = [&](const std::string& name, uint8_t last, uint64_t ts_ns) {
+    DnsObservation o;
+    o.hdr = {SLUICE_EV_DNS, ts_ns, 0, 0, 77};
+    o.message.response = true;
+    o.message.questions = {name};
+    events::DnsAnswer a;
+    a.name = name;
+    a.type = events::kDnsTypeA;
+    a.ttl = 30;
+    a.addr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 203, 0, 113, last};
+    o.message.answers = {a};
+    engine.OnInput(o);
+  };
+  constexpr uint64_t kSec = 1000000000ull;
+  answer("paste.evil.test", 66, 1 * kSec);
+  EXPECT_TRUE(watch.allows.empty());
+  answer("acme.my.salesforce.com", 9, 1 * kSec);
+  ASSERT_EQ(watch.allows.size(), 1u);
+  EXPECT_EQ(ntohl(watch.allows[0].key.workload_id), 0u);
+  EXPECT_EQ(watch.allows[0].key.addr[15], 9);
+  ASSERT_TRUE(watch.allows[0].value.has_value());
+  EXPECT_EQ(watch.allows[0].value->ranges[0].lo, 443);
+
+  // Reload into bank 32: the cached name is granted there before the switch.
+  watch.allows.clear();
+  engine.StageGrants(loaded.rules, 32);
+  ASSERT_EQ(watch.allows.size(), 1u);
+  EXPECT_EQ(ntohl(watch.allows[0].key.workload_id), 32u);
+  engine.ReplaceRules(loaded.rules, 32, 2 * kSec);
+
+  // The grant outlives the 30 s TTL up to the 5 min floor, then it is removed.
+  watch.allows.clear();
+  answer("unrelated.example", 1, 200 * kSec);
+  EXPECT_TRUE(watch.allows.empty());
+  answer("unrelated.example", 1, 400 * kSec);
+  ASSERT_EQ(watch.allows.size(), 1u);
+  EXPECT_EQ(ntohl(watch.allows[0].key.workload_id), 32u);
+  EXPECT_FALSE(watch.allows[0].value.has_value());
 }
 
 TEST_F(EngineTest, NewCgroupUnderASelectorIsWatched) {

@@ -166,6 +166,13 @@ void DnsCache::Erase(absl::flat_hash_map<Address, Entry>::iterator it) {
   entries_.erase(it);
 }
 
+std::vector<DnsCache::Address> DnsCache::Addresses() const {
+  std::vector<Address> out;
+  out.reserve(entries_.size());
+  for (const auto& [ip, e] : entries_) out.push_back(ip);
+  return out;
+}
+
 std::vector<std::string> DnsCache::NamesFor(const Address& ip, uint64_t now_ms) const {
   std::vector<std::string> out;
   auto it = entries_.find(ip);

@@ -72,6 +72,8 @@ class DnsCache {
   // and the address record's owner last). Empty when unknown or expired. A lookup does not count
   // as a use for the LRU: only a new answer keeps an address.
   std::vector<std::string> NamesFor(const Address& ip, uint64_t now_ms) const;
+  // Every address held (names may have expired since; NamesFor says).
+  std::vector<Address> Addresses() const;
 
   // Drops every expired name and every address left without one. Observe already expires the
   // least recently answered addresses a few at a time; call this for a full sweep (e.g. before

@@ -81,7 +81,9 @@ int sluice_dns_ingress(struct __sk_buff *skb)
 			n = 1;
 		e->len = bpf_skb_load_bytes(skb, off, e->payload, n) == 0 ? n : 0;
 	}
-	sluice_submit(&net_events, e);
+	/* Wake the agent now: in enforce mode the answer earns the kernel allowlist entries of host
+	 * rules (enforce::NameGrants), and the connect that follows it comes right after. */
+	sluice_submit_now(&net_events, e);
 	return 1;
 }
 

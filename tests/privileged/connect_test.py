@@ -28,6 +28,7 @@ ARGS = None
 
 ALLOWED_V4 = "192.0.2.1"     # TEST-NET-1, only ever on the namespace's loopback
 DENIED_V4 = "192.0.2.2"
+RESOLVER_V4 = "192.0.2.53"  # a dnsmasq the name-grant case starts
 ALLOWED_V6 = "2001:db8::1"   # documentation prefix, same
 DENIED_V6 = "2001:db8::2"
 PORT = 8080
@@ -44,9 +45,9 @@ for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
     s.listen(64)
     socks.append(s)
 udp = []
-for port in (int(sys.argv[1]), 53):
+for addr, port in (("0.0.0.0", int(sys.argv[1])), (sys.argv[2], 53)):
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("0.0.0.0", port))
+    u.bind((addr, port))
     udp.append(u)
 print("LISTENING", flush=True)
 while True:
@@ -134,13 +135,13 @@ class Lab:
         run(["ip", "netns", "add", self.netns])
         ns = ["ip", "netns", "exec", self.netns]
         run(ns + ["ip", "link", "set", "lo", "up"])
-        for a in (ALLOWED_V4, DENIED_V4):
+        for a in (ALLOWED_V4, DENIED_V4, RESOLVER_V4):
             run(ns + ["ip", "addr", "add", a + "/32", "dev", "lo"])
         for a in (ALLOWED_V6, DENIED_V6):
             run(ns + ["ip", "-6", "addr", "add", a + "/128", "dev", "lo", "nodad"])
         os.makedirs(self.cgroup)
         with open(self.server_log, "w") as log:
-            self.server = subprocess.Popen(ns + [sys.executable, "-c", SERVER, str(PORT)],
+            self.server = subprocess.Popen(ns + [sys.executable, "-c", SERVER, str(PORT), DENIED_V4],
                                            stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -525,6 +526,56 @@ workloads:
             self.assertEqual(a["disposition"], "Blocked")
             self.assertEqual(a["dst_endpoint"]["ip"], DENIED_V4)
             self.assertEqual(a["connection_info"]["protocol_name"], "udp")
+
+    def test_host_entry_is_enforced_through_dns_answers(self):
+        dnsmasq = subprocess.Popen(
+            ["ip", "netns", "exec", self.lab.netns, "dnsmasq", "--no-daemon", "--no-resolv",
+             "--no-hosts", "--user=root", "--pid-file=", "--bind-interfaces",
+             "--listen-address=" + RESOLVER_V4, "--port=53",
+             "--host-record=crm.lab.test," + DENIED_V4],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (dnsmasq.kill(), dnsmasq.wait()))
+        resolv = os.path.join(self.lab.tmp, "resolv-grants.conf")
+        with open(resolv, "w") as f:
+            f.write("nameserver %s\n" % RESOLVER_V4)
+        rules = """version: 1
+alerts:
+  aggregate_window: 0
+workloads:
+  - name: by-name
+    mode: enforce
+    selector:
+      cgroup: "{cg}"
+    egress:
+      allow:
+        - host: crm.lab.test
+          ports: [{port}]
+""".format(cg=self.lab.cgroup_rel, port=PORT)
+        s = Sluiced(ARGS.sluiced, self.lab.tmp, rules, "enforce",
+                    extra=["--resolv-conf", resolv])
+        self.addCleanup(self.assert_clean_stop, s)
+        cg = self.lab.cgroup_rel
+        # Before any answer names it, the address is not allowed.
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "ERR EPERM")
+        # The workload resolves the name (the resolver is exempt, so the query goes out)...
+        inner = "echo $$ > %s/cgroup.procs && exec ip netns exec %s dig +short +tries=3 " \
+                "+time=1 @%s crm.lab.test" % (self.lab.root + cg, self.lab.netns, RESOLVER_V4)
+        deadline = time.time() + 10
+        answer = ""
+        while time.time() < deadline and answer != DENIED_V4:
+            answer = run(["sh", "-c", inner], timeout=20, check=False).stdout.strip()
+            if answer != DENIED_V4:
+                time.sleep(0.2)
+        self.assertEqual(answer, DENIED_V4)
+        time.sleep(0.2)
+        # ...and from then on the kernel allows the answered address, on the entry's port only.
+        n0 = len(self.lab.accepted())
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "OK")
+        self.assertEqual(self.lab.client("inet", ALLOWED_V4, cg), "ERR EPERM")
+        self.assertEqual(len(self.accepted_since(n0, expect=1)), 1)
+        alerts = s.wait_alerts(2)
+        self.assertEqual([(a["dst_endpoint"]["ip"], a["disposition"]) for a in alerts],
+                         [(DENIED_V4, "Blocked"), (ALLOWED_V4, "Blocked")], s.log())
 
     def test_unwatched_process_is_untouched(self):
         s = self.start("enforce")

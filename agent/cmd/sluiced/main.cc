@@ -568,10 +568,12 @@ int Run(const Options& opt) {
     // switches. Records of the few milliseconds in between carry old-bank ids; the engine
     // resolves those itself, with the new rules.
     (void)engine.SeedWatchSet(next.rules);
+    engine.StageGrants(next.rules, base);
     const uint64_t switched_ns = BootTimeNs();
     absl::Status cleanup;
     if (auto s = maps.Commit(&cleanup); !s.ok()) {
       maps.Abort();
+      engine.DropStagedGrants();
       restore_file_classes();
       return reject(absl::StrCat("cannot switch the kernel to the new policy: ", s.message()));
     }
