@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "agent/enforce/policy.h"
 #include "sluice/abi.h"
 
 namespace sluice::enforce {
@@ -51,9 +52,7 @@ std::vector<Exemption> ExemptionsFor(const detect::RuleSet& rules,
     }
     Exemption e;
     e.cidr = *sink.to.cidr;
-    e.ports = sink.ports.empty() ? std::vector<detect::PortRange>{{0, 65535}} : sink.ports;
-    std::sort(e.ports.begin(), e.ports.end(),
-              [](const auto& a, const auto& b) { return a.lo < b.lo; });
+    AddPortsOf(sink.ports, &e.ports);
     e.why = absl::StrCat("sink ", sink.name);
     out.push_back(std::move(e));
   }
@@ -66,17 +65,7 @@ std::vector<Exemption> ExemptionsFor(const detect::RuleSet& rules,
         e.ports.insert(e.ports.end(), f.ports.begin(), f.ports.end());
       }
     }
-    std::sort(e.ports.begin(), e.ports.end(), [](const auto& a, const auto& b) {
-      return a.lo != b.lo ? a.lo < b.lo : a.hi < b.hi;
-    });
-    std::vector<detect::PortRange> merged;
-    for (const detect::PortRange& r : e.ports) {
-      if (!merged.empty() && static_cast<uint32_t>(r.lo) <= uint32_t{merged.back().hi} + 1) {
-        merged.back().hi = std::max(merged.back().hi, r.hi);
-      } else {
-        merged.push_back(r);
-      }
-    }
+    std::vector<detect::PortRange> merged = MergePortRanges(std::move(e.ports));
     if (merged.size() > SLUICE_MAX_PORT_RANGES) {
       if (unenforceable != nullptr) {
         unenforceable->push_back(absl::StrCat(e.why, ": ports past the first ",

@@ -6,36 +6,9 @@
 #include <cstring>
 
 #include "agent/detect/allowlist.h"
+#include "agent/enforce/policy.h"
 
 namespace sluice::enforce {
-namespace {
-
-constexpr detect::PortRange kAnyPort = {0, 65535};
-
-std::vector<detect::PortRange> Merge(std::vector<detect::PortRange> ranges) {
-  std::sort(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) {
-    return a.lo != b.lo ? a.lo < b.lo : a.hi < b.hi;
-  });
-  std::vector<detect::PortRange> out;
-  for (const detect::PortRange& r : ranges) {
-    if (!out.empty() && static_cast<uint32_t>(r.lo) <= uint32_t{out.back().hi} + 1) {
-      out.back().hi = std::max(out.back().hi, r.hi);
-    } else {
-      out.push_back(r);
-    }
-  }
-  return out;
-}
-
-void AddPorts(const std::vector<detect::PortRange>& ports, std::vector<detect::PortRange>* out) {
-  if (ports.empty()) {
-    out->push_back(kAnyPort);
-  } else {
-    out->insert(out->end(), ports.begin(), ports.end());
-  }
-}
-
-}  // namespace
 
 std::vector<AllowWrite> NameGrants::Reset(const detect::RuleSet* rules, uint32_t id_base) {
   std::vector<AllowWrite> out;
@@ -59,12 +32,12 @@ AllowWrite NameGrants::Write(const Key& k, const Grant* grant) const {
   const detect::IpAddr ip{k.addr};
   for (const detect::EgressAllow& a : w_rule.allow) {
     if (a.host_glob || !a.cidr.Contains(ip)) continue;
-    AddPorts(a.ports, &ranges);
+    AddPortsOf(a.ports, &ranges);
     exact |= a.cidr.prefix_len == 128;
   }
   if (grant != nullptr) ranges.insert(ranges.end(), grant->ports.begin(), grant->ports.end());
   if (grant == nullptr && !exact) return w;  // delete
-  ranges = Merge(std::move(ranges));
+  ranges = MergePortRanges(std::move(ranges));
   sluice_allow_value v{};
   // More than the kernel holds: keep the first ranges (the rules loader caps static entries;
   // a grant that would overflow is narrowed, never widened).
@@ -88,12 +61,12 @@ std::vector<AllowWrite> NameGrants::Observe(const detect::IpAddr& addr,
       if (!a.host_glob) continue;
       detect::Destination to;
       to.host_glob = a.host_glob;
-      if (detect::DestinationMatches(to, addr, names)) AddPorts(a.ports, &ports);
+      if (detect::DestinationMatches(to, addr, names)) AddPortsOf(a.ports, &ports);
     }
     if (ports.empty()) continue;
     const Key k{w.id, addr.bytes};
     Grant& g = grants_[k];
-    std::vector<detect::PortRange> merged = Merge(ports);
+    std::vector<detect::PortRange> merged = MergePortRanges(ports);
     const bool changed = merged != g.ports;
     g.ports = std::move(merged);
     g.expires_ms = std::max(g.expires_ms, expires_ms);

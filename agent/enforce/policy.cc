@@ -27,22 +27,6 @@ struct Prefix {
   SourceLocation loc;  // the first allow entry that named this prefix
 };
 
-// Sorts and merges overlapping and adjacent ranges: [1,5] + [6,9] is [1,9].
-std::vector<PortRange> Merge(std::vector<PortRange> ranges) {
-  std::sort(ranges.begin(), ranges.end(), [](const PortRange& a, const PortRange& b) {
-    return a.lo != b.lo ? a.lo < b.lo : a.hi < b.hi;
-  });
-  std::vector<PortRange> out;
-  for (const PortRange& r : ranges) {
-    if (!out.empty() && static_cast<uint32_t>(r.lo) <= static_cast<uint32_t>(out.back().hi) + 1) {
-      out.back().hi = std::max(out.back().hi, r.hi);
-    } else {
-      out.push_back(r);
-    }
-  }
-  return out;
-}
-
 // The distinct prefixes of a workload; identical prefixes from several entries are one entry.
 std::vector<Prefix> DistinctPrefixes(const Workload& w) {
   // Keyed by (length, address) so that the result is sorted the way the map entries are.
@@ -56,11 +40,7 @@ std::vector<Prefix> DistinctPrefixes(const Workload& w) {
     cidr.base = detect::MaskPrefix(cidr.base, cidr.prefix_len);
     auto [it, inserted] =
         by_key.try_emplace({cidr.prefix_len, cidr.base.bytes}, Prefix{cidr, {}, a.loc});
-    if (a.ports.empty()) {
-      it->second.ranges.push_back(kAnyPort);
-    } else {
-      it->second.ranges.insert(it->second.ranges.end(), a.ports.begin(), a.ports.end());
-    }
+    AddPortsOf(a.ports, &it->second.ranges);
   }
   std::vector<Prefix> out;
   out.reserve(by_key.size());
@@ -78,7 +58,7 @@ absl::Status CompileAllow(const Workload& w, uint32_t kernel_id, std::vector<All
       if (q.cidr.Contains(p.cidr.base))
         ranges.insert(ranges.end(), q.ranges.begin(), q.ranges.end());
     }
-    ranges = Merge(std::move(ranges));
+    ranges = MergePortRanges(std::move(ranges));
     if (ranges.size() > SLUICE_MAX_PORT_RANGES) {
       return absl::InvalidArgumentError(absl::StrCat(
           "workload \"", w.name, "\": allow entry ", p.cidr.ToString(), " at ", p.loc.file, ":",
@@ -102,6 +82,29 @@ absl::Status CompileAllow(const Workload& w, uint32_t kernel_id, std::vector<All
 }
 
 }  // namespace
+
+std::vector<PortRange> MergePortRanges(std::vector<PortRange> ranges) {
+  std::sort(ranges.begin(), ranges.end(), [](const PortRange& a, const PortRange& b) {
+    return a.lo != b.lo ? a.lo < b.lo : a.hi < b.hi;
+  });
+  std::vector<PortRange> out;
+  for (const PortRange& r : ranges) {
+    if (!out.empty() && static_cast<uint32_t>(r.lo) <= static_cast<uint32_t>(out.back().hi) + 1) {
+      out.back().hi = std::max(out.back().hi, r.hi);
+    } else {
+      out.push_back(r);
+    }
+  }
+  return out;
+}
+
+void AddPortsOf(const std::vector<PortRange>& ports, std::vector<PortRange>* out) {
+  if (ports.empty()) {
+    out->push_back(kAnyPort);
+  } else {
+    out->insert(out->end(), ports.begin(), ports.end());
+  }
+}
 
 uint64_t BankMask(uint32_t id_base) {
   return id_base == 0 ? (uint64_t{1} << kBankSize) - 1 : ~((uint64_t{1} << kBankSize) - 1);

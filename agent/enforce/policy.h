@@ -17,6 +17,13 @@ namespace sluice::enforce {
 // The --mode ceiling: under kMonitor no workload is armed, whatever its rule says.
 enum class GlobalMode { kMonitor, kEnforce };
 
+// Port ranges as the kernel holds them: sorted, overlapping and adjacent ranges merged
+// ([1,5] + [6,9] is [1,9]).
+std::vector<detect::PortRange> MergePortRanges(std::vector<detect::PortRange> ranges);
+// An allow entry's ports, with "any port" (no ports listed) as 0-65535.
+void AddPortsOf(const std::vector<detect::PortRange>& ports,
+                std::vector<detect::PortRange>* out);
+
 struct AllowEntry {
   sluice_allow_key key;
   sluice_allow_value value;
