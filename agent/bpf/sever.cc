@@ -4,34 +4,20 @@
 #include <dirent.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agent/common/boot_clock.h"
 #include "agent/common/unique_fd.h"
 #include "sluice/abi.h"
 
 namespace sluice::bpf {
-namespace {
-
-uint64_t BootNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_BOOTTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-struct DirCloser {
-  void operator()(DIR* d) const { closedir(d); }
-};
-
-}  // namespace
 
 absl::Status ShutdownSocketOf(uint32_t pid, uint64_t cookie) {
   if (pid == 0) return absl::NotFoundError("owner unknown");
@@ -40,7 +26,7 @@ absl::Status ShutdownSocketOf(uint32_t pid, uint64_t cookie) {
     return absl::NotFoundError(absl::StrCat("pid ", pid, ": ", strerror(errno)));
   }
   const std::string dir = absl::StrCat("/proc/", pid, "/fd");
-  std::unique_ptr<DIR, DirCloser> d(opendir(dir.c_str()));
+  UniqueDir d(opendir(dir.c_str()));
   if (!d) return absl::NotFoundError(absl::StrCat(dir, ": ", strerror(errno)));
   while (dirent* e = readdir(d.get())) {
     int target = 0;
@@ -67,7 +53,7 @@ absl::Status ShutdownSocketOf(uint32_t pid, uint64_t cookie) {
 absl::Status KernelSeverer::Sever(uint64_t cookie, uint32_t pid) {
   if (severed_.contains(cookie)) return absl::OkStatus();
   sluice_sever value{};
-  value.decided_ns = BootNs();
+  value.decided_ns = BootTimeNs();
   // The drop map first: from this update on, no packet of the flow leaves the host.
   if (bpf_map_update_elem(fd_, &cookie, &value, BPF_ANY) != 0) {
     return absl::ResourceExhaustedError(

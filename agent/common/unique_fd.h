@@ -1,10 +1,12 @@
-// RAII owner of a file descriptor: every fd the agent opens is closed on every path, including
-// early error returns. Move-only.
+// RAII owners of a file descriptor and of a directory stream: every fd the agent opens is closed
+// on every path, including early error returns. Move-only.
 #ifndef SLUICE_AGENT_COMMON_UNIQUE_FD_H_
 #define SLUICE_AGENT_COMMON_UNIQUE_FD_H_
 
+#include <dirent.h>
 #include <unistd.h>
 
+#include <memory>
 #include <utility>
 
 namespace sluice {
@@ -35,6 +37,12 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+// A DIR* from opendir/fdopendir, closed with closedir (which also closes an fdopendir's fd).
+struct DirCloser {
+  void operator()(DIR* d) const { closedir(d); }
+};
+using UniqueDir = std::unique_ptr<DIR, DirCloser>;
 
 }  // namespace sluice
 

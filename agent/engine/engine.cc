@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "agent/common/boot_clock.h"
 #include "agent/detect/allowlist.h"
 #include "agent/detect/classify/http.h"
 #include "agent/detect/classify/sensitive.h"
@@ -34,12 +35,6 @@ int64_t BootToEpochNs() {
   clock_gettime(CLOCK_BOOTTIME, &boot);
   return (int64_t{real.tv_sec} - boot.tv_sec) * 1000000000LL +
          (int64_t{real.tv_nsec} - boot.tv_nsec);
-}
-
-uint64_t BootNowNs() {
-  timespec boot{};
-  clock_gettime(CLOCK_BOOTTIME, &boot);
-  return uint64_t(boot.tv_sec) * 1000000000ULL + uint64_t(boot.tv_nsec);
 }
 
 // A process table entry as a recording stores it.
@@ -183,7 +178,7 @@ void Engine::LearnContainer(const detect::RuleSet& rules, const std::string& cgr
   if (!options_.container_roots || !state::NeedsContainerLabels(rules)) return;
   std::optional<std::string> id = state::ContainerIdOf(cgroup_path);
   if (!id) return;
-  const int64_t now_ms = EpochMs(BootNowNs());
+  const int64_t now_ms = EpochMs(BootTimeNs());
   if (auto it = containers_.find(*id); it != containers_.end()) {
     // Known; an id no runtime knew is asked again after a while (its metadata may have been
     // written after its cgroup was made).
@@ -221,7 +216,7 @@ void Engine::Advance(uint64_t ts_ns) {
   }
 }
 
-void Engine::Tick() { Advance(BootNowNs()); }
+void Engine::Tick() { Advance(BootTimeNs()); }
 
 void Engine::FlushAlerts() {
   ExpirePendingEgress(INT64_MAX);
@@ -718,11 +713,11 @@ void Engine::OnFlow(const events::FlowEvent& e) {
 }
 
 void Engine::OnFlowReaped(uint64_t cookie, const events::Flow& flow) {
-  OnInput(FlowTotals{BootNowNs(), cookie, flow, /*final=*/true});
+  OnInput(FlowTotals{BootTimeNs(), cookie, flow, /*final=*/true});
 }
 
 void Engine::OnFlowProgress(uint64_t cookie, const events::Flow& flow) {
-  OnInput(FlowTotals{BootNowNs(), cookie, flow, /*final=*/false});
+  OnInput(FlowTotals{BootTimeNs(), cookie, flow, /*final=*/false});
 }
 
 void Engine::OnFlowTotals(const FlowTotals& t) {
@@ -872,13 +867,13 @@ void Engine::OnFileOpen(const events::FileOpenEvent& e) {
 
 void Engine::OnFileReaped(const FileKey& key, uint64_t bytes_read, uint64_t bytes_mapped,
                           uint64_t calls, uint32_t class_id, uint32_t workload_id) {
-  OnInput(FileTotals{BootNowNs(), key.pid, key.dev, key.ino, bytes_read, bytes_mapped, calls,
+  OnInput(FileTotals{BootTimeNs(), key.pid, key.dev, key.ino, bytes_read, bytes_mapped, calls,
                      class_id, workload_id, /*final=*/true});
 }
 
 void Engine::OnFileProgress(const FileKey& key, uint64_t bytes_read, uint64_t bytes_mapped,
                             uint64_t calls, uint32_t class_id, uint32_t workload_id) {
-  OnInput(FileTotals{BootNowNs(), key.pid, key.dev, key.ino, bytes_read, bytes_mapped, calls,
+  OnInput(FileTotals{BootTimeNs(), key.pid, key.dev, key.ino, bytes_read, bytes_mapped, calls,
                      class_id, workload_id, /*final=*/false});
 }
 

@@ -648,10 +648,7 @@ constexpr size_t kMaxLabelTextBytes = 4096;
 absl::StatusOr<engine::Input> DecodeContainer(const v1::ContainerInfo& p) {
   const Field f("container");
   const std::string& id = p.id();
-  const bool hex = std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  });
-  if (id.size() != 64 || !hex) {
+  if (!state::IsContainerId(id)) {
     return Invalid(Field(f, "id"), "is not a container id (64 lower-case hex digits)");
   }
   const Field labels(f, "labels");

@@ -12,21 +12,16 @@
 #include <tuple>
 #include <utility>
 
-#include "agent/common/unique_fd.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "agent/common/unique_fd.h"
 
 namespace sluice::state {
 namespace {
 
-
-struct DirCloser {
-  void operator()(DIR* d) const { closedir(d); }
-};
-using UniqueDir = std::unique_ptr<DIR, DirCloser>;
 
 std::string ChildPath(const std::string& parent, absl::string_view name) {
   return parent == "/" ? absl::StrCat("/", name) : absl::StrCat(parent, "/", name);

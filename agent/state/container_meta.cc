@@ -36,17 +36,6 @@ constexpr const char* kEmbeddedLabelAnnotations[] = {"io.kubernetes.cri-o.Labels
 
 enum class Format { kDocker, kOci };
 
-struct DirCloser {
-  void operator()(DIR* d) const { closedir(d); }
-};
-using UniqueDir = std::unique_ptr<DIR, DirCloser>;
-
-bool IsContainerId(const std::string& id) {
-  return id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 // "<root>/<parts...>", without doubling a trailing '/' of the root so messages name clean paths.
 template <typename... Parts>
 std::string UnderRoot(absl::string_view root, const Parts&... parts) {

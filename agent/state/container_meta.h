@@ -9,8 +9,10 @@
 #ifndef SLUICE_AGENT_STATE_CONTAINER_META_H_
 #define SLUICE_AGENT_STATE_CONTAINER_META_H_
 
+#include <algorithm>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -32,6 +34,14 @@ struct ContainerMetaRoots {
   std::vector<std::string> oci_userdata = {"/run/containers/storage/overlay-containers",
                                            "/var/lib/containers/storage/overlay-containers"};
 };
+
+// A full container id: exactly 64 lower-case hex digits. (Inline: the recording codec checks
+// ids without linking the state library.)
+inline bool IsContainerId(std::string_view id) {
+  return id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
 
 // The labels of the container with this full id (exactly 64 lower-case hex digits; anything
 // else is InvalidArgument), from the first runtime that knows it: NotFound when none does.

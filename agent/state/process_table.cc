@@ -12,7 +12,6 @@
 #include <memory>
 #include <utility>
 
-#include "agent/common/unique_fd.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -21,14 +20,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "agent/common/unique_fd.h"
 
 namespace sluice::state {
 namespace {
 
-
-struct DirCloser {
-  void operator()(DIR* d) const { closedir(d); }
-};
 
 // Reads at most `max_bytes` of a (proc) file. nullopt when it cannot be opened or read, which for
 // /proc/PID/* means the process is gone or not ours to inspect.
@@ -138,7 +134,7 @@ ProcessTable::ProcessTable(size_t max_entries) : max_entries_(std::max<size_t>(1
 
 absl::Status ProcessTable::SeedFromProc(const std::string& proc_root) {
   proc_root_ = proc_root;
-  std::unique_ptr<DIR, DirCloser> dir(opendir(proc_root.c_str()));
+  UniqueDir dir(opendir(proc_root.c_str()));
   if (!dir) return absl::ErrnoToStatus(errno, absl::StrCat("cannot list ", proc_root));
   while (dirent* ent = readdir(dir.get())) {
     // Only process directories have all-digit names ("self", "sys", ... are not processes).

@@ -113,7 +113,7 @@ std::optional<std::string> ContainerIdOf(const std::string& cgroup_path) {
   std::optional<std::string> id;
   AnyComponent(cgroup_path, [&id](std::string_view c) {
     const std::string_view part = IdPartOf(c);
-    if (part.size() == 64 && IsIdWithPrefix(part, "")) id = std::string(part);
+    if (IsContainerId(part)) id = std::string(part);
     return false;  // the deepest one wins: keep walking
   });
   return id;

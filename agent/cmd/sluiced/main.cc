@@ -27,6 +27,7 @@
 #include "agent/bpf/sensor.h"
 #include "agent/bpf/sever.h"
 #include "agent/detect/rules.h"
+#include "agent/common/boot_clock.h"
 #include "agent/common/host_key.h"
 #include "agent/engine/engine.h"
 #include "agent/replay/event_codec.h"
@@ -45,12 +46,6 @@ volatile std::sig_atomic_t g_stop = 0;
 volatile std::sig_atomic_t g_reload = 0;
 void OnSignal(int) { g_stop = 1; }
 void OnHangup(int) { g_reload = 1; }
-
-uint64_t BootTimeNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_BOOTTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 int Fail(int code, const absl::Status& s) {
   fprintf(stderr, "sluiced: %s\n", std::string(s.message()).c_str());
@@ -569,7 +564,7 @@ int Run(const Options& opt) {
     // resolves those itself, with the new rules.
     (void)engine.SeedWatchSet(next.rules);
     engine.StageGrants(next.rules, base);
-    const uint64_t switched_ns = BootTimeNs();
+    const uint64_t switched_ns = sluice::BootTimeNs();
     absl::Status cleanup;
     if (auto s = maps.Commit(&cleanup); !s.ok()) {
       maps.Abort();
