@@ -236,12 +236,28 @@ class ControlServer::Service final : public v1::Control::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status Enforce(grpc::ServerContext* ctx, const v1::EnforceRequest* req,
+                       v1::EnforceResponse* resp) override {
+    uid_t caller = 0;
+    if (grpc::Status s = Authorize(*ctx, &caller); !s.ok()) return s;
+    if (!owner_->enforce_fn_) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this agent takes no enforcement changes");
+    }
+    absl::StatusOr<v1::EnforceResponse> r = owner_->enforce_fn_(*req, caller);
+    if (!r.ok()) {
+      return grpc::Status(static_cast<grpc::StatusCode>(r.status().code()),
+                          std::string(r.status().message()));
+    }
+    *resp = *std::move(r);
+    return grpc::Status::OK;
+  }
+
  private:
   // Every connection was accepted by AcceptLoop and handed to gRPC by descriptor, which gRPC
   // reports as the peer "fd:<n>"; the kernel knows who connected on it (SO_PEERCRED). A call
   // outlives its connection's descriptor only once the connection is gone, and then nothing it
   // answers reaches anybody.
-  grpc::Status Authorize(const grpc::ServerContext& ctx) const {
+  grpc::Status Authorize(const grpc::ServerContext& ctx, uid_t* caller = nullptr) const {
     const std::string peer = ctx.peer();
     absl::string_view rest = peer;
     int fd = -1;
@@ -256,7 +272,10 @@ class ControlServer::Service final : public v1::Control::Service {
                           absl::StrCat("cannot read the caller's credentials: ", Errno(errno)));
     }
     for (uid_t uid : owner_->allowed_uids_) {
-      if (cred.uid == uid) return grpc::Status::OK;
+      if (cred.uid == uid) {
+        if (caller != nullptr) *caller = cred.uid;
+        return grpc::Status::OK;
+      }
     }
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                         absl::StrCat("the sluice control API is root-only; caller uid ", cred.uid,

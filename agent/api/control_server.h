@@ -54,6 +54,10 @@ class ControlServer {
   using StatusFn = std::function<sluice::v1::StatusResponse()>;
   // Builds the Learn answer; same threading rules as StatusFn. Unset: no workload is learning.
   using LearnFn = std::function<sluice::v1::LearnResponse()>;
+  // Applies an enforcement change for the caller `uid`; called on a gRPC thread (the agent hands
+  // it to its main loop and waits). Unset: UNAVAILABLE.
+  using EnforceFn = std::function<absl::StatusOr<sluice::v1::EnforceResponse>(
+      const sluice::v1::EnforceRequest&, uid_t caller)>;
 
   // Creates the socket's parent directory (0755) if missing, replaces a stale socket file,
   // refuses (FAILED_PRECONDITION) when a server already answers on the path or the path is not
@@ -87,6 +91,8 @@ class ControlServer {
   size_t record_subscribers() const { return records_.subscribers(); }
   uint64_t record_subscriptions() const { return record_subscriptions_.load(); }
   void SetLearnFn(LearnFn learn) { learn_fn_ = std::move(learn); }
+  // Set before clients can call Enforce (at start, like SetLearnFn).
+  void SetEnforceFn(EnforceFn enforce) { enforce_fn_ = std::move(enforce); }
 
   const std::string& socket_path() const { return options_.socket_path; }
   const LineHub& events() const { return events_; }
@@ -105,6 +111,7 @@ class ControlServer {
   LineHub records_;
   std::atomic<uint64_t> record_subscriptions_{0};
   LearnFn learn_fn_;
+  EnforceFn enforce_fn_;
   int64_t start_unix_ms_ = 0;
   UniqueFd listen_fd_;
   UniqueFd wake_fd_;  // eventfd that ends AcceptLoop

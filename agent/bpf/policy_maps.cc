@@ -141,7 +141,7 @@ absl::Status PolicyMaps::Scrub(uint64_t bank) {
   note(ClearBits<sluice_exe_key>(sensor_->exe_match_fd(), bank, "exe_match"));
   note(ClearBits<uint32_t>(sensor_->task_match_fd(), bank, "task_match"));
   for (const sluice_allow_key& key : MapKeys<sluice_allow_key>(sensor_->egress_allow_fd())) {
-    const uint32_t id = ntohl(key.workload_id);
+    const uint32_t id = ntohl(key.workload_id) & ~SLUICE_ALLOW_QUARANTINE;
     if (id < 64 && (bank >> id) & 1) note(Delete(sensor_->egress_allow_fd(), &key, "egress_allow"));
   }
   const sluice_workload_cfg none{};
@@ -193,6 +193,57 @@ absl::Status PolicyMaps::WriteMask(int fd, const void* key, uint64_t mask, const
 absl::Status PolicyMaps::WriteAllow(const enforce::AllowWrite& write) {
   if (write.value) return Update(sensor_->egress_allow_fd(), &write.key, &*write.value, "egress_allow");
   return Delete(sensor_->egress_allow_fd(), &write.key, "egress_allow");
+}
+
+absl::Status PolicyMaps::SetLiveFlags(uint32_t rule_id, uint32_t flags) {
+  if (rule_id >= enforce::kBankSize) {
+    return absl::InvalidArgumentError(absl::StrCat("workload id ", rule_id, " out of range"));
+  }
+  const uint32_t id = live_base_ + rule_id;
+  sluice_workload_cfg cfg{};
+  cfg.flags = flags;
+  return Update(sensor_->workload_cfg_fd(), &id, &cfg, "workload_cfg");
+}
+
+namespace {
+
+bool PortsMatch(const sluice_allow_value& v, uint16_t port) {
+  for (uint32_t i = 0; i < v.nranges && i < SLUICE_MAX_PORT_RANGES; ++i) {
+    if (port >= v.ranges[i].lo && port <= v.ranges[i].hi) return true;
+  }
+  return false;
+}
+
+bool IsLoopback(const uint8_t a[16]) {
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static constexpr uint8_t kOne[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return (std::memcmp(a, kMapped, 12) == 0 && a[12] == 127) || std::memcmp(a, kOne, 16) == 0;
+}
+
+}  // namespace
+
+uint8_t PolicyMaps::Decide(uint32_t rule_id, const uint8_t addr[16], uint16_t port) const {
+  const uint32_t id = live_base_ + rule_id;
+  sluice_workload_cfg cfg{};
+  if (bpf_map_lookup_elem(sensor_->workload_cfg_fd(), &id, &cfg) != 0) cfg.flags = 0;
+  if (!(cfg.flags & SLUICE_WL_F_ENFORCE_LOOPBACK) && IsLoopback(addr)) return SLUICE_VERDICT_EXEMPT;
+  sluice_exempt_key ek{};
+  ek.prefixlen = 128;
+  std::memcpy(ek.addr, addr, 16);
+  sluice_allow_value v{};
+  if (bpf_map_lookup_elem(sensor_->exempt_fd(), &ek, &v) == 0 && PortsMatch(v, port)) {
+    return SLUICE_VERDICT_EXEMPT;
+  }
+  const bool quarantined = (cfg.flags & SLUICE_WL_F_QUARANTINE) != 0;
+  sluice_allow_key key{};
+  key.prefixlen = 32 + 128;
+  key.workload_id = htonl(quarantined ? (id | SLUICE_ALLOW_QUARANTINE) : id);
+  std::memcpy(key.addr, addr, 16);
+  if (bpf_map_lookup_elem(sensor_->egress_allow_fd(), &key, &v) == 0 && PortsMatch(v, port)) {
+    return SLUICE_VERDICT_ALLOW;
+  }
+  return (cfg.flags & (SLUICE_WL_F_ENFORCE | SLUICE_WL_F_QUARANTINE)) ? SLUICE_VERDICT_DENY
+                                                                      : SLUICE_VERDICT_WOULD_DENY;
 }
 
 absl::Status PolicyMaps::WatchCgroup(uint64_t cgroup_id, uint64_t workload_mask) {

@@ -49,6 +49,14 @@ class PolicyMaps : public enforce::WatchTarget {
   // denied.
   absl::Status ApplyExemptions(const std::vector<enforce::Exemption>& exemptions);
 
+  // Rewrites the flags of one workload of the live set (by rule id) in place: a single map
+  // update, so the next connect or send already sees it (quarantine, unblock, disarm, arm).
+  absl::Status SetLiveFlags(uint32_t rule_id, uint32_t flags);
+  // What the enforcement hooks would decide now for workload `rule_id` of the live set
+  // connecting to addr:port (SLUICE_VERDICT_*): the same lookups in the same order, from user
+  // space. Used to find the live flows a quarantine must cut.
+  uint8_t Decide(uint32_t rule_id, const uint8_t addr[16], uint16_t port) const;
+
   absl::Status WatchCgroup(uint64_t cgroup_id, uint64_t workload_mask) override;
   absl::Status WatchExe(uint32_t dev, uint64_t ino, uint64_t workload_mask) override;
   absl::Status WatchTask(uint32_t tgid, uint64_t workload_mask) override;

@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agent/bpf/map_keys.h"
 #include "agent/common/boot_clock.h"
 #include "agent/common/unique_fd.h"
 #include "sluice/abi.h"
@@ -65,6 +66,15 @@ absl::Status KernelSeverer::Sever(uint64_t cookie, uint32_t pid) {
   // holds either way.
   if (ShutdownSocketOf(pid, cookie).ok()) ++stats_.shut_down;
   return absl::OkStatus();
+}
+
+size_t KernelSeverer::ReleaseAll() {
+  size_t released = 0;
+  for (const uint64_t cookie : MapKeys<uint64_t>(fd_)) {
+    if (bpf_map_delete_elem(fd_, &cookie) == 0) ++released;
+  }
+  severed_.clear();
+  return released;
 }
 
 void KernelSeverer::Report(uint64_t cookie, Pending& p) {

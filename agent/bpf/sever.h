@@ -35,6 +35,9 @@ class KernelSeverer : public enforce::FlowSeverer {
   void Poll();
   // The flow is gone (reaped): its map entry goes too.
   void Forget(uint64_t cookie);
+  // Disarm: every severed flow's packets pass again (their sockets were shut down already).
+  // Returns how many entries were released.
+  size_t ReleaseAll();
 
   const SeverStats& stats() const { return stats_; }
 

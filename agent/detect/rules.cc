@@ -588,7 +588,8 @@ class FileParser {
     wl.id = static_cast<uint32_t>(index);
     wl.loc = LocOf(node);
     const Fields fields =
-        ReadMap(node, "workload", {"name", "role", "mode", "selector", "egress", "budgets"});
+        ReadMap(node, "workload",
+                {"name", "role", "mode", "selector", "egress", "budgets", "quarantine"});
 
     if (const Field* f = Find(fields, "name")) {
       if (std::optional<std::string> name = ReadString(*f, "name")) {
@@ -654,7 +655,60 @@ class FileParser {
       }
     }
 
+    if (const Field* f = Find(fields, "quarantine")) ParseQuarantine(*f, &wl);
+
     state_->rules.workloads.push_back(std::move(wl));
+  }
+
+  void ParseQuarantine(const Field& f, Workload* wl) {
+    if (f.value.IsNull()) return;
+    if (!f.value.IsMap()) {
+      Error(ValueLoc(f), absl::StrCat("quarantine must be a map with on and/or allow, got ",
+                                      KindName(f.value)));
+      return;
+    }
+    const Fields fields = ReadMap(f.value, "quarantine", {"on", "allow"});
+    if (const Field* on = Find(fields, "on"); on != nullptr && !on->value.IsNull()) {
+      if (!on->value.IsSequence()) {
+        Error(ValueLoc(*on), absl::StrCat("quarantine on must be a list of detector ids, got ",
+                                          KindName(on->value)));
+      } else {
+        for (const YAML::Node& item : on->value) {
+          if (!item.IsScalar()) {
+            Error(LocOf(item), absl::StrCat("detector id must be a string, got ", KindName(item)));
+            continue;
+          }
+          const std::string id = item.Scalar();
+          if (!IsDetectorId(id)) {
+            Error(LocOf(item), absl::StrCat("unknown detector \"", id, "\" in quarantine on: "
+                                            "expected one of ",
+                                            absl::StrJoin(kDetectorIds, ", ")));
+          } else if (std::find(wl->quarantine_on.begin(), wl->quarantine_on.end(), id) ==
+                     wl->quarantine_on.end()) {
+            wl->quarantine_on.push_back(id);
+          }
+        }
+      }
+    }
+    const Field* allow = Find(fields, "allow");
+    if (allow == nullptr || allow->value.IsNull()) return;
+    if (!allow->value.IsSequence()) {
+      Error(ValueLoc(*allow), absl::StrCat("quarantine allow must be a list, got ",
+                                           KindName(allow->value)));
+      return;
+    }
+    for (const YAML::Node& item : allow->value) {
+      std::optional<EgressAllow> entry = ParseAllow(item, wl->mode);
+      if (!entry) continue;
+      if (entry->host_glob) {
+        // Quarantine is decided in the kernel by address alone, before any DNS answer: a name
+        // would leave the workload's way out open to whatever a resolver says.
+        Error(entry->loc, "quarantine allow entries take \"cidr\", not \"host\": the kernel "
+                          "decides a quarantine by address");
+        continue;
+      }
+      wl->quarantine_allow.push_back(std::move(*entry));
+    }
   }
 
   void ParseSelector(const Field& f, Selector* out) {

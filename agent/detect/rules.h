@@ -102,6 +102,13 @@ struct Workload {
   Selector selector;  // at least one selector is set
   std::vector<EgressAllow> allow;
   std::vector<ByteBudget> budgets;
+  // `quarantine:` — containment (DESIGN §6). A finding of a detector in `on` quarantines the
+  // workload (when it is armed: mode enforce under --mode enforce; otherwise the finding says it
+  // would have). A quarantined workload, whether by a rule or by `sluicectl quarantine`, may reach
+  // only the exempt destinations (resolvers, sinks, loopback) and `allow` (cidr entries: the
+  // kernel decides quarantine by address).
+  std::vector<std::string> quarantine_on;  // detector ids
+  std::vector<EgressAllow> quarantine_allow;
   SourceLocation loc;  // the workload's map
 };
 

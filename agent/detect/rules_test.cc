@@ -189,6 +189,49 @@ TEST(RuleErrorTest, Format) {
   EXPECT_EQ((RuleError{{"rules.d", 0, 0}, "bad"}).ToString(), "rules.d: bad");
 }
 
+TEST(QuarantineRulesTest, ParsesDetectorsAndAddressEntries) {
+  const LoadResult r = ParseRules(R"(version: 1
+workloads:
+  - name: inference
+    mode: enforce
+    selector: {cgroup: /llm}
+    quarantine:
+      on: [pii_egress, cache_dump, pii_egress]
+      allow:
+        - cidr: 10.0.0.0/8
+          ports: [443]
+)", "t.yaml");
+  ASSERT_TRUE(r.ok()) << Errors(r).front();
+  const Workload& w = r.rules.workloads[0];
+  EXPECT_THAT(w.quarantine_on, ElementsAre("pii_egress", "cache_dump"));
+  ASSERT_EQ(w.quarantine_allow.size(), 1u);
+  EXPECT_EQ(w.quarantine_allow[0].cidr.ToString(), "10.0.0.0/8");
+  EXPECT_TRUE(w.allow.empty());  // the quarantine list is not an egress allowance
+}
+
+TEST(QuarantineRulesTest, ErrorsCarryTheirLocation) {
+  EXPECT_THAT(ParseErrors(R"(version: 1
+workloads:
+  - name: inference
+    selector: {cgroup: /llm}
+    quarantine:
+      on: [pii_egres, {x: 1}]
+      allow:
+        - host: crm.example.com
+      deny: []
+)"),
+              ElementsAre(::testing::StartsWith("t.yaml:6:12: unknown detector \"pii_egres\" in "
+                                                "quarantine on: expected one of unexpected_egress"),
+                          "t.yaml:6:23: detector id must be a string, got a map",
+                          "t.yaml:8:11: quarantine allow entries take \"cidr\", not \"host\": "
+                          "the kernel decides a quarantine by address",
+                          "t.yaml:9:7: unknown key \"deny\" in quarantine; allowed keys: on, allow"));
+  EXPECT_THAT(ParseErrors("version: 1\nworkloads:\n  - name: a\n    selector: {cgroup: /a}\n"
+                          "    quarantine: [pii_egress]\n"),
+              ElementsAre("t.yaml:5:17: quarantine must be a map with on and/or allow, got a "
+                          "list"));
+}
+
 TEST(ParseErrorsTest, EmptyFile) {
   const std::string msg = "rule file is empty: expected a map with \"version: 1\"";
   EXPECT_THAT(ParseErrors(""), ElementsAre("t.yaml:1:1: " + msg));
@@ -377,7 +420,7 @@ TEST(ParseErrorsTest, UnknownKeyAtEveryLevel) {
           fqdn: example.com
 )")),
       ElementsAre("t.yaml:4:5: unknown key \"labels\" in workload; allowed keys: name, role, "
-                  "mode, selector, egress, budgets",
+                  "mode, selector, egress, budgets, quarantine",
                   "t.yaml:7:7: unknown key \"pod\" in selector; allowed keys: cgroup, unit, "
                   "container, exe",
                   "t.yaml:9:7: unknown key \"deny\" in egress; allowed keys: allow",
@@ -613,7 +656,7 @@ TEST(ParseErrorsTest, CollectsEveryErrorOfAFile) {
           f + ":12:5: missing required key \"name\" in workload",
           f + ":12:5: selector is empty: it needs cgroup, unit, container and/or exe",
           f + ":13:5: unknown key \"colour\" in workload; allowed keys: name, role, mode, "
-              "selector, egress, budgets"));
+              "selector, egress, budgets, quarantine"));
 }
 
 TEST(ParseErrorsTest, NeverCrashesOnMangledInput) {

@@ -28,10 +28,10 @@ struct Prefix {
 };
 
 // The distinct prefixes of a workload; identical prefixes from several entries are one entry.
-std::vector<Prefix> DistinctPrefixes(const Workload& w) {
+std::vector<Prefix> DistinctPrefixes(const std::vector<detect::EgressAllow>& allow) {
   // Keyed by (length, address) so that the result is sorted the way the map entries are.
   std::map<std::pair<int, std::array<uint8_t, 16>>, Prefix> by_key;
-  for (const detect::EgressAllow& a : w.allow) {
+  for (const detect::EgressAllow& a : allow) {
     // A host entry has no prefix (its cidr is a zero value, ::/0): the kernel cannot match names,
     // so it allows nothing there; the agent matches it by name (detect::EgressAllowed). The
     // parser refuses host entries in enforce-mode workloads for that reason.
@@ -48,8 +48,10 @@ std::vector<Prefix> DistinctPrefixes(const Workload& w) {
   return out;
 }
 
-absl::Status CompileAllow(const Workload& w, uint32_t kernel_id, std::vector<AllowEntry>* out) {
-  const std::vector<Prefix> prefixes = DistinctPrefixes(w);
+// `key_id`: the kernel id, with SLUICE_ALLOW_QUARANTINE for the quarantine allowlist.
+absl::Status CompileAllow(const Workload& w, const std::vector<detect::EgressAllow>& allow,
+                          uint32_t key_id, std::vector<AllowEntry>* out) {
+  const std::vector<Prefix> prefixes = DistinctPrefixes(allow);
   for (const Prefix& p : prefixes) {
     std::vector<PortRange> ranges;
     // prefixes is sorted by length, so every container of p comes before or at p itself.
@@ -69,7 +71,7 @@ absl::Status CompileAllow(const Workload& w, uint32_t kernel_id, std::vector<All
     AllowEntry e;
     std::memset(&e, 0, sizeof(e));
     e.key.prefixlen = 32 + static_cast<uint32_t>(p.cidr.prefix_len);
-    e.key.workload_id = htonl(kernel_id);
+    e.key.workload_id = htonl(key_id);
     std::memcpy(e.key.addr, p.cidr.base.bytes.data(), sizeof(e.key.addr));
     e.value.nranges = static_cast<uint32_t>(ranges.size());
     for (size_t i = 0; i < ranges.size(); ++i) {
@@ -145,7 +147,14 @@ absl::StatusOr<CompiledPolicy> CompilePolicy(const detect::RuleSet& rules, Globa
     if (mode == GlobalMode::kEnforce && w.mode == detect::Mode::kEnforce) {
       policy.workloads[i].flags |= SLUICE_WL_F_ENFORCE;
     }
-    if (absl::Status s = CompileAllow(w, id_base + w.id, &policy.allow); !s.ok()) return s;
+    if (absl::Status s = CompileAllow(w, w.allow, id_base + w.id, &policy.allow); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = CompileAllow(w, w.quarantine_allow,
+                                      (id_base + w.id) | SLUICE_ALLOW_QUARANTINE, &policy.allow);
+        !s.ok()) {
+      return s;
+    }
   }
   return policy;
 }

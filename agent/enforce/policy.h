@@ -47,7 +47,8 @@ struct CompiledPolicy {
 
 // The kernel looks up the full-length key and sees only the longest matching prefix, so each
 // entry's value holds the union of its own port ranges and those of every shorter prefix of the
-// same workload that contains it ("any port" is 0-65535). Entries are sorted by workload id,
+// same workload that contains it ("any port" is 0-65535). A workload's quarantine allowlist is
+// compiled the same way under kernel id | SLUICE_ALLOW_QUARANTINE. Entries are sorted by workload id,
 // prefix length, then address. InvalidArgument when an entry needs more than
 // SLUICE_MAX_PORT_RANGES ranges after merging, or when the rule set breaks the invariants that
 // LoadRules guarantees (ids = indexes, at most kBankSize, a selector on each, no host

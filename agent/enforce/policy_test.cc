@@ -110,6 +110,24 @@ TEST(CompilePolicyTest, V4KeyLayout) {
   EXPECT_THAT(Ranges(e), ElementsAre(PortRange{443, 443}));
 }
 
+TEST(CompilePolicyTest, QuarantineAllowlistHasItsOwnNamespace) {
+  RuleSet rules;
+  Add(rules, {});
+  Workload& w = Add(rules, {Allow("10.0.0.0/8", {{443, 443}})});
+  w.quarantine_allow = {Allow("10.1.0.0/16", {{8443, 8443}})};
+  const absl::StatusOr<CompiledPolicy> p = CompilePolicy(rules, GlobalMode::kMonitor, kBankSize);
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_EQ(p->allow.size(), 2u);
+  const uint32_t id = kBankSize + 1;
+  EXPECT_TRUE(KernelAllows(*p, id, detect::ParseIp("10.1.2.3").value(), 443));
+  EXPECT_FALSE(KernelAllows(*p, id, detect::ParseIp("10.1.2.3").value(), 8443));
+  const uint32_t quarantine_id = id | SLUICE_ALLOW_QUARANTINE;
+  EXPECT_TRUE(KernelAllows(*p, quarantine_id, detect::ParseIp("10.1.2.3").value(), 8443));
+  EXPECT_FALSE(KernelAllows(*p, quarantine_id, detect::ParseIp("10.1.2.3").value(), 443));
+  EXPECT_FALSE(KernelAllows(*p, quarantine_id, detect::ParseIp("10.2.0.1").value(), 8443));
+  EXPECT_THAT(Ranges(Entry(*p, quarantine_id, "10.1.0.0/16")), ElementsAre(PortRange{8443, 8443}));
+}
+
 TEST(CompilePolicyTest, V6KeyLayout) {
   RuleSet rules;
   Add(rules, {Allow("2001:db8::/32", {{8000, 8100}})});

@@ -29,6 +29,7 @@
 #include "agent/detect/unexpected_egress.h"
 #include "agent/detect/volume_anomaly.h"
 #include "agent/engine/inputs.h"
+#include "agent/enforce/controls.h"
 #include "agent/enforce/sever.h"
 #include "agent/enforce/watch.h"
 #include "agent/events/decode.h"
@@ -140,6 +141,13 @@ class Engine {
   void SetProcessHooks(ProcessHooks* hooks) { hooks_ = hooks; }
   // Cuts convicted flows in enforce mode (null: none, findings say "Would block").
   void SetSeverer(enforce::FlowSeverer* severer) { severer_ = severer; }
+  // Rule-driven quarantine (null: none).
+  void SetContainment(enforce::Containment* containment) { containment_ = containment; }
+  // Disarm/arm: whether convictions may cut flows (the --mode enforce ceiling, lowered while
+  // enforcement is disarmed).
+  void SetEnforce(bool enforce) { options_.enforce = enforce; }
+  // Delivers an alert that is not a detector's finding (enforcement changes): not aggregated.
+  void Report(const detect::Alert& alert) { Deliver(alert); }
   // Resolves the workload of every process in the table and reports the watched ones to the
   // process hooks (processes that started before the agent).
   void SeedProcessHooks();
@@ -311,6 +319,7 @@ class Engine {
   EventPublisher* events_ = nullptr;
   ProcessHooks* hooks_ = nullptr;
   enforce::FlowSeverer* severer_ = nullptr;
+  enforce::Containment* containment_ = nullptr;
   state::DnsCache dns_;
   // Open flows by socket cookie (from their open records), to give TLS records their peer.
   absl::flat_hash_map<uint64_t, FlowState> open_flows_;

@@ -61,14 +61,18 @@ static __always_inline __u8 sluice_decide(__u32 workload, const __u8 *daddr, __u
 	if (ev && sluice_ports_match(ev, dport))
 		return SLUICE_VERDICT_EXEMPT;
 
+	/* A quarantined workload keeps only its quarantine allowlist (a namespace of its own in the
+	 * same trie), and is denied the rest whatever its mode says. */
+	__u32 quarantined = flags & SLUICE_WL_F_QUARANTINE;
 	struct sluice_allow_key key = {};
 	key.prefixlen = 32 + 128;
-	key.workload_id = bpf_htonl(workload);
+	key.workload_id = bpf_htonl(quarantined ? (workload | SLUICE_ALLOW_QUARANTINE) : workload);
 	__builtin_memcpy(key.addr, daddr, 16);
 	struct sluice_allow_value *v = bpf_map_lookup_elem(&egress_allow, &key);
 	if (v && sluice_ports_match(v, dport))
 		return SLUICE_VERDICT_ALLOW;
-	return (flags & SLUICE_WL_F_ENFORCE) ? SLUICE_VERDICT_DENY : SLUICE_VERDICT_WOULD_DENY;
+	return (flags & (SLUICE_WL_F_ENFORCE | SLUICE_WL_F_QUARANTINE)) ? SLUICE_VERDICT_DENY
+									: SLUICE_VERDICT_WOULD_DENY;
 }
 
 /* Record the verdict in the in-flight connect (the syscall path), or, when the tracepoint did not

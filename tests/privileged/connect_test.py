@@ -577,6 +577,164 @@ workloads:
         self.assertEqual([(a["dst_endpoint"]["ip"], a["disposition"]) for a in alerts],
                          [(DENIED_V4, "Blocked"), (ALLOWED_V4, "Blocked")], s.log())
 
+    # --- quarantine, unblock, disarm, arm -------------------------------------------------
+
+    def ctl(self, s, *args):
+        return run([ARGS.sluicectl, "--socket", s.api_socket] + list(args), check=False,
+                   timeout=30)
+
+    def enforcement_alerts(self, s, n, timeout=3.0):
+        deadline = time.time() + timeout
+        while True:
+            got = [a for a in s.alerts_now()
+                   if a["finding_info"]["analytic"]["name"] == "enforcement"]
+            if len(got) >= n or time.time() > deadline:
+                return got
+            time.sleep(0.05)
+
+    def quarantine_rules(self, mode, on=""):
+        """The workload may reach the allowed peer on both ports; under quarantine only on
+        PORT."""
+        return """version: 1
+alerts:
+  aggregate_window: 0
+workloads:
+  - name: test-cgroup
+    mode: {mode}
+    selector:
+      cgroup: "{cg}"
+    egress:
+      allow:
+        - cidr: {a4}/32
+          ports: [{port}, {tls}]
+    quarantine:
+      {on}
+      allow:
+        - cidr: {a4}/32
+          ports: [{port}]
+""".format(mode=mode, cg=self.lab.cgroup_rel, a4=ALLOWED_V4, port=PORT, tls=TLS_PORT,
+           on=on or "on: []")
+
+    def test_operator_quarantine_cuts_live_flows_survives_restart_and_unblocks(self):
+        state = os.path.join(self.lab.tmp, "state-q")
+        os.makedirs(state, exist_ok=True)
+        self.addCleanup(shutil.rmtree, state, True)
+        log = self.tls_sink()
+        cg = self.lab.cgroup_rel
+        # A monitor-mode workload under the --mode monitor ceiling: rules alone deny nothing.
+        s = Sluiced(ARGS.sluiced, self.lab.tmp, self.quarantine_rules("monitor"), "monitor",
+                    extra=["--state-dir", state])
+        self.addCleanup(self.assert_clean_stop, s)
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "OK")
+        upload = self.start_upload()  # to the allowed peer's TLS port: fine until quarantined
+        time.sleep(0.5)
+        r = self.ctl(s, "quarantine", "test-cgroup", "--reason", "cache dump under way")
+        self.assertEqual(r.returncode, 0, r.stderr + s.log())
+        self.assertIn("workload test-cgroup quarantined; 1 live flow(s) severed", r.stdout)
+        out = upload.communicate(timeout=60)[0].strip()
+        self.assertTrue(out.startswith("CUT "), out)
+        self.assertLess(self.received(log), UPLOAD_TOTAL)
+        # An operator's quarantine holds whatever the mode: all but the quarantine allowlist.
+        n0 = len(self.lab.accepted())
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "ERR EPERM")
+        self.assertEqual(self.lab.client("inet6", DENIED_V6, cg), "ERR EPERM")
+        self.assertEqual(self.lab.client("inet", ALLOWED_V4, cg), "OK")
+        self.assertEqual([a for a, _ in self.accepted_since(n0, expect=1)], [ALLOWED_V4])
+        # Outside the workload nothing changed.
+        self.assertEqual(self.lab.client("inet", DENIED_V4), "OK")
+        q = self.enforcement_alerts(s, 1)
+        self.assertEqual(len(q), 1, s.log())
+        self.assertEqual(q[0]["disposition"], "Blocked")
+        self.assertEqual(q[0]["finding_info"]["title"], "Workload test-cgroup quarantined")
+        self.assertIn("uid 0", q[0]["finding_info"]["desc"])
+        self.assertIn("cache dump under way", q[0]["finding_info"]["desc"])
+        again = self.ctl(s, "quarantine", "test-cgroup")
+        self.assertEqual(again.returncode, 0)
+        self.assertIn("already quarantined (nothing changed)", again.stdout)
+        st = self.ctl(s, "status")
+        self.assertIn("quarantined: test-cgroup (by uid 0", st.stdout)
+        unknown = self.ctl(s, "quarantine", "no-such-workload")
+        self.assertEqual(unknown.returncode, 2)
+        self.assertIn("no workload \"no-such-workload\"", unknown.stderr)
+
+        # A restarted agent keeps the quarantine (--state-dir).
+        self.assertEqual(s.stop(), 0, s.log())
+        s = Sluiced(ARGS.sluiced, self.lab.tmp, self.quarantine_rules("monitor"), "monitor",
+                    extra=["--state-dir", state])
+        self.addCleanup(self.assert_clean_stop, s)
+        self.assertIn("workload test-cgroup is quarantined (by uid 0", s.log())
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "ERR EPERM")
+
+        r = self.ctl(s, "unblock", "test-cgroup", "--reason", "cleaned up")
+        self.assertEqual(r.returncode, 0, r.stderr + s.log())
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "OK")
+        u = self.enforcement_alerts(s, 1)
+        self.assertEqual([a["finding_info"]["title"] for a in u],
+                         ["Workload test-cgroup released from quarantine"])
+        self.assertEqual(u[0]["disposition"], "Allowed")
+        self.assertIn("not quarantined", self.ctl(s, "unblock", "test-cgroup").stdout)
+
+    def test_disarm_stops_all_blocking_until_armed(self):
+        state = os.path.join(self.lab.tmp, "state-d")
+        os.makedirs(state, exist_ok=True)
+        self.addCleanup(shutil.rmtree, state, True)
+        cg = self.lab.cgroup_rel
+        s = Sluiced(ARGS.sluiced, self.lab.tmp, self.quarantine_rules("enforce"), "enforce",
+                    extra=["--state-dir", state])
+        self.addCleanup(self.assert_clean_stop, s)
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "ERR EPERM")
+        r = self.ctl(s, "disarm", "--reason", "false positive storm")
+        self.assertEqual(r.returncode, 0, r.stderr + s.log())
+        self.assertIn("enforcement disarmed", r.stdout)
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "OK")
+        self.assertIn("enforcement: DISARMED", self.ctl(s, "status").stdout)
+        # Disarmed, a quarantine is refused rather than silently not enforced.
+        q = self.ctl(s, "quarantine", "test-cgroup")
+        self.assertEqual(q.returncode, 2)
+        self.assertIn("enforcement is disarmed", q.stderr)
+        alerts = s.wait_alerts(3)
+        findings = [a for a in alerts if a["finding_info"]["analytic"]["name"] != "enforcement"]
+        self.assertEqual([a["disposition"] for a in findings], ["Blocked", "Would block"])
+        self.assertEqual([a["finding_info"]["title"] for a in self.enforcement_alerts(s, 1)],
+                         ["Enforcement disarmed"])
+        r = self.ctl(s, "arm")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "ERR EPERM")
+        self.assertEqual([a["finding_info"]["title"] for a in self.enforcement_alerts(s, 2)],
+                         ["Enforcement disarmed", "Enforcement armed"])
+
+    def test_rule_quarantines_a_workload_on_conviction(self):
+        cg = self.lab.cgroup_rel
+        on = "on: [unexpected_egress]"
+        s = Sluiced(ARGS.sluiced, self.lab.tmp, self.quarantine_rules("enforce", on), "enforce")
+        self.addCleanup(self.assert_clean_stop, s)
+        n0 = len(self.lab.accepted())
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "ERR EPERM")
+        q = self.enforcement_alerts(s, 1)
+        self.assertEqual(len(q), 1, s.log())
+        self.assertEqual(q[0]["disposition"], "Blocked")
+        self.assertIn("by rule", q[0]["finding_info"]["desc"])
+        self.assertIn("unexpected_egress finding", q[0]["finding_info"]["desc"])
+        # The rules allow the TLS port of the allowed peer; the quarantine does not.
+        tls = "exec ip netns exec %s %s inet %s %d" % (self.lab.netns, ARGS.client, ALLOWED_V4,
+                                                          TLS_PORT)
+        out = run(["sh", "-c", "echo $$ > %s/cgroup.procs && %s" % (self.lab.cgroup, tls)],
+                  timeout=20).stdout.strip()
+        self.assertEqual(out, "ERR EPERM")
+        self.assertEqual(self.accepted_since(n0), [])
+
+    def test_rule_quarantine_under_monitor_only_says_it_would(self):
+        cg = self.lab.cgroup_rel
+        on = "on: [unexpected_egress]"
+        s = Sluiced(ARGS.sluiced, self.lab.tmp, self.quarantine_rules("enforce", on), "monitor")
+        self.addCleanup(self.assert_clean_stop, s)
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "OK")
+        self.assertEqual(self.lab.client("inet6", DENIED_V6, cg), "OK")
+        q = self.enforcement_alerts(s, 2, timeout=2.0)
+        self.assertEqual([a["finding_info"]["title"] for a in q],
+                         ["Workload test-cgroup would be quarantined"], s.log())
+        self.assertEqual(q[0]["disposition"], "Would block")
+
     def test_unwatched_process_is_untouched(self):
         s = self.start("enforce")
         n0 = len(self.lab.accepted())
@@ -594,6 +752,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--sluiced", required=True)
     p.add_argument("--client", required=True)
+    p.add_argument("--sluicectl", required=True)
     ARGS, rest = p.parse_known_args()
     return run_privileged_suite(rest)
 

@@ -251,6 +251,14 @@ void PrintStatus(const sluice::v1::StatusResponse& st) {
          absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", started, absl::UTCTimeZone()).c_str());
   printf("rules:   %s (%u workload(s))\n", st.rules_path().empty() ? "-" : st.rules_path().c_str(),
          st.workload_count());
+  if (st.disarmed()) printf("enforcement: DISARMED (nothing is denied; `sluicectl arm`)\n");
+  for (const auto& q : st.quarantined()) {
+    printf("quarantined: %s (by %s since %s)%s%s\n", q.workload().c_str(), q.by().c_str(),
+           absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(q.since_unix_ms()),
+                            absl::UTCTimeZone())
+               .c_str(),
+           q.reason().empty() ? "" : ": ", q.reason().c_str());
+  }
   printf("alerts:  %llu   decode errors: %llu\n",
          static_cast<unsigned long long>(st.alerts_total()),
          static_cast<unsigned long long>(st.decode_errors()));
@@ -464,6 +472,33 @@ int LearnCommand(const std::string& path, const std::string& out) {
   return 0;
 }
 
+// `sluicectl quarantine|unblock|disarm|arm`: one enforcement change, applied by the agent.
+int EnforceCommand(const std::string& path, sluice::v1::EnforceRequest::Action action,
+                   const std::string& workload, const std::string& reason) {
+  if (int rc = Preflight(path); rc != 0) return rc;
+  auto stub = Connect(path);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  sluice::v1::EnforceRequest req;
+  req.set_action(action);
+  req.set_workload(workload);
+  req.set_reason(reason);
+  sluice::v1::EnforceResponse resp;
+  const grpc::Status s = stub->Enforce(&ctx, req, &resp);
+  switch (s.error_code()) {
+    case grpc::StatusCode::OK:
+      printf("%s%s\n", resp.message().c_str(), resp.changed() ? "" : " (nothing changed)");
+      return 0;
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      fprintf(stderr, "sluicectl: %s\n", s.error_message().c_str());
+      return kExitBadInput;
+    default:
+      return RpcFailed(path, s);
+  }
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"sluicectl: control and inspect sluice"};
   app.set_version_flag("--version", std::string("sluicectl ") + SLUICE_VERSION);
@@ -525,6 +560,24 @@ int main(int argc, char** argv) {
       "learn", "Print (or --write) the rule file proposed from what learn-mode workloads did");
   learn->add_option("--write", learn_out, "Write the proposal to FILE (never overwritten)");
 
+  std::string enforce_workload;
+  std::string enforce_reason;
+  auto* quarantine = app.add_subcommand(
+      "quarantine", "Deny WORKLOAD every destination but the resolvers, the sinks and its "
+                    "quarantine allowlist, and sever its other live flows (an alert)");
+  quarantine->add_option("WORKLOAD", enforce_workload, "Workload name from the rules")
+      ->required();
+  auto* unblock = app.add_subcommand(
+      "unblock", "Lift the quarantine of WORKLOAD: its rules decide again (an alert)");
+  unblock->add_option("WORKLOAD", enforce_workload, "Workload name from the rules")->required();
+  auto* disarm = app.add_subcommand(
+      "disarm", "Stop all blocking on this host: nothing denied or severed, quarantines lifted, "
+                "until `sluicectl arm` (an alert)");
+  auto* arm = app.add_subcommand("arm", "Let enforce-mode rules deny again after a disarm");
+  for (auto* sub : {quarantine, unblock, disarm, arm}) {
+    sub->add_option("--reason", enforce_reason, "Why (recorded in the alert)");
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -536,6 +589,15 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   if (*record) return RecordCommand(socket_path, record_file, record_duration);
   if (*learn) return LearnCommand(socket_path, learn_out);
+  using Action = sluice::v1::EnforceRequest;
+  if (*quarantine) {
+    return EnforceCommand(socket_path, Action::QUARANTINE, enforce_workload, enforce_reason);
+  }
+  if (*unblock) {
+    return EnforceCommand(socket_path, Action::UNBLOCK, enforce_workload, enforce_reason);
+  }
+  if (*disarm) return EnforceCommand(socket_path, Action::DISARM, "", enforce_reason);
+  if (*arm) return EnforceCommand(socket_path, Action::ARM, "", enforce_reason);
 
   // A closed stdout (`sluicectl events --follow | head`) is an error from write, not a signal.
   signal(SIGPIPE, SIG_IGN);

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <deque>
+#include <future>
 #include <mutex>
 #include <optional>
 
@@ -18,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/api/control_server.h"
+#include "agent/bpf/enforcer.h"
 #include "agent/bpf/file_maps.h"
 #include "agent/bpf/mounts.h"
 #include "agent/bpf/reaper.h"
@@ -31,6 +34,7 @@
 #include "agent/common/host_key.h"
 #include "agent/engine/engine.h"
 #include "agent/replay/event_codec.h"
+#include "agent/enforce/controls.h"
 #include "agent/enforce/policy.h"
 #include "agent/output/alert_sink.h"
 #include "agent/output/ocsf.h"
@@ -175,6 +179,82 @@ class TeeAlertSink : public sluice::output::AlertSink {
   sluice::output::ProductInfo product_;
 };
 
+// Enforcement changes asked for on the control API, applied by the main loop (the engine and
+// the maps are single-threaded); the gRPC thread waits for the answer.
+class EnforceQueue {
+ public:
+  using Answer = absl::StatusOr<sluice::v1::EnforceResponse>;
+  struct Job {
+    sluice::v1::EnforceRequest request;
+    uid_t caller = 0;
+    std::promise<Answer> done;
+  };
+
+  // Called on gRPC threads.
+  Answer Submit(const sluice::v1::EnforceRequest& request, uid_t caller) {
+    auto job = std::make_shared<Job>();
+    job->request = request;
+    job->caller = caller;
+    std::future<Answer> answer = job->done.get_future();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closed_) return absl::UnavailableError("the agent is stopping");
+      jobs_.push_back(job);
+    }
+    if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+      return absl::DeadlineExceededError(
+          "the agent did not apply the change within 10 s; check `sluicectl status`");
+    }
+    return answer.get();
+  }
+  // Main loop: the jobs waiting now.
+  std::deque<std::shared_ptr<Job>> Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::exchange(jobs_, {});
+  }
+  // At exit: every waiting caller is told, and no new job is taken.
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    for (auto& job : jobs_) job->done.set_value(absl::UnavailableError("the agent is stopping"));
+    jobs_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  bool closed_ = false;
+  std::deque<std::shared_ptr<Job>> jobs_;
+};
+
+EnforceQueue::Answer ApplyEnforce(sluice::bpf::Enforcer& enforcer,
+                                  const sluice::v1::EnforceRequest& req, uid_t caller) {
+  using sluice::v1::EnforceRequest;
+  const std::string by = absl::StrCat("uid ", caller);
+  absl::StatusOr<sluice::bpf::Enforcer::Result> r;
+  switch (req.action()) {
+    case EnforceRequest::QUARANTINE:
+    case EnforceRequest::UNBLOCK:
+      if (req.workload().empty()) return absl::InvalidArgumentError("a workload name is required");
+      r = req.action() == EnforceRequest::QUARANTINE
+              ? enforcer.Quarantine(req.workload(), by, req.reason())
+              : enforcer.Unblock(req.workload(), by, req.reason());
+      break;
+    case EnforceRequest::DISARM:
+      r = enforcer.Disarm(by, req.reason());
+      break;
+    case EnforceRequest::ARM:
+      r = enforcer.Arm(by, req.reason());
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("unknown action ", req.action()));
+  }
+  if (!r.ok()) return r.status();
+  sluice::v1::EnforceResponse resp;
+  resp.set_changed(r->changed);
+  resp.set_message(r->message);
+  return resp;
+}
+
 const char* EventTypeName(uint32_t type) {
   switch (type) {
     case SLUICE_EV_EXEC: return "exec";
@@ -249,6 +329,22 @@ int Run(const Options& opt) {
   }
   auto policy = sluice::enforce::CompilePolicy(loaded.rules, mode);
   if (!policy.ok()) return Fail(kExitBadInput, policy.status());
+  // Quarantines and disarm decided before a restart hold across it.
+  const std::string controls_path =
+      opt.state_dir.empty() ? "" : opt.state_dir + "/enforcement.json";
+  sluice::enforce::Controls controls;
+  if (!controls_path.empty()) {
+    auto loaded_controls = sluice::enforce::Controls::Load(controls_path);
+    if (!loaded_controls.ok()) {
+      return Fail(kExitBadInput,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "enforcement state: ", loaded_controls.status().message(),
+                      " (fix or remove it; it holds the quarantines and the disarm switch)")));
+    }
+    controls = *std::move(loaded_controls);
+  }
+  // Declared before the control API, whose handlers wait on it.
+  EnforceQueue enforce_queue;
 
   if (auto s = sluice::bpf::CheckPrivileges(); !s.ok()) return Fail(kExitRuntime, s);
   // Started before anything touches the kernel: a second sluiced stops here ("a server is
@@ -293,6 +389,26 @@ int Run(const Options& opt) {
   if (auto s = ApplyExemptions(maps, loaded.rules, opt.resolv_conf); !s.ok()) {
     return Fail(kExitRuntime, s);
   }
+  sluice::bpf::KernelSeverer severer((*sensor)->severed_fd());
+  sluice::engine::Engine* engine_ptr = nullptr;  // set once the engine exists
+  sluice::bpf::Enforcer::Hooks enforcer_hooks;
+  enforcer_hooks.rules = [&]() -> const sluice::detect::RuleSet& {
+    return engine_ptr != nullptr ? engine_ptr->rules() : loaded.rules;
+  };
+  enforcer_hooks.report = [&](const sluice::detect::Alert& a) {
+    if (engine_ptr != nullptr) engine_ptr->Report(a);
+  };
+  enforcer_hooks.set_enforce = [&](bool on) {
+    if (engine_ptr != nullptr) engine_ptr->SetEnforce(on);
+  };
+  enforcer_hooks.now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  sluice::bpf::Enforcer enforcer(mode, controls_path, std::move(controls), &maps, &severer,
+                                 (*sensor)->flows_fd(), std::move(enforcer_hooks));
+  enforcer.Prepare(loaded.rules, &*policy);
   if (auto s = maps.Apply(*policy); !s.ok()) return Fail(kExitRuntime, s);
   if (auto s = sluice::bpf::ApplySensorConfig((*sensor)->sensor_cfg_fd(), opt.tls_capture,
                                               static_cast<uint32_t>(getpid()));
@@ -337,8 +453,11 @@ int Run(const Options& opt) {
   sluice::engine::Engine engine(loaded.rules, &processes, &cgroups, &maps, &alert_sink,
                                 engine_options);
   engine.SetEventPublisher(events || api ? &fanout : nullptr);
-  sluice::bpf::KernelSeverer severer((*sensor)->severed_fd());
   engine.SetSeverer(&severer);
+  engine_ptr = &engine;
+  enforcer.Committed();
+  enforcer.Start();
+  engine.SetContainment(&enforcer);
   std::vector<sluice::bpf::TlsTarget> system_tls;
   for (const auto& lib : sluice::bpf::SystemTlsLibraries()) system_tls.push_back(TlsHooks::Target(lib));
   sluice::bpf::TlsAttacher tls(sensor->get(), system_tls);
@@ -482,6 +601,14 @@ int Run(const Options& opt) {
     g["sever_latency_last_us"] = severer.stats().last_latency_ns / 1000;
     g["sever_latency_max_us"] = severer.stats().max_latency_ns / 1000;
     for (const auto& [detector, n] : es.findings) c[absl::StrCat("findings_", detector)] = n;
+    st.set_disarmed(enforcer.controls().disarmed());
+    for (const auto& q : enforcer.controls().quarantined()) {
+      auto* out = st.add_quarantined();
+      out->set_workload(q.workload);
+      out->set_reason(q.reason);
+      out->set_by(q.by);
+      out->set_since_unix_ms(q.since_ms);
+    }
     c["rules_reloads"] = reloads;
     c["rules_reload_failures"] = reload_failures;
     uint32_t learning_workloads = 0;
@@ -502,6 +629,9 @@ int Run(const Options& opt) {
     api->SetLearnFn([&status_mu, &learn_snapshot] {
       std::lock_guard<std::mutex> lock(status_mu);
       return learn_snapshot;
+    });
+    api->SetEnforceFn([&enforce_queue](const sluice::v1::EnforceRequest& req, uid_t caller) {
+      return enforce_queue.Submit(req, caller);
     });
   }
   // `sluicectl record`: inputs are encoded only while a client listens; every newcomer's stream
@@ -530,10 +660,12 @@ int Run(const Options& opt) {
     sluice::detect::KeepFileClassIds(engine.rules(), &next.rules);
     auto next_policy = sluice::enforce::CompilePolicy(next.rules, mode, maps.next_base());
     if (!next_policy.ok()) return reject(std::string(next_policy.status().message()));
+    enforcer.Prepare(next.rules, &*next_policy);
     // What the probes submitted so far was decided by the live rules: judge it by them.
     if (auto n = (*sensor)->Poll(0); !n.ok()) return reject(std::string(n.status().message()));
     if (auto s = maps.Stage(*next_policy); !s.ok()) {
       maps.Abort();
+      enforcer.Aborted();
       return reject(absl::StrCat("cannot stage the new policy: ", s.message()));
     }
     // Puts the live classes back over whatever of the new ones got written.
@@ -553,6 +685,7 @@ int Run(const Options& opt) {
                                                next.rules.file_classes, &seeded);
         !s.ok()) {
       maps.Abort();
+      enforcer.Aborted();
       restore_file_classes();
       return reject(absl::StrCat("cannot write the sensitive file classes: ", s.message()));
     }
@@ -568,6 +701,7 @@ int Run(const Options& opt) {
     absl::Status cleanup;
     if (auto s = maps.Commit(&cleanup); !s.ok()) {
       maps.Abort();
+      enforcer.Aborted();
       engine.DropStagedGrants();
       restore_file_classes();
       return reject(absl::StrCat("cannot switch the kernel to the new policy: ", s.message()));
@@ -577,6 +711,7 @@ int Run(const Options& opt) {
               std::string(cleanup.message()).c_str());
     }
     engine.ReplaceRules(std::move(next.rules), base, switched_ns);
+    enforcer.Committed();
     if (auto s = ApplyExemptions(maps, engine.rules(), opt.resolv_conf); !s.ok()) {
       fprintf(stderr, "sluiced: reload: %s\n", std::string(s.message()).c_str());
     }
@@ -623,6 +758,10 @@ int Run(const Options& opt) {
         recording = true;
       }
     }
+    for (auto& job : enforce_queue.Take()) {
+      job->done.set_value(ApplyEnforce(enforcer, job->request, job->caller));
+      refresh_status();
+    }
     engine.Tick();
     const auto now = Clock::now();
     if (now >= next_reap) {
@@ -655,6 +794,7 @@ int Run(const Options& opt) {
   }
   // Report final totals (the reap drains what the probes submitted before the signal first),
   // then every aggregate still open: an alert accepted is an alert delivered.
+  enforce_queue.Close();
   reap(/*with_live=*/true);
   engine.FlushAlerts();
   if (events) events->Flush();

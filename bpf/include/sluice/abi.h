@@ -62,6 +62,11 @@ enum sluice_verdict {
 /* sluice_workload_cfg.flags */
 #define SLUICE_WL_F_ENFORCE 0x1           /* armed: deny what is not allowed */
 #define SLUICE_WL_F_ENFORCE_LOOPBACK 0x2  /* loopback destinations are not exempt */
+/* Quarantined (an operator or a rule contained the workload): deny everything but the exempt
+ * destinations and the workload's quarantine allowlist, whatever its mode and the --mode ceiling.
+ * The quarantine allowlist lives in egress_allow under workload_id | SLUICE_ALLOW_QUARANTINE. */
+#define SLUICE_WL_F_QUARANTINE 0x4
+#define SLUICE_ALLOW_QUARANTINE 0x80000000u
 
 /* Common header of every ring record. 32 bytes. */
 struct sluice_event_header {
