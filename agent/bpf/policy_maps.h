@@ -34,6 +34,12 @@ class PolicyMaps : public enforce::WatchTarget {
   // probes treat everything as unwatched, so no probe sees a half-written allowlist.
   absl::Status Apply(const enforce::CompiledPolicy& policy);
 
+  // A restarted agent that adopted pinned maps: the earlier agent's set (bank `live_base`,
+  // summary `live`) is the live one, and the first rule set goes in through Stage/Commit.
+  void AdoptLive(uint32_t live_base, const sluice_selector_cfg& live) {
+    live_base_ = write_base_ = live_base;
+    live_ = live;
+  }
   // The bank a reload must compile for.
   uint32_t next_base() const { return live_base_ == 0 ? enforce::kBankSize : 0; }
   uint32_t live_base() const { return live_base_; }

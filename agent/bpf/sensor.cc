@@ -15,6 +15,7 @@
 #include <deque>
 #include <mutex>
 
+#include "agent/bpf/pins.h"
 #include "agent/common/unique_fd.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -181,7 +182,90 @@ constexpr Hook kHooks[] = {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Sensor>> Sensor::Load() {
+namespace {
+
+bool SameProgram(int link_fd, int prog_fd) {
+  bpf_link_info link{};
+  uint32_t len = sizeof(link);
+  if (bpf_obj_get_info_by_fd(link_fd, &link, &len) != 0) return false;
+  UniqueFd old_prog(bpf_prog_get_fd_by_id(link.prog_id));
+  if (!old_prog.valid()) return false;
+  bpf_prog_info a{}, b{};
+  uint32_t la = sizeof(a), lb = sizeof(b);
+  if (bpf_obj_get_info_by_fd(old_prog.get(), &a, &la) != 0 ||
+      bpf_obj_get_info_by_fd(prog_fd, &b, &lb) != 0) {
+    return false;
+  }
+  return a.type == b.type && std::memcmp(a.tag, b.tag, sizeof(a.tag)) == 0;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::pair<bpf_map*, UniqueFd>>> Sensor::PinnedTwins() {
+  std::vector<std::pair<bpf_map*, UniqueFd>> twins;
+  bpf_map* map = nullptr;
+  bpf_object__for_each_map(map, skel_->obj) {
+    if (bpf_map__is_internal(map)) continue;  // .rodata/.bss belong to their programs
+    const std::string path = PinPath(pin_dir_, "maps", bpf_map__name(map));
+    UniqueFd fd(bpf_obj_get(path.c_str()));
+    if (!fd.valid()) {
+      return absl::NotFoundError(absl::StrCat("map ", bpf_map__name(map), " is not pinned"));
+    }
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot inspect pinned map ", path, ": ", strerror(errno)));
+    }
+    if (info.type != static_cast<uint32_t>(bpf_map__type(map)) ||
+        info.key_size != bpf_map__key_size(map) || info.value_size != bpf_map__value_size(map) ||
+        info.max_entries != bpf_map__max_entries(map) ||
+        info.map_flags != bpf_map__map_flags(map)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "map ", bpf_map__name(map), " has another layout (key ", info.key_size, "/",
+          bpf_map__key_size(map), ", value ", info.value_size, "/", bpf_map__value_size(map),
+          ", entries ", info.max_entries, "/", bpf_map__max_entries(map), ")"));
+    }
+    twins.emplace_back(map, std::move(fd));
+  }
+  return twins;
+}
+
+absl::Status Sensor::PinMaps() {
+  bpf_map* map = nullptr;
+  bpf_object__for_each_map(map, skel_->obj) {
+    if (bpf_map__is_internal(map)) continue;
+    const std::string path = PinPath(pin_dir_, "maps", bpf_map__name(map));
+    unlink(path.c_str());  // an earlier agent's map of another layout (its programs keep it)
+    if (int err = bpf_map__pin(map, path.c_str()); err != 0) {
+      return absl::InternalError(absl::StrCat("cannot pin ", path, ": ", strerror(-err)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Sensor::DropStalePins(const std::vector<std::string>& links) {
+  for (const std::string& name : PinnedNames(pin_dir_, "links")) {
+    if (std::find(links.begin(), links.end(), name) == links.end()) {
+      unlink(PinPath(pin_dir_, "links", name).c_str());  // nobody holds it: detached
+    }
+  }
+  for (const std::string& name : PinnedNames(pin_dir_, "maps")) {
+    if (bpf_object__find_map_by_name(skel_->obj, name.c_str()) == nullptr) {
+      unlink(PinPath(pin_dir_, "maps", name).c_str());
+    }
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Sensor>> Sensor::Load(const std::string& pin_dir) {
+  UniqueFd pin_lock;
+  bool previous = false;
+  if (!pin_dir.empty()) {
+    auto lock = LockPinDir(pin_dir);
+    if (!lock.ok()) return lock.status();
+    pin_lock = *std::move(lock);
+    previous = !PinnedNames(pin_dir, "maps").empty() || !PinnedNames(pin_dir, "links").empty();
+  }
   // Try the preferred variants first; when the kernel refuses the object, retry with the
   // fallbacks and remember which family fell back.
   std::string first_error;
@@ -193,6 +277,24 @@ absl::StatusOr<std::unique_ptr<Sensor>> Sensor::Load() {
       return absl::InternalError(
           absl::StrCat("cannot open BPF object: ", strerror(errno), "\n", capture.Tail()));
     }
+    sensor->pin_dir_ = pin_dir;
+    if (!pin_dir.empty()) {
+      sensor->pin_state_ = previous ? PinState::kAdopted : PinState::kFresh;
+      if (previous) {
+        auto twins = sensor->PinnedTwins();
+        if (twins.ok()) {
+          for (auto& [map, fd] : *twins) {
+            if (int err = bpf_map__reuse_fd(map, fd.get()); err != 0) {
+              return absl::InternalError(absl::StrCat("cannot reuse pinned map ",
+                                                      bpf_map__name(map), ": ", strerror(-err)));
+            }
+          }
+        } else {
+          sensor->pin_state_ = PinState::kReplaced;
+          sensor->pin_note_ = std::string(twins.status().message());
+        }
+      }
+    }
     for (const Variant& v : kVariants) {
       bpf_program* pref = bpf_object__find_program_by_name(sensor->skel_->obj, v.preferred);
       bpf_program* fall = bpf_object__find_program_by_name(sensor->skel_->obj, v.fallback);
@@ -203,6 +305,11 @@ absl::StatusOr<std::unique_ptr<Sensor>> Sensor::Load() {
     int err = sluice_sensor__load(sensor->skel_.get());
     if (err == 0) {
       sensor->preferred_variants_ = preferred;
+      if (sensor->pin_state_ == PinState::kFresh) {
+        sensor->owns_pins_ = true;
+        if (auto s = sensor->PinMaps(); !s.ok()) return s;
+      }
+      sensor->pin_lock_ = std::move(pin_lock);
       return sensor;
     }
     std::string msg = absl::StrCat("BPF programs were rejected by the kernel (", strerror(-err),
@@ -215,6 +322,9 @@ absl::StatusOr<std::unique_ptr<Sensor>> Sensor::Load() {
 
 Sensor::~Sensor() {
   for (auto& r : rings_) r.reset();
+  // Without the pins, closing our fds below releases (detaches) everything. An earlier agent's
+  // pins this one never took over (it failed before Attach finished) stay: its policy holds.
+  if (!pin_dir_.empty() && owns_pins_ && !keep_pinned_) RemovePins(pin_dir_);
   DetachAll();
   skel_.reset();
 }
@@ -228,8 +338,23 @@ absl::Status Sensor::AttachOne(const char* prog_name, const std::string& hook, i
                                const std::string& preferred) {
   bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name);
   if (prog == nullptr) return absl::InternalError(absl::StrCat("no BPF program ", prog_name));
-  bpf_link* link = cgroup_fd >= 0 ? bpf_program__attach_cgroup(prog, cgroup_fd)
-                                  : bpf_program__attach(prog);
+  const std::string pin = pin_dir_.empty() ? "" : PinPath(pin_dir_, "links", prog_name);
+  // The earlier agent's link for this program, if it pinned one.
+  std::unique_ptr<bpf_link, LinkDeleter> old;
+  if (!pin.empty() && pin_state_ != PinState::kFresh && access(pin.c_str(), F_OK) == 0) {
+    old.reset(bpf_link__open(pin.c_str()));
+  }
+  bpf_link* link = nullptr;
+  if (old && cgroup_fd >= 0 && bpf_link__update_program(old.get(), prog) == 0) {
+    link = old.release();  // same link, new program: switched in one step
+  } else if (old && pin_state_ == PinState::kAdopted &&
+             SameProgram(bpf_link__fd(old.get()), bpf_program__fd(prog))) {
+    link = old.release();  // the same code on the same maps: nothing to change
+  }
+  const bool adopted = link != nullptr;
+  if (link == nullptr) {
+    link = cgroup_fd >= 0 ? bpf_program__attach_cgroup(prog, cgroup_fd) : bpf_program__attach(prog);
+  }
   ProbeStatus st{prog_name, hook, link != nullptr, preferred, !preferred.empty(), ""};
   if (link == nullptr) {
     int err = errno;
@@ -240,6 +365,16 @@ absl::Status Sensor::AttachOne(const char* prog_name, const std::string& hook, i
   }
   probes_.push_back(st);
   links_.emplace_back(link);
+  if (!pin.empty() && !adopted) {
+    // The new link is attached; only now does the old one (if any) lose its pin, and with our
+    // fd closed below, its attachment.
+    unlink(pin.c_str());
+    if (int err = bpf_link__pin(link, pin.c_str()); err != 0) {
+      return absl::InternalError(absl::StrCat("cannot pin ", pin, ": ", strerror(-err)));
+    }
+  }
+  old.reset();
+  if (!pin.empty()) pinned_links_.push_back(prog_name);
   return absl::OkStatus();
 }
 
@@ -265,6 +400,13 @@ absl::Status Sensor::Attach(const std::string& cgroup2_root) {
     absl::Status s = AttachOne(h.prog, h.hook, h.cgroup ? cgroup_fd.get() : -1, h.preferred);
     // Optional hooks (syscalls an older kernel may lack) are reported, not fatal.
     if (!s.ok() && h.required) return fail(s);
+  }
+  if (!pin_dir_.empty()) {
+    if (pin_state_ == PinState::kReplaced) {
+      if (auto s = PinMaps(); !s.ok()) return fail(s);
+    }
+    DropStalePins(pinned_links_);
+    owns_pins_ = true;
   }
   return absl::OkStatus();
 }

@@ -1,6 +1,18 @@
 // The kernel half of sluice as one RAII object: open -> load -> attach of the BPF skeleton,
-// the ring buffers, and the maps the enforce stage writes. Destroying it detaches everything it
-// attached (nothing is pinned yet: pinning is DESIGN §6 / issue 6).
+// the ring buffers, and the maps the enforce stage writes.
+//
+// Pinning (DESIGN §6, agent/bpf/pins.h): with a pin directory, every map and every link attached
+// at start is pinned there, so the policy stays in force if the agent dies. A later Load finds
+// them and
+//  - adopts them when the pinned maps have this build's layout: the new programs use the pinned
+//    maps (state, policy and counters carry over), each cgroup link is switched to the new
+//    program in place with bpf_link_update (no moment without a program, never two), and each
+//    tracepoint link whose program is the same code (same tag) is kept as it is;
+//  - replaces them when the layout changed (an upgrade across ABI versions): fresh maps, cgroup
+//    links still switched in place, other links attached anew before the old ones are released
+//    (an event in that instant may be reported twice, never missed).
+// Destroying the Sensor removes the pins and detaches everything, unless set_keep_pinned(true)
+// asked to leave the kernel side in force for the next agent.
 #ifndef SLUICE_AGENT_BPF_SENSOR_H_
 #define SLUICE_AGENT_BPF_SENSOR_H_
 
@@ -11,17 +23,20 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "agent/common/unique_fd.h"
 #include "sluice/abi.h"
 
 struct sluice_sensor;  // generated skeleton (sluice/sluice_sensor.skel.h)
 struct bpf_link;
 struct ring_buffer;
 struct bpf_program;
+struct bpf_map;
 
 namespace sluice::bpf {
 
@@ -48,7 +63,15 @@ class Sensor {
 
   // Opens and loads the programs. On a verifier rejection the status carries the tail of the
   // verifier log. Nothing is attached yet.
-  static absl::StatusOr<std::unique_ptr<Sensor>> Load();
+  // `pin_dir` empty: nothing is pinned.
+  static absl::StatusOr<std::unique_ptr<Sensor>> Load(const std::string& pin_dir = "");
+  enum class PinState { kOff, kFresh, kAdopted, kReplaced };
+  PinState pin_state() const { return pin_state_; }
+  const std::string& pin_dir() const { return pin_dir_; }
+  // Why the pinned objects could not be adopted (kReplaced).
+  const std::string& pin_note() const { return pin_note_; }
+  // At destruction: leave the pins (the policy stays in force) instead of releasing them.
+  void set_keep_pinned(bool keep) { keep_pinned_ = keep; }
   ~Sensor();
   Sensor(const Sensor&) = delete;
   Sensor& operator=(const Sensor&) = delete;
@@ -88,6 +111,12 @@ class Sensor {
   Sensor() = default;
   absl::Status AttachOne(const char* prog_name, const std::string& hook, int cgroup_fd,
                          const std::string& preferred);
+  // The pinned maps of an earlier agent, when every map of this object has a pinned twin of the
+  // same layout; NotFound/FailedPrecondition with the first difference otherwise.
+  absl::StatusOr<std::vector<std::pair<bpf_map*, UniqueFd>>> PinnedTwins();
+  absl::Status PinMaps();
+  // After Attach: pins of the earlier agent that this one did not take over go.
+  void DropStalePins(const std::vector<std::string>& links);
   static constexpr int kRingCount = 4;
   void DetachAll();
 
@@ -107,6 +136,13 @@ class Sensor {
   RecordHandler handler_;
   std::vector<std::vector<uint8_t>> batch_;  // records of one Poll(), merged before dispatch
   std::vector<ProbeStatus> probes_;
+  std::string pin_dir_;
+  UniqueFd pin_lock_;
+  PinState pin_state_ = PinState::kOff;
+  std::string pin_note_;
+  bool owns_pins_ = false;  // the pins are this agent's (else an earlier agent's policy)
+  bool keep_pinned_ = false;
+  std::vector<std::string> pinned_links_;
 };
 
 }  // namespace sluice::bpf

@@ -175,7 +175,14 @@ class Engine {
 
   // Kernel workload ids are base + rule id (enforce::kBankSize banks: the rules alternate
   // between the two on reload). Default 0.
-  void SetKernelIdBase(uint32_t base) { kernel_id_base_ = base; }
+  // Before the first event: the kernel ids of the rules start at `base` (a restarted agent that
+  // adopted a pinned policy stages its rules in the bank the earlier agent did not use), and
+  // ids the kernel chose before `since_ns` are resolved rather than trusted.
+  void SetKernelIdBase(uint32_t base, uint64_t since_ns = 0) {
+    kernel_id_base_ = base;
+    kernel_ids_since_ns_ = since_ns;
+    grants_.Reset(&rules_, base);
+  }
   uint32_t kernel_id_base() const { return kernel_id_base_; }
 
   // A rule reload (SIGHUP), in two steps around the kernel's switch:

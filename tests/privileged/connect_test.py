@@ -22,7 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (run, read_text, cgroup2_root, sluice_programs, Sluiced,  # noqa: E402
-                     remove_cgroup_tree, run_privileged_suite)
+                     remove_cgroup_tree, run_privileged_suite, release_pins)
 
 ARGS = None
 
@@ -734,6 +734,104 @@ workloads:
         self.assertEqual([a["finding_info"]["title"] for a in q],
                          ["Workload test-cgroup would be quarantined"], s.log())
         self.assertEqual(q[0]["disposition"], "Would block")
+
+    # --- pinning: the policy outlives the agent ------------------------------------------
+
+    def links_of(self, name):
+        out = run(["bpftool", "link", "show", "--json"], check=False).stdout or "[]"
+        progs = {p["id"]: p.get("name", "") for p in sluice_programs()}
+        return sorted(l["id"] for l in json.loads(out) if progs.get(l.get("prog_id")) == name)
+
+    def root_attachments(self, name):
+        out = run(["bpftool", "cgroup", "show", self.lab.root, "--json"], check=False).stdout
+        return [p for p in json.loads(out or "[]") if p.get("name") == name]
+
+    def test_sigkill_leaves_policy_restart_adopts_disarm_releases(self):
+        cg = self.lab.cgroup_rel
+        # Both agents here die by SIGKILL: their cleanups only make sure of that.
+        s = Sluiced(ARGS.sluiced, self.lab.tmp, rules_for(self.lab, "enforce"), "enforce")
+        self.addCleanup(s.stop)
+        pin_dir = s.pin_dir
+        self.addCleanup(release_pins, pin_dir)
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "ERR EPERM")
+        link_before = self.links_of("sluice_connect4")
+        self.assertEqual(len(link_before), 1)
+        s.kill()
+        # Nobody runs; the kernel still decides.
+        self.assertTrue(os.path.isdir(pin_dir))
+        n0 = len(self.lab.accepted())
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "ERR EPERM")
+        self.assertEqual(self.lab.client("inet6", DENIED_V6, cg), "ERR EPERM")
+        self.assertEqual(self.lab.client("inet", ALLOWED_V4, cg), "OK")
+
+        # A workload process hammers the denied peer through the restart: not one connect may
+        # get through while the new agent loads, attaches and switches the policy.
+        loop = ("import socket,sys,time\n"
+                "ok=eperm=0\n"
+                "end=time.time()+float(sys.argv[1])\n"
+                "while time.time()<end:\n"
+                "  s=socket.socket()\n"
+                "  try:\n"
+                "    s.connect(('%s',%d)); ok+=1\n"
+                "  except PermissionError: eperm+=1\n"
+                "  finally: s.close()\n"
+                "  time.sleep(0.005)\n"
+                "print(ok,eperm,flush=True)\n") % (DENIED_V4, PORT)
+        inner = "echo $$ > %s/cgroup.procs && exec ip netns exec %s %s -c '%s' 12" % (
+            self.lab.cgroup, self.lab.netns, sys.executable, loop.replace("'", "'\\''"))
+        hammer = subprocess.Popen(["sh", "-c", inner], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: (hammer.kill(), hammer.wait()))
+        time.sleep(0.5)
+        s2 = Sluiced(ARGS.sluiced, self.lab.tmp, rules_for(self.lab, "enforce"), "enforce")
+        self.addCleanup(s2.stop)
+        self.assertIn("adopting the pinned sensor and policy", s2.log())
+        ok, eperm = map(int, hammer.communicate(timeout=60)[0].split())
+        self.assertEqual(ok, 0, "a denied connect got through during the restart")
+        self.assertGreater(eperm, 50)
+        self.assertEqual([a for a, _ in self.accepted_since(n0, expect=1)], [ALLOWED_V4])
+        # Adopted, not doubled: the same link now runs the new program.
+        self.assertEqual(self.links_of("sluice_connect4"), link_before)
+        self.assertEqual(len(self.root_attachments("sluice_connect4")), 1)
+        st = json.loads(self.ctl(s2, "status", "--json").stdout)
+        self.assertEqual(st["pinning"], "adopted")
+        # The adopted policy is the new agent's: it reports what it blocks.
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "ERR EPERM")
+        alerts = s2.wait_alerts(1)
+        self.assertTrue(any(a["disposition"] == "Blocked" for a in alerts), s2.log())
+
+        # disarm through the agent releases the block; a second kill leaves the (disarmed)
+        # programs pinned; disarm with no agent detaches them all.
+        r = self.ctl(s2, "disarm")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "OK")
+        s2.kill()
+        self.assertNotEqual(sluice_programs(), [])
+        r = run([ARGS.sluicectl, "--socket", s2.api_socket, "disarm", "--pin-dir", pin_dir],
+                check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("sluiced is not running: released the pinned policy", r.stdout)
+        self.assertFalse(os.path.exists(pin_dir))
+        self.assertEqual(sluice_programs(), [])
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "OK")
+        r = run([ARGS.sluicectl, "--socket", s2.api_socket, "disarm", "--pin-dir", pin_dir],
+                check=False)
+        self.assertIn("nothing to disarm", r.stdout)
+
+    def test_keep_pinned_on_exit_keeps_enforcement_across_a_clean_restart(self):
+        cg = self.lab.cgroup_rel
+        s = Sluiced(ARGS.sluiced, self.lab.tmp, rules_for(self.lab, "enforce"), "enforce",
+                    extra=["--keep-pinned-on-exit"])
+        self.addCleanup(release_pins, s.pin_dir)
+        self.assertEqual(s.stop(), 0, s.log())
+        self.assertIn("enforcement stays in force, pinned under", s.log())
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "ERR EPERM")
+        # Monitor mode blocks nothing: the next clean stop releases everything.
+        s2 = self.start("monitor")
+        self.assertIn("adopting the pinned sensor", s2.log())
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "OK")
+        self.assertEqual(s2.stop(), 0, s2.log())
+        self.assertEqual(sluice_programs(), [])
+        self.assertFalse(os.path.exists(s2.pin_dir))
 
     def test_unwatched_process_is_untouched(self):
         s = self.start("enforce")

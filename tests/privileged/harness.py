@@ -52,8 +52,14 @@ class Sluiced:
                 os.remove(path)
         # Its own API socket: never collide with a sluiced running on the host.
         self.api_socket = os.path.join(tmp, "api-%s.sock" % mode)
+        # Its own pin directory too: never adopt (or release) a host agent's pinned policy.
+        self.pin_dir = "/sys/fs/bpf/sluice-test-%d" % os.getpid()
+        if "--pin-dir" in extra:
+            self.pin_dir = list(extra)[list(extra).index("--pin-dir") + 1]
         cmd = [binary, "--rules", self.rules, "--mode", mode, "--alerts", self.alerts,
                "--api-socket", self.api_socket]
+        if "--pin-dir" not in extra:
+            cmd += ["--pin-dir", self.pin_dir]
         if self.events:
             cmd += ["--events", self.events]
         cmd += list(extra)
@@ -67,6 +73,8 @@ class Sluiced:
                 break
             time.sleep(0.05)
         self.proc.kill()
+        self.proc.wait()
+        release_pins(self.pin_dir)
         raise RuntimeError("sluiced did not become ready:\n" + self.log())
 
     def log(self):
@@ -141,8 +149,19 @@ class Sluiced:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                release_pins(self.pin_dir)
                 return -9
         return self.proc.returncode
+
+    def kill(self):
+        """SIGKILL: no cleanup runs in the agent, its pins stay (callers release them)."""
+        self.proc.kill()
+        self.proc.wait()
+
+
+def release_pins(pin_dir):
+    """Removes a pin directory: its links, held by nobody else, detach."""
+    shutil.rmtree(pin_dir, ignore_errors=True)
 
 
 

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +27,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "agent/api/control_server.h"
+#include "agent/bpf/pins.h"
 #include "agent/common/unique_fd.h"
 #include "agent/detect/rules.h"
 #include "agent/enforce/policy.h"
@@ -472,6 +474,49 @@ int LearnCommand(const std::string& path, const std::string& out) {
   return 0;
 }
 
+// Whether connect(2) to the socket says nobody listens there (no socket file, refused): then no
+// agent runs with that socket.
+bool NobodyListens(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) return false;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  sluice::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return false;
+  if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) return false;
+  return errno == ENOENT || errno == ECONNREFUSED;
+}
+
+// `sluicectl disarm` with no agent running: the pinned programs it left in force are detached
+// and their pins removed, so nothing of sluice decides any more.
+int DisarmPinned(const std::string& socket_path, const std::string& pin_dir) {
+  if (geteuid() != 0) {
+    fprintf(stderr, "sluicectl: sluiced is not running (%s) and releasing its pinned policy "
+                    "under %s needs root\n", socket_path.c_str(), pin_dir.c_str());
+    return kExitFailure;
+  }
+  auto released = sluice::bpf::ReleasePinned(pin_dir);
+  if (!released.ok()) {
+    if (absl::IsNotFound(released.status())) {
+      printf("sluiced is not running and nothing is pinned under %s: nothing to disarm\n",
+             pin_dir.c_str());
+      return 0;
+    }
+    fprintf(stderr, "sluicectl: %s\n", std::string(released.status().message()).c_str());
+    return kExitFailure;
+  }
+  // No agent runs to turn this into an alert: the system log keeps the record.
+  openlog("sluicectl", LOG_PID, LOG_AUTH);
+  syslog(LOG_WARNING, "sluice enforcement disarmed by uid %u with sluiced not running: %zu "
+                      "pinned link(s) under %s released", getuid(), released->links.size(),
+         pin_dir.c_str());
+  closelog();
+  printf("sluiced is not running: released the pinned policy under %s (%zu link(s) detached, "
+         "%zu map(s) unpinned)\n",
+         pin_dir.c_str(), released->links.size(), released->maps.size());
+  return 0;
+}
+
 // `sluicectl quarantine|unblock|disarm|arm`: one enforcement change, applied by the agent.
 int EnforceCommand(const std::string& path, sluice::v1::EnforceRequest::Action action,
                    const std::string& workload, const std::string& reason) {
@@ -574,6 +619,10 @@ int main(int argc, char** argv) {
       "disarm", "Stop all blocking on this host: nothing denied or severed, quarantines lifted, "
                 "until `sluicectl arm` (an alert)");
   auto* arm = app.add_subcommand("arm", "Let enforce-mode rules deny again after a disarm");
+  std::string pin_dir = sluice::bpf::kDefaultPinDir;
+  disarm->add_option("--pin-dir", pin_dir,
+                     "With sluiced not running: release the policy it left pinned here")
+      ->capture_default_str();
   for (auto* sub : {quarantine, unblock, disarm, arm}) {
     sub->add_option("--reason", enforce_reason, "Why (recorded in the alert)");
   }
@@ -596,7 +645,10 @@ int main(int argc, char** argv) {
   if (*unblock) {
     return EnforceCommand(socket_path, Action::UNBLOCK, enforce_workload, enforce_reason);
   }
-  if (*disarm) return EnforceCommand(socket_path, Action::DISARM, "", enforce_reason);
+  if (*disarm) {
+    if (NobodyListens(socket_path)) return DisarmPinned(socket_path, pin_dir);
+    return EnforceCommand(socket_path, Action::DISARM, "", enforce_reason);
+  }
   if (*arm) return EnforceCommand(socket_path, Action::ARM, "", enforce_reason);
 
   // A closed stdout (`sluicectl events --follow | head`) is an error from write, not a signal.

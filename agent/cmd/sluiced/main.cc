@@ -1,5 +1,6 @@
 // sluiced: the sluice agent. Loads the sensor, puts the workloads of the rules under watch,
 // turns kernel events into alerts, and (in enforce mode) lets the kernel deny what the rules deny.
+#include <bpf/bpf.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include "agent/bpf/enforcer.h"
 #include "agent/bpf/file_maps.h"
 #include "agent/bpf/mounts.h"
+#include "agent/bpf/pins.h"
 #include "agent/bpf/reaper.h"
 #include "agent/bpf/tls_attach.h"
 #include "agent/bpf/tls_libs.h"
@@ -282,6 +284,8 @@ struct Options {
   bool test_drop_flow_records = false;
   std::string test_container_root;
   std::string resolv_conf = "/etc/resolv.conf";
+  std::string pin_dir = sluice::bpf::kDefaultPinDir;
+  bool keep_pinned_on_exit = false;
 };
 
 // The destinations enforcement never denies (resolvers, sinks), written to the kernel and logged.
@@ -383,8 +387,26 @@ int Run(const Options& opt) {
     events = std::make_unique<JsonLinesEvents>(f);
   }
 
-  auto sensor = sluice::bpf::Sensor::Load();
+  auto sensor = sluice::bpf::Sensor::Load(opt.pin_dir == "none" ? "" : opt.pin_dir);
   if (!sensor.ok()) return Fail(kExitRuntime, sensor.status());
+  std::string pinning;
+  switch ((*sensor)->pin_state()) {
+    case sluice::bpf::Sensor::PinState::kOff: break;
+    case sluice::bpf::Sensor::PinState::kFresh:
+      pinning = "fresh";
+      break;
+    case sluice::bpf::Sensor::PinState::kAdopted:
+      pinning = "adopted";
+      fprintf(stderr, "sluiced: adopting the pinned sensor and policy under %s (they stayed in "
+                      "force while no agent ran)\n", opt.pin_dir.c_str());
+      break;
+    case sluice::bpf::Sensor::PinState::kReplaced:
+      pinning = "replaced";
+      fprintf(stderr, "sluiced: replacing the pinned sensor under %s (%s); its links stay "
+                      "until this one's are attached\n",
+              opt.pin_dir.c_str(), (*sensor)->pin_note().c_str());
+      break;
+  }
   sluice::bpf::PolicyMaps maps(sensor->get());
   if (auto s = ApplyExemptions(maps, loaded.rules, opt.resolv_conf); !s.ok()) {
     return Fail(kExitRuntime, s);
@@ -408,8 +430,31 @@ int Run(const Options& opt) {
   };
   sluice::bpf::Enforcer enforcer(mode, controls_path, std::move(controls), &maps, &severer,
                                  (*sensor)->flows_fd(), std::move(enforcer_hooks));
-  enforcer.Prepare(loaded.rules, &*policy);
-  if (auto s = maps.Apply(*policy); !s.ok()) return Fail(kExitRuntime, s);
+  // A pinned policy an earlier agent left in force keeps deciding until this agent's rule set
+  // is complete beside it in the other bank; then one map update switches (as a reload does).
+  bool staged_adoption = false;
+  if ((*sensor)->pin_state() == sluice::bpf::Sensor::PinState::kAdopted) {
+    sluice_selector_cfg live{};
+    uint32_t zero = 0;
+    if (bpf_map_lookup_elem((*sensor)->selector_cfg_fd(), &zero, &live) == 0 &&
+        live.active_mask != 0) {
+      const uint32_t live_base =
+          (live.active_mask & sluice::enforce::BankMask(0)) ? 0 : sluice::enforce::kBankSize;
+      maps.AdoptLive(live_base, live);
+      policy = sluice::enforce::CompilePolicy(loaded.rules, mode, maps.next_base());
+      if (!policy.ok()) return Fail(kExitBadInput, policy.status());
+      enforcer.Prepare(loaded.rules, &*policy);
+      if (auto s = maps.Stage(*policy); !s.ok()) {
+        maps.Abort();
+        return Fail(kExitRuntime, s);
+      }
+      staged_adoption = true;
+    }
+  }
+  if (!staged_adoption) {
+    enforcer.Prepare(loaded.rules, &*policy);
+    if (auto s = maps.Apply(*policy); !s.ok()) return Fail(kExitRuntime, s);
+  }
   if (auto s = sluice::bpf::ApplySensorConfig((*sensor)->sensor_cfg_fd(), opt.tls_capture,
                                               static_cast<uint32_t>(getpid()));
       !s.ok()) {
@@ -421,6 +466,14 @@ int Run(const Options& opt) {
                                              loaded.rules.file_classes, &file_seed);
       !s.ok()) {
     return Fail(kExitRuntime, s);
+  }
+  if (staged_adoption) {
+    // Classes of the earlier agent's rules that these do not have.
+    size_t stale_prefixes = 0, stale_inodes = 0;
+    (void)sluice::bpf::RemoveStaleFileClasses((*sensor)->sensitive_prefix_fd(),
+                                              (*sensor)->sensitive_inode_fd(),
+                                              loaded.rules.file_classes, &stale_prefixes,
+                                              &stale_inodes);
   }
 
   sluice::state::CgroupIndex cgroups(*cgroup_root);
@@ -453,6 +506,7 @@ int Run(const Options& opt) {
   sluice::engine::Engine engine(loaded.rules, &processes, &cgroups, &maps, &alert_sink,
                                 engine_options);
   engine.SetEventPublisher(events || api ? &fanout : nullptr);
+  if (staged_adoption) engine.SetKernelIdBase(policy->id_base, sluice::BootTimeNs());
   engine.SetSeverer(&severer);
   engine_ptr = &engine;
   enforcer.Committed();
@@ -498,6 +552,17 @@ int Run(const Options& opt) {
   if (auto s = processes.SeedFromProc(); !s.ok()) return Fail(kExitRuntime, s);
   if (auto s = cgroups.Scan(); !s.ok()) return Fail(kExitRuntime, s);
   if (auto s = engine.SeedWatchSet(); !s.ok()) return Fail(kExitRuntime, s);
+  if (staged_adoption) {
+    absl::Status cleanup;
+    if (auto s = maps.Commit(&cleanup); !s.ok()) {
+      maps.Abort();
+      return Fail(kExitRuntime, s);
+    }
+    if (!cleanup.ok()) {
+      fprintf(stderr, "sluiced: clearing the adopted policy: %s\n",
+              std::string(cleanup.message()).c_str());
+    }
+  }
   engine.SeedProcessHooks();
   // --test-drop-records: discard ring records of one type before the engine sees them, as a
   // full ring would, to prove that totals kept in kernel maps survive lost records.
@@ -602,6 +667,7 @@ int Run(const Options& opt) {
     g["sever_latency_max_us"] = severer.stats().max_latency_ns / 1000;
     for (const auto& [detector, n] : es.findings) c[absl::StrCat("findings_", detector)] = n;
     st.set_disarmed(enforcer.controls().disarmed());
+    st.set_pinning(pinning);
     for (const auto& q : enforcer.controls().quarantined()) {
       auto* out = st.add_quarantined();
       out->set_workload(q.workload);
@@ -800,16 +866,27 @@ int Run(const Options& opt) {
   if (events) events->Flush();
 
   (void)(*sink)->Flush();
+  // --keep-pinned-on-exit: a host whose policy blocks keeps it while no agent runs (a service
+  // restart, an upgrade); the next agent adopts it. Otherwise everything is released here.
+  const bool blocking = (mode == GlobalMode::kEnforce && !enforcer.controls().disarmed()) ||
+                        !enforcer.controls().quarantined().empty();
+  const bool keep = opt.keep_pinned_on_exit && blocking && !pinning.empty();
+  (*sensor)->set_keep_pinned(keep);
+  if (keep) {
+    fprintf(stderr, "sluiced: enforcement stays in force, pinned under %s; the next sluiced "
+                    "adopts it, `sluicectl disarm` releases it\n", opt.pin_dir.c_str());
+  }
   const auto loss = (*sensor)->ReadLoss();
   uint64_t lost = 0;
   for (uint64_t v : loss.ring_full) lost += v;
   const auto& st = engine.stats();
   fprintf(stderr,
           "sluiced: stopping: %llu alert(s), %llu decode error(s), %llu record(s) lost to a "
-          "full ring; probes detached\n",
+          "full ring; %s\n",
           static_cast<unsigned long long>(st.alerts),
           static_cast<unsigned long long>(st.decode_errors),
-          static_cast<unsigned long long>(lost));
+          static_cast<unsigned long long>(lost),
+          keep ? "probes left pinned" : "probes detached");
   return 0;  // the sensor's destructor detaches every link
 }
 
@@ -850,6 +927,15 @@ int main(int argc, char** argv) {
                  "Resolver configuration whose nameservers stay reachable (port 53) for every "
                  "workload in enforce mode")
       ->capture_default_str();
+  app.add_option("--pin-dir", opt.pin_dir,
+                 "bpffs directory where the programs and maps are pinned, so the policy stays "
+                 "in force if sluiced dies and a restarted sluiced adopts it; \"none\" disables "
+                 "pinning")
+      ->capture_default_str();
+  app.add_flag("--keep-pinned-on-exit", opt.keep_pinned_on_exit,
+               "On SIGTERM/SIGINT, leave the pinned enforcement in force when it blocks "
+               "(--mode enforce and armed, or a quarantine) for the next sluiced to adopt; "
+               "without it a clean stop detaches everything");
   app.add_option("--test-container-root", opt.test_container_root,
                  "Testing only: read container labels from DIR/docker, DIR/containerd and "
                  "DIR/oci instead of the runtimes' own directories")
