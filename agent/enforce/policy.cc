@@ -123,6 +123,26 @@ absl::StatusOr<CompiledPolicy> CompilePolicy(const detect::RuleSet& rules, Globa
         rules.workloads.size(), " workloads; the kernel supports at most ", kBankSize,
         " per rule set"));
   }
+  // Sinks stay reachable because the kernel exempts their addresses (enforce::ExemptionsFor); a
+  // sink known only by name has no address to exempt, so an armed workload could be denied its
+  // SIEM. Such a rule set is refused under --mode enforce rather than run with that hole.
+  if (mode == GlobalMode::kEnforce) {
+    const Workload* armed = nullptr;
+    for (const Workload& w : rules.workloads) {
+      if (w.mode == detect::Mode::kEnforce) {
+        armed = &w;
+        break;
+      }
+    }
+    for (const detect::SinkDestination& sink : rules.sinks) {
+      if (armed == nullptr || !sink.to.host_glob || sink.to.cidr) continue;
+      return absl::InvalidArgumentError(absl::StrCat(
+          sink.loc.file, ":", sink.loc.line, ":", sink.loc.column, ": sink \"", sink.name,
+          "\" is named by host \"", *sink.to.host_glob, "\" only: under --mode enforce the "
+          "kernel keeps sinks reachable by address, and workload \"", armed->name,
+          "\" (mode enforce) could be denied it; give the sink a cidr"));
+    }
+  }
   CompiledPolicy policy;
   policy.id_base = id_base;
   policy.workloads.resize(rules.workloads.size(), sluice_workload_cfg{});

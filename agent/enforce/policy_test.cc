@@ -128,6 +128,31 @@ TEST(CompilePolicyTest, QuarantineAllowlistHasItsOwnNamespace) {
   EXPECT_THAT(Ranges(Entry(*p, quarantine_id, "10.1.0.0/16")), ElementsAre(PortRange{8443, 8443}));
 }
 
+TEST(CompilePolicyTest, HostOnlySinkIsRefusedWhenAWorkloadCanBlock) {
+  RuleSet rules;
+  Add(rules, {}, Mode::kEnforce);
+  detect::SinkDestination sink;
+  sink.name = "siem";
+  sink.to.host_glob = "siem.corp.example";
+  sink.loc = {"rules.yaml", 12, 5};
+  rules.sinks.push_back(sink);
+  const absl::StatusOr<CompiledPolicy> armed = CompilePolicy(rules, GlobalMode::kEnforce);
+  ASSERT_FALSE(armed.ok());
+  EXPECT_EQ(armed.status().message(),
+            "rules.yaml:12:5: sink \"siem\" is named by host \"siem.corp.example\" only: under "
+            "--mode enforce the kernel keeps sinks reachable by address, and workload \"w0\" "
+            "(mode enforce) could be denied it; give the sink a cidr");
+  // Nothing can block: under the monitor ceiling, or with no enforce-mode workload.
+  EXPECT_TRUE(CompilePolicy(rules, GlobalMode::kMonitor).ok());
+  rules.workloads[0].mode = Mode::kMonitor;
+  EXPECT_TRUE(CompilePolicy(rules, GlobalMode::kEnforce).ok());
+  // A sink with an address is exempt in the kernel: fine.
+  rules.workloads[0].mode = Mode::kEnforce;
+  rules.sinks[0].to.host_glob.reset();
+  rules.sinks[0].to.cidr = detect::ParseCidr("10.9.0.0/24").value();
+  EXPECT_TRUE(CompilePolicy(rules, GlobalMode::kEnforce).ok());
+}
+
 TEST(CompilePolicyTest, V6KeyLayout) {
   RuleSet rules;
   Add(rules, {Allow("2001:db8::/32", {{8000, 8100}})});

@@ -75,6 +75,33 @@ workloads:
         self.assertRegex(r.stderr, bad.replace(".", r"\.") + r":4:\d+: ")
         self.assertIn("nothing loaded", r.stderr)
 
+    def test_sluiced_enforce_refuses_a_sink_it_could_block(self):
+        rules = self.write("sink.yaml", """version: 1
+sinks:
+  - name: siem
+    host: siem.corp.example
+    ports: [6514]
+workloads:
+  - name: exporter
+    mode: enforce
+    selector: {unit: exporter.service}
+""")
+        r = run([ARGS.sluiced, "--rules", rules, "--mode", "enforce", "--alerts", "-"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(rules + ":3:5: sink \"siem\" is named by host \"siem.corp.example\" only",
+                      r.stderr)
+        self.assertIn("give the sink a cidr", r.stderr)
+
+    def test_sluiced_refuses_a_malformed_enforcement_state(self):
+        state = os.path.join(self.tmp, "state")
+        os.makedirs(state)
+        self.write("state/enforcement.json", '{"version": 1, "quarantined": [{"reason": 1}]}')
+        r = run([ARGS.sluiced, "--rules", os.path.join(ARGS.source_dir, "rules"),
+                 "--state-dir", state, "--alerts", "-"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("enforcement.json: quarantined[0] needs a \"workload\" name", r.stderr)
+        self.assertIn("it holds the quarantines and the disarm switch", r.stderr)
+
     def test_sluiced_bad_mode(self):
         r = run([ARGS.sluiced, "--rules", os.path.join(ARGS.source_dir, "rules"),
                  "--mode", "block-everything"])
