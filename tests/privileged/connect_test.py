@@ -305,6 +305,38 @@ class ConnectTest(unittest.TestCase):
         self.assertEqual(alerts[0]["disposition"], "Blocked")
         self.assertEqual(len(self.accepted_since(n0, expect=1)), 1)
 
+    def test_child_process_of_a_workload_is_blocked_too(self):
+        # A shell selected by its executable (a copy, so nothing else on the host matches) starts
+        # the client: the child inherits its parent's workload at fork, whatever it runs.
+        parent = os.path.join(self.lab.tmp, "parent-sh")
+        shutil.copy("/bin/sh", parent)
+        rules = """version: 1
+alerts:
+  aggregate_window: 0
+workloads:
+  - name: parent
+    mode: enforce
+    selector:
+      exe: "{parent}"
+""".format(parent=parent)
+        s = Sluiced(ARGS.sluiced, self.lab.tmp, rules, "enforce")
+        self.addCleanup(self.assert_clean_stop, s)
+        n0 = len(self.lab.accepted())
+        script = "%s inet %s %d; echo parent-done" % (ARGS.client, DENIED_V4, PORT)
+        out = run(["ip", "netns", "exec", self.lab.netns, parent, "-c", script],
+                  timeout=20).stdout.split()
+        self.assertEqual(out, ["ERR", "EPERM", "parent-done"])
+        alerts = s.wait_alerts(1)
+        self.assertEqual(len(alerts), 1, s.log())
+        self.assertEqual(alerts[0]["unmapped"]["sluice"]["workload"]["name"], "parent")
+        # (The path as execve got it: the client is gone before /proc can say more.)
+        self.assertTrue(alerts[0]["actor"]["process"]["file"]["path"].endswith(
+            "sluice_test_connect"), alerts[0]["actor"]["process"])
+        self.assertEqual(alerts[0]["disposition"], "Blocked")
+        self.assertEqual(self.accepted_since(n0), [])
+        # The same client started by anything else is not in the workload.
+        self.assertEqual(self.lab.client("inet", DENIED_V4), "OK")
+
     def test_sighup_reload_swaps_the_kernel_policy_whole(self):
         s = self.start("enforce")
         cg = self.lab.cgroup_rel
