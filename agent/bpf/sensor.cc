@@ -49,25 +49,6 @@ int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   return 0;
 }
 
-class LogCapture {
- public:
-  LogCapture() {
-    libbpf_set_print(LibbpfPrint);
-    std::lock_guard<std::mutex> lock(g_log_mu);
-    g_log_tail.clear();
-    g_capturing = true;
-  }
-  ~LogCapture() {
-    std::lock_guard<std::mutex> lock(g_log_mu);
-    g_capturing = false;
-  }
-  std::string Tail() {
-    std::lock_guard<std::mutex> lock(g_log_mu);
-    return absl::StrJoin(g_log_tail, "\n");
-  }
-};
-
-
 // Copies one record into the batch being merged; the ring slot is released when we return.
 int RingCallback(void* ctx, void* data, size_t size) {
   auto* batch = static_cast<std::vector<std::vector<uint8_t>>*>(ctx);
@@ -87,6 +68,23 @@ uint64_t RecordTime(const std::vector<uint8_t>& r) {
 }
 
 }  // namespace
+
+LibbpfLogCapture::LibbpfLogCapture() {
+  libbpf_set_print(LibbpfPrint);
+  std::lock_guard<std::mutex> lock(g_log_mu);
+  g_log_tail.clear();
+  g_capturing = true;
+}
+
+LibbpfLogCapture::~LibbpfLogCapture() {
+  std::lock_guard<std::mutex> lock(g_log_mu);
+  g_capturing = false;
+}
+
+std::string LibbpfLogCapture::Tail() {
+  std::lock_guard<std::mutex> lock(g_log_mu);
+  return absl::StrJoin(g_log_tail, "\n");
+}
 
 void Sensor::SkelDeleter::operator()(::sluice_sensor* s) const { sluice_sensor__destroy(s); }
 void Sensor::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
@@ -270,7 +268,7 @@ absl::StatusOr<std::unique_ptr<Sensor>> Sensor::Load(const std::string& pin_dir)
   // fallbacks and remember which family fell back.
   std::string first_error;
   for (bool preferred : {true, false}) {
-    LogCapture capture;
+    LibbpfLogCapture capture;
     std::unique_ptr<Sensor> sensor(new Sensor());  // private constructor: make_unique cannot
     sensor->skel_.reset(sluice_sensor__open());
     if (!sensor->skel_) {
@@ -384,7 +382,7 @@ absl::Status Sensor::Attach(const std::string& cgroup2_root) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot open cgroup v2 root ", cgroup2_root, ": ", strerror(errno)));
   }
-  LogCapture capture;
+  LibbpfLogCapture capture;
   auto fail = [&](const absl::Status& s) {
     DetachAll();
     std::string tail = capture.Tail();

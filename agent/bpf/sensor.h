@@ -56,6 +56,18 @@ struct LossCounters {
   std::array<uint64_t, SLUICE_EV_TYPE_MAX> map_full{};
 };
 
+// While alive, libbpf's messages are kept (the last lines) instead of printed: a load error
+// carries its verifier log, and the TLS attacher drops the complaints about processes that
+// exited before their uprobes were attached. One at a time (libbpf's printer is process-wide).
+class LibbpfLogCapture {
+ public:
+  LibbpfLogCapture();
+  ~LibbpfLogCapture();
+  LibbpfLogCapture(const LibbpfLogCapture&) = delete;
+  LibbpfLogCapture& operator=(const LibbpfLogCapture&) = delete;
+  std::string Tail();
+};
+
 class Sensor {
  public:
   // Called from Poll() for every ring record, both rings merged in timestamp order.

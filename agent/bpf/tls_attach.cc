@@ -97,8 +97,11 @@ int TlsAttacher::AttachLib(uint32_t pid, const TlsTarget& lib, ProcessLinks* out
   // towards its first TLS call.
   const auto& offsets = Offsets(lib.path);
   int attached = 0;
+  bool gone = false;
+  LibbpfLogCapture quiet;
   auto attach_all = [&](const auto& probes) {
     for (const Probe& p : probes) {
+      if (gone) return;
       bpf_program* prog = sensor_->program(p.prog);
       auto off = offsets.find(p.func);
       if (prog == nullptr || off == offsets.end()) continue;  // e.g. no SSL_write_ex in 1.1
@@ -109,6 +112,12 @@ int TlsAttacher::AttachLib(uint32_t pid, const TlsTarget& lib, ProcessLinks* out
         // The process exited before we got to it, or the kernel refused: counted, not fatal.
         last_errno_ = errno;
         ++failures_;
+        if (errno == ESRCH) {
+          gone = true;  // exited already: a short-lived process, nothing to say
+        } else {
+          fprintf(stderr, "sluiced: TLS uprobe %s on pid %u: %s\n", p.prog, pid,
+                  quiet.Tail().c_str());
+        }
         continue;
       }
       out->links.emplace_back(link);
