@@ -92,6 +92,16 @@ size_t Enforcer::SeverDenied(uint32_t rule_id) {
   return severed;
 }
 
+absl::Status Enforcer::Commit(const enforce::Controls& before, const std::string& what) {
+  if (absl::Status s = Rewrite(); !s.ok()) {
+    controls_ = before;
+    (void)Rewrite();
+    return absl::InternalError(absl::StrCat("cannot ", what, ": ", s.message()));
+  }
+  Persist();
+  return absl::OkStatus();
+}
+
 void Enforcer::Persist() {
   if (state_path_.empty()) return;
   if (absl::Status s = controls_.Save(state_path_); !s.ok()) {
@@ -125,12 +135,7 @@ absl::StatusOr<Enforcer::Result> Enforcer::Quarantine(const std::string& workloa
   if (!controls_.Quarantine({workload, reason, by, hooks_.now_ms()})) {
     return Result{false, absl::StrCat("workload ", workload, " is already quarantined")};
   }
-  if (absl::Status s = Rewrite(); !s.ok()) {
-    controls_ = before;
-    (void)Rewrite();
-    return absl::InternalError(absl::StrCat("cannot quarantine ", workload, ": ", s.message()));
-  }
-  Persist();
+  if (absl::Status s = Commit(before, absl::StrCat("quarantine ", workload)); !s.ok()) return s;
   const size_t severed = SeverDenied(w->id);
   Report(enforce::Change::kQuarantine, w, by, reason,
          absl::StrCat(severed, " live flow(s) severed."));
@@ -149,12 +154,7 @@ absl::StatusOr<Enforcer::Result> Enforcer::Unblock(const std::string& workload,
     }
     return Result{false, absl::StrCat("workload ", workload, " is not quarantined")};
   }
-  if (absl::Status s = Rewrite(); !s.ok()) {
-    controls_ = before;
-    (void)Rewrite();
-    return absl::InternalError(absl::StrCat("cannot unblock ", workload, ": ", s.message()));
-  }
-  Persist();
+  if (absl::Status s = Commit(before, absl::StrCat("unblock ", workload)); !s.ok()) return s;
   would_reported_.erase(workload);
   Report(enforce::Change::kUnblock, Find(workload), by, reason);
   return Result{true, absl::StrCat("workload ", workload, " released from quarantine")};
@@ -165,14 +165,9 @@ absl::StatusOr<Enforcer::Result> Enforcer::Disarm(const std::string& by,
   const enforce::Controls before = controls_;
   std::vector<std::string> released;
   if (!controls_.Disarm(&released)) return Result{false, "enforcement is already disarmed"};
-  if (absl::Status s = Rewrite(); !s.ok()) {
-    controls_ = before;
-    (void)Rewrite();
-    return absl::InternalError(absl::StrCat("cannot disarm: ", s.message()));
-  }
+  if (absl::Status s = Commit(before, "disarm"); !s.ok()) return s;
   const size_t unsevered = severer_->ReleaseAll();
   hooks_.set_enforce(false);
-  Persist();
   std::string extra;
   if (!released.empty()) {
     extra = absl::StrCat("Quarantines lifted: ", absl::StrJoin(released, ", "), ".");
@@ -186,13 +181,8 @@ absl::StatusOr<Enforcer::Result> Enforcer::Disarm(const std::string& by,
 absl::StatusOr<Enforcer::Result> Enforcer::Arm(const std::string& by, const std::string& reason) {
   const enforce::Controls before = controls_;
   if (!controls_.Arm()) return Result{false, "enforcement is already armed"};
-  if (absl::Status s = Rewrite(); !s.ok()) {
-    controls_ = before;
-    (void)Rewrite();
-    return absl::InternalError(absl::StrCat("cannot arm: ", s.message()));
-  }
+  if (absl::Status s = Commit(before, "arm"); !s.ok()) return s;
   hooks_.set_enforce(mode_ == enforce::GlobalMode::kEnforce);
-  Persist();
   Report(enforce::Change::kArm, nullptr, by, reason,
          mode_ == enforce::GlobalMode::kEnforce
              ? ""

@@ -68,6 +68,9 @@ class Enforcer : public enforce::Containment {
   absl::Status Rewrite();
   // Severs the live outbound flows of the workload that the kernel now denies; returns how many.
   size_t SeverDenied(uint32_t rule_id);
+  // Puts changed controls into the kernel and on disk; when the kernel refuses, the controls
+  // as they were (`before`) are restored there and the error says what could not be done.
+  absl::Status Commit(const enforce::Controls& before, const std::string& what);
   void Persist();
   void Report(enforce::Change change, const detect::Workload* w, const std::string& by,
               const std::string& reason, const std::string& extra = "");

@@ -562,20 +562,25 @@ void Engine::EmitForFlow(detect::Alert alert, const detect::Workload& rule, Flow
 
 void Engine::Emit(detect::Alert alert) {
   ++stats_.findings[alert.detector];
+  // A rule's quarantine follows the finding that asked for it (also one the aggregator holds).
+  const detect::Workload* contain = nullptr;
   if (containment_ != nullptr) {
     for (const detect::Workload& w : rules_.workloads) {
       if (w.name != alert.workload.name) continue;
       if (std::find(w.quarantine_on.begin(), w.quarantine_on.end(), alert.detector) !=
           w.quarantine_on.end()) {
-        containment_->OnConviction(w, alert);
+        contain = &w;
       }
       break;
     }
   }
+  std::optional<detect::Alert> trigger;
+  if (contain != nullptr) trigger = alert;
   const int64_t now_ms = std::max(alert.time_ms, EpochMs(now_ns_));
   std::vector<detect::Alert> out = aggregator_.Offer(std::move(alert), now_ms);
   if (out.empty()) ++stats_.alerts_aggregated;
   for (const detect::Alert& a : out) Deliver(a);
+  if (trigger) containment_->OnConviction(*contain, *trigger);
 }
 
 void Engine::Deliver(const detect::Alert& alert) {

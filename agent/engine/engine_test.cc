@@ -155,6 +155,69 @@ TEST_F(EngineTest, DeniedConnectBecomesAnAlertWithIdentity) {
   EXPECT_EQ(engine_->stats().alerts, 1u);
 }
 
+class RecordingContainment : public enforce::Containment {
+ public:
+  explicit RecordingContainment(CollectingSink* sink) : sink_(sink) {}
+  void OnConviction(const detect::Workload& w, const detect::Alert& finding) override {
+    // The finding that asked for it is delivered first.
+    delivered_before.push_back(sink_->alerts.size());
+    convictions.emplace_back(w.name, finding.detector);
+  }
+  std::vector<std::pair<std::string, std::string>> convictions;
+  std::vector<size_t> delivered_before;
+
+ private:
+  CollectingSink* sink_;
+};
+
+TEST(EngineContainmentTest, FindingsOfListedDetectorsAskForQuarantine) {
+  auto loaded = detect::ParseRules(R"(version: 1
+alerts: {aggregate_window: 0}
+workloads:
+  - name: sync
+    mode: enforce
+    selector: {cgroup: "/crm"}
+    quarantine: {on: [unexpected_egress]}
+  - name: tool
+    selector: {cgroup: "/tool"}
+)", "t.yaml");
+  ASSERT_TRUE(loaded.ok());
+  state::ProcessTable processes;
+  state::CgroupIndex cgroups("/nonexistent-cgroup-root");
+  RecordingWatch watch;
+  CollectingSink sink;
+  Engine engine(loaded.rules, &processes, &cgroups, &watch, &sink);
+  RecordingContainment contain(&sink);
+  engine.SetContainment(&contain);
+  auto connect = [](uint32_t workload) {
+    events::ConnectEvent e{};
+    e.hdr.type = SLUICE_EV_CONNECT;
+    e.hdr.pid = kPid;
+    e.workload_id = workload;
+    e.family = SLUICE_AF_INET;
+    e.dport = 443;
+    e.verdict = SLUICE_VERDICT_DENY;
+    e.daddr[10] = e.daddr[11] = 0xff;
+    e.daddr[12] = 203;
+    e.daddr[15] = 9;
+    return e;
+  };
+  engine.OnEvent(connect(1));  // "tool" lists nothing
+  EXPECT_THAT(contain.convictions, IsEmpty());
+  engine.OnEvent(connect(0));
+  ASSERT_EQ(contain.convictions.size(), 1u);
+  EXPECT_EQ(contain.convictions[0], (std::pair<std::string, std::string>{"sync",
+                                                                         "unexpected_egress"}));
+  EXPECT_EQ(contain.delivered_before[0], 2u);
+  // Not the engine's own alerts about enforcement (what the containment reports).
+  detect::Alert change;
+  change.detector = "enforcement";
+  change.workload.name = "sync";
+  engine.Report(change);
+  EXPECT_EQ(contain.convictions.size(), 1u);
+  EXPECT_EQ(sink.alerts.size(), 3u);
+}
+
 TEST_F(EngineTest, WouldDenyIsReportedAsWouldBlock) {
   engine_->OnEvent(Connect(0, {203, 0, 113, 9}, 443, SLUICE_VERDICT_WOULD_DENY));
   ASSERT_EQ(sink_.alerts.size(), 1u);
