@@ -15,4 +15,5 @@ apt-get install -y -qq --no-install-recommends \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
   libgtest-dev libgmock-dev \
   python3 iproute2 util-linux procps \
-  dnsmasq-base dnsutils openssl curl gnutls-bin >/dev/null
+  dnsmasq-base dnsutils openssl curl gnutls-bin \
+  prometheus-cpp-dev libcurl4-openssl-dev rsyslog rsyslog-openssl prometheus >/dev/null

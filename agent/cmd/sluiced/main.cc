@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -21,6 +22,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/api/control_server.h"
+#include "agent/api/metrics_server.h"
+#include "agent/api/status_metrics.h"
 #include "agent/bpf/enforcer.h"
 #include "agent/bpf/file_maps.h"
 #include "agent/bpf/mounts.h"
@@ -171,14 +174,19 @@ class TeeAlertSink : public sluice::output::AlertSink {
   absl::Status Write(const sluice::detect::Alert& alert) override {
     absl::Status s = inner_->Write(alert);  // the durable copy first
     if (api_ != nullptr) api_->PublishAlert(sluice::output::RenderLine(alert, product_));
+    counts_[{alert.detector, sluice::detect::DispositionName(alert.disposition)}] +=
+        std::max<uint64_t>(alert.count, 1);
     return s;
   }
+  // Alerts written so far by (detector, disposition), for status and metrics.
+  const std::map<std::pair<std::string, std::string>, uint64_t>& counts() const { return counts_; }
   absl::Status Flush() override { return inner_->Flush(); }
 
  private:
   sluice::output::AlertSink* inner_;
   sluice::api::ControlServer* api_;
   sluice::output::ProductInfo product_;
+  std::map<std::pair<std::string, std::string>, uint64_t> counts_;
 };
 
 // Enforcement changes asked for on the control API, applied by the main loop (the engine and
@@ -286,6 +294,7 @@ struct Options {
   std::string resolv_conf = "/etc/resolv.conf";
   std::string pin_dir = sluice::bpf::kDefaultPinDir;
   bool keep_pinned_on_exit = false;
+  std::string metrics_listen;
 };
 
 // The destinations enforcement never denies (resolvers, sinks), written to the kernel and logged.
@@ -367,6 +376,20 @@ int Run(const Options& opt) {
     });
     if (!started.ok()) return Fail(kExitRuntime, started.status());
     api = *std::move(started);
+  }
+  // Metrics and health endpoints: up (and /readyz answering 503) from here, ready once the
+  // probes are attached.
+  auto status_metrics = std::make_shared<sluice::api::StatusCollector>();
+  std::unique_ptr<sluice::api::MetricsServer> metrics;
+  if (!opt.metrics_listen.empty()) {
+    sluice::api::MetricsServer::Options m;
+    m.listen = opt.metrics_listen;
+    auto started = sluice::api::MetricsServer::Start(m, {status_metrics});
+    if (!started.ok()) {
+      return Fail(absl::IsInvalidArgument(started.status()) ? kExitBadInput : kExitRuntime,
+                  started.status());
+    }
+    metrics = *std::move(started);
   }
   if (auto s = sluice::bpf::EnsureTracefs(); !s.ok()) return Fail(kExitRuntime, s);
   if (auto s = sluice::bpf::EnsureBpffs(); !s.ok()) return Fail(kExitRuntime, s);
@@ -613,6 +636,8 @@ int Run(const Options& opt) {
 
   uint64_t reloads = 0;
   uint64_t reload_failures = 0;
+  using Clock = std::chrono::steady_clock;
+  const auto agent_started = Clock::now();
   sluice::v1::LearnResponse learn_snapshot;
   auto refresh_status = [&] {
     sluice::v1::StatusResponse st;
@@ -666,6 +691,12 @@ int Run(const Options& opt) {
     g["sever_latency_last_us"] = severer.stats().last_latency_ns / 1000;
     g["sever_latency_max_us"] = severer.stats().max_latency_ns / 1000;
     for (const auto& [detector, n] : es.findings) c[absl::StrCat("findings_", detector)] = n;
+    for (const auto& [key, n] : alert_sink.counts()) {
+      auto* a = st.add_alert_counts();
+      a->set_detector(key.first);
+      a->set_disposition(key.second);
+      a->set_count(n);
+    }
     st.set_disarmed(enforcer.controls().disarmed());
     st.set_pinning(pinning);
     for (const auto& q : enforcer.controls().quarantined()) {
@@ -685,6 +716,14 @@ int Run(const Options& opt) {
     if (learning_workloads > 0) {
       learn.set_rules_yaml(engine.ProposeRules());
       learn.set_learning_workloads(learning_workloads);
+    }
+    if (metrics) {
+      sluice::v1::StatusResponse copy = st;
+      copy.set_version(SLUICE_VERSION);
+      copy.set_pid(static_cast<uint32_t>(getpid()));
+      copy.set_uptime_seconds(static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - agent_started).count()));
+      status_metrics->Set(std::move(copy));
     }
     std::lock_guard<std::mutex> lock(status_mu);
     status_snapshot = std::move(st);
@@ -707,7 +746,6 @@ int Run(const Options& opt) {
   bool recording = false;
   uint64_t record_generation = 0;
 
-  using Clock = std::chrono::steady_clock;
   // SIGHUP: the whole new rule set or nothing. Everything that can fail on bad input runs before
   // the kernel is touched; the kernel side is staged beside the live set and switched in one
   // map update (bpf::PolicyMaps); a failure while staging leaves the live set deciding.
@@ -803,7 +841,9 @@ int Run(const Options& opt) {
   auto next_live = Clock::now() + std::chrono::seconds(1);
   auto next_loss_report = Clock::now() + std::chrono::seconds(10);
   uint64_t reported_loss = 0;
+  if (metrics) metrics->SetReady(true);
   while (!g_stop) {
+    if (metrics) metrics->Heartbeat();
     if (g_reload) {
       g_reload = 0;
       reload();
@@ -927,6 +967,9 @@ int main(int argc, char** argv) {
                  "Resolver configuration whose nameservers stay reachable (port 53) for every "
                  "workload in enforce mode")
       ->capture_default_str();
+  app.add_option("--metrics-listen", opt.metrics_listen,
+                 "Serve Prometheus metrics (/metrics), /healthz and /readyz over HTTP on "
+                 "ADDR:PORT (e.g. 127.0.0.1:9464); off when not given");
   app.add_option("--pin-dir", opt.pin_dir,
                  "bpffs directory where the programs and maps are pinned, so the policy stays "
                  "in force if sluiced dies and a restarted sluiced adopts it; \"none\" disables "
