@@ -1,5 +1,6 @@
 // sluicectl: the operator's command line for sluice.
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -15,12 +16,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -32,6 +35,8 @@
 #include "agent/detect/rules.h"
 #include "agent/enforce/policy.h"
 #include "agent/output/alert_sink.h"
+#include "agent/output/evidence_log.h"
+#include "agent/output/incident_report.h"
 #include "agent/replay/event_codec.h"
 #include "agent/replay/record_file.h"
 #include "agent/replay/replayer.h"
@@ -63,6 +68,136 @@ int RulesCheck(const std::string& path) {
   }
   printf("ok: %zu workload(s) in %zu file(s)\n", loaded.rules.workloads.size(),
          loaded.rules.files.size());
+  return 0;
+}
+
+// --- Evidence log: verify, report ------------------------------------------------------------
+
+constexpr char kDefaultStateDir[] = "/var/lib/sluice";
+
+// `sluicectl verify`: 0 when the chain is intact, 1 when it is broken (or cannot be read).
+int VerifyCommand(const std::string& target) {
+  absl::StatusOr<sluice::output::VerifyResult> r = sluice::output::VerifyEvidence(target);
+  if (!r.ok()) {
+    fprintf(stderr, "sluicectl: %s\n", std::string(r.status().message()).c_str());
+    return kExitFailure;
+  }
+  if (!r->ok) {
+    printf("evidence log BROKEN at record %llu: %s\n",
+           static_cast<unsigned long long>(r->bad_record), r->problem.c_str());
+    printf("log: %s (%llu records read)\n", r->log_path.c_str(),
+           static_cast<unsigned long long>(r->records));
+    return kExitFailure;
+  }
+  printf("evidence log intact: %llu records (%s)\n", static_cast<unsigned long long>(r->records),
+         r->log_path.c_str());
+  if (!r->head_checked) {
+    fprintf(stderr, "sluicectl: no head file beside %s: records cut off its end cannot be "
+                    "detected\n", r->log_path.c_str());
+  }
+  return 0;
+}
+
+// A report bound: an RFC 3339 time ("2026-11-29T10:00:00Z"), or a duration that long before
+// `now` ("24h", "90m", "1h30m", "7d").
+std::optional<int64_t> ParseWhen(const std::string& text, absl::Time now) {
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return absl::ToUnixMillis(t);
+  absl::Duration ago;
+  if (text.size() > 1 && text.back() == 'd') {
+    int64_t days = 0;
+    if (!absl::SimpleAtoi(text.substr(0, text.size() - 1), &days) || days < 0) return std::nullopt;
+    ago = absl::Hours(24) * days;
+  } else if (!absl::ParseDuration(text, &ago)) {
+    return std::nullopt;
+  }
+  if (ago < absl::ZeroDuration()) return std::nullopt;
+  return absl::ToUnixMillis(now - ago);
+}
+
+bool WriteTextFile(const std::string& path, const std::string& text) {
+  sluice::UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd.valid()) {
+    fprintf(stderr, "sluicectl: %s: %s\n", path.c_str(), strerror(errno));
+    return false;
+  }
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = write(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      fprintf(stderr, "sluicectl: %s: %s\n", path.c_str(), strerror(errno));
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (close(fd.release()) != 0) {
+    fprintf(stderr, "sluicectl: %s: %s\n", path.c_str(), strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+// `sluicectl report --since T [--until T] --out PREFIX`: PREFIX.md and PREFIX.json from the
+// alerts of the evidence log in the window. The chain is verified first and the report says how
+// that went; a broken log still gets its report (it may be all there is), marked as such.
+int ReportCommand(const std::string& target, const std::string& since_text,
+                  const std::string& until_text, const std::string& out_prefix) {
+  const absl::Time now = absl::Now();
+  const std::optional<int64_t> since = ParseWhen(since_text, now);
+  const std::optional<int64_t> until =
+      until_text.empty() ? std::optional<int64_t>(absl::ToUnixMillis(now))
+                         : ParseWhen(until_text, now);
+  if (!since.has_value() || !until.has_value()) {
+    const bool bad_since = !since.has_value();
+    fprintf(stderr, "sluicectl: %s %s: not an RFC 3339 time (2026-11-29T10:00:00Z) nor a "
+                    "duration ago (24h, 90m, 7d)\n",
+            bad_since ? "--since" : "--until", (bad_since ? since_text : until_text).c_str());
+    return kExitBadInput;
+  }
+  if (*since > *until) {
+    fprintf(stderr, "sluicectl: --since is after --until\n");
+    return kExitBadInput;
+  }
+  absl::StatusOr<sluice::output::VerifyResult> verified = sluice::output::VerifyEvidence(target);
+  if (!verified.ok()) {
+    fprintf(stderr, "sluicectl: %s\n", std::string(verified.status().message()).c_str());
+    return kExitFailure;
+  }
+  auto alerts = sluice::output::ReadEvidenceAlerts(target, *since, *until);
+  if (!alerts.ok()) {
+    fprintf(stderr, "sluicectl: %s\n", std::string(alerts.status().message()).c_str());
+    return kExitFailure;
+  }
+  sluice::output::IncidentReport report = sluice::output::BuildReport(*alerts, *since, *until);
+  report.generated_ms = absl::ToUnixMillis(now);
+  report.source.evidence_file = verified->log_path;
+  report.source.verified = verified->ok;
+  report.source.records = verified->records;
+  report.source.bad_record = verified->bad_record;
+  report.source.problem = verified->problem;
+  report.source.head_checked = verified->head_checked;
+
+  const std::string md_path = out_prefix + ".md";
+  const std::string json_path = out_prefix + ".json";
+  const std::string json_text =
+      sluice::output::RenderJson(report).dump(2, ' ', false,
+                                              nlohmann::json::error_handler_t::replace) +
+      "\n";
+  if (!WriteTextFile(md_path, sluice::output::RenderMarkdown(report)) ||
+      !WriteTextFile(json_path, json_text)) {
+    return kExitFailure;
+  }
+  printf("incident report written: %s, %s (%llu alert(s) from %s to %s)\n", md_path.c_str(),
+         json_path.c_str(), static_cast<unsigned long long>(report.alerts),
+         sluice::output::FormatReportTime(*since).c_str(),
+         sluice::output::FormatReportTime(*until).c_str());
+  if (!verified->ok) {
+    fprintf(stderr, "sluicectl: WARNING: evidence log BROKEN at record %llu: %s; the report "
+                    "says so at its top\n",
+            static_cast<unsigned long long>(verified->bad_record), verified->problem.c_str());
+  }
   return 0;
 }
 
@@ -627,6 +762,33 @@ int main(int argc, char** argv) {
     sub->add_option("--reason", enforce_reason, "Why (recorded in the alert)");
   }
 
+  std::string evidence_dir = kDefaultStateDir;
+  std::string evidence_file;
+  auto* verify = app.add_subcommand(
+      "verify", "Check the evidence log's hash chain: names the first edited, missing or "
+                "reordered record, or a cut tail; exit 1 when broken");
+  std::string report_since;
+  std::string report_until;
+  std::string report_out;
+  auto* report = app.add_subcommand(
+      "report", "Write an incident report (PREFIX.md, PREFIX.json) from the evidence log: "
+                "timeline, workloads, destinations, bytes, data kinds, actions, deadlines");
+  report->add_option("--since", report_since,
+                     "Start: RFC 3339 time (2026-11-29T10:00:00Z) or a duration ago (24h, 90m, "
+                     "7d)")
+      ->required();
+  report->add_option("--until", report_until, "End, in the same forms (default: now)");
+  report->add_option("--out", report_out, "Write PREFIX.md and PREFIX.json")->required();
+  for (auto* sub : {verify, report}) {
+    auto* dir_opt = sub->add_option("--state-dir", evidence_dir,
+                                    "State directory holding evidence.jsonl and evidence.head")
+                        ->capture_default_str();
+    auto* file_opt = sub->add_option(
+        "--file", evidence_file,
+        "An evidence log file (a .head of the same name beside it is checked when present)");
+    dir_opt->excludes(file_opt);
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -634,6 +796,9 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : kExitBadInput;
   }
   if (*check) return RulesCheck(check_path);
+  const std::string& evidence = evidence_file.empty() ? evidence_dir : evidence_file;
+  if (*verify) return VerifyCommand(evidence);
+  if (*report) return ReportCommand(evidence, report_since, report_until, report_out);
   if (*replay) return ReplayCommand(replay_file, replay_rules, replay_alerts);
   signal(SIGPIPE, SIG_IGN);
   if (*record) return RecordCommand(socket_path, record_file, record_duration);
