@@ -170,6 +170,8 @@ bool ConsumeUint64(absl::string_view* s, uint64_t* out) {
   return true;
 }
 
+}  // namespace
+
 // "1048576", "500MiB", "10MB", "1 KiB": a byte count with an optional SI (powers of 1000) or IEC
 // (powers of 1024) unit. No fractions: "1.5GiB" is "1536MiB".
 bool ParseByteSize(absl::string_view s, uint64_t* out) {
@@ -234,6 +236,8 @@ bool ParseDuration(absl::string_view s, uint64_t* out) {
   *out = total;
   return true;
 }
+
+namespace {
 
 // Integers print as integers (1000000, not 1e+06): ranges in messages read like the docs.
 std::string FormatNumber(double v) {

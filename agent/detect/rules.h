@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "agent/detect/ip.h"
 #include "sluice/abi.h"
 
@@ -23,6 +24,12 @@ namespace sluice::detect {
 enum class Mode { kMonitor, kEnforce, kLearn };
 
 const char* ModeName(Mode mode);  // "monitor", "enforce", "learn"
+
+// "1048576", "500MiB", "10MB": a byte count with an optional SI or IEC unit, no fractions; and
+// "3600", "90s", "30m", "1h30m", "1d": a duration in seconds. As rule files write them; the
+// agent's configuration file uses the same forms.
+bool ParseByteSize(absl::string_view s, uint64_t* out);
+bool ParseDuration(absl::string_view s, uint64_t* out);
 
 // Where a rule element was written; 1-based line and column. line == 0 means the error is
 // about the file or directory as a whole (it does not exist, it holds no rule files, ...).

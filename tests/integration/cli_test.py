@@ -102,6 +102,23 @@ workloads:
         self.assertIn("enforcement.json: quarantined[0] needs a \"workload\" name", r.stderr)
         self.assertIn("it holds the quarantines and the disarm switch", r.stderr)
 
+    def test_sluiced_network_sinks_need_a_state_dir(self):
+        config = self.write("c.yaml", "sinks:\n  - {name: hook, type: webhook, "
+                                      "url: \"http://127.0.0.1:9/in\"}\n")
+        r = run([ARGS.sluiced, "--rules", os.path.join(ARGS.source_dir, "rules"),
+                 "--config", config, "--alerts", "-"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("network sinks deliver from a disk spool: give --state-dir", r.stderr)
+
+    def test_sluiced_bad_config_is_refused_with_locations(self):
+        config = self.write("c.yaml", "sinks:\n  - {name: x, type: pigeon}\nspool: []\n")
+        r = run([ARGS.sluiced, "--rules", os.path.join(ARGS.source_dir, "rules"),
+                 "--config", config, "--alerts", "-"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(config + ":2:21: invalid sink type \"pigeon\"", r.stderr)
+        self.assertIn(config + ":3:8: spool must be a map", r.stderr)
+        self.assertIn("2 error(s) in " + config + ", nothing started", r.stderr)
+
     def test_sluiced_bad_mode(self):
         r = run([ARGS.sluiced, "--rules", os.path.join(ARGS.source_dir, "rules"),
                  "--mode", "block-everything"])

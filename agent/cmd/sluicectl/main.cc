@@ -423,6 +423,25 @@ void PrintStatus(const sluice::v1::StatusResponse& st) {
     }
     PrintTable(rows);
   }
+  if (st.sinks_size() > 0) {
+    printf("\n");
+    std::vector<std::vector<std::string>> rows = {
+        {"SINK", "KIND", "TARGET", "DELIVERED", "PENDING", "ERRORS", "REJECTED", "LOST", "STATE"}};
+    for (const auto& k : st.sinks()) {
+      rows.push_back({k.name(), k.kind(), k.target(), absl::StrCat(k.delivered()),
+                      absl::StrCat(k.pending()), absl::StrCat(k.errors()),
+                      absl::StrCat(k.rejected()), absl::StrCat(k.overflow_dropped()),
+                      k.healthy() ? "ok" : absl::StrCat("FAILING: ", k.last_error())});
+    }
+    PrintTable(rows);
+    if (st.spool().enabled()) {
+      printf("spool: %llu alert(s), %llu of %llu bytes; %llu damaged record(s) dropped at start\n",
+             static_cast<unsigned long long>(st.spool().records()),
+             static_cast<unsigned long long>(st.spool().bytes()),
+             static_cast<unsigned long long>(st.spool().max_bytes()),
+             static_cast<unsigned long long>(st.spool().corrupt_records()));
+    }
+  }
   // Sorted: protobuf maps have no order.
   for (const auto& [title, map] :
        {std::pair{"GAUGE", &st.gauges()}, std::pair{"COUNTER", &st.counters()}}) {

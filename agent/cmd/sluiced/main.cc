@@ -42,6 +42,10 @@
 #include "agent/enforce/controls.h"
 #include "agent/enforce/policy.h"
 #include "agent/output/alert_sink.h"
+#include "agent/output/delivery.h"
+#include "agent/output/evidence_log.h"
+#include "agent/output/sink_config.h"
+#include "agent/output/spool.h"
 #include "agent/output/ocsf.h"
 #include "agent/state/cgroup_index.h"
 #include "agent/state/process_table.h"
@@ -295,7 +299,106 @@ struct Options {
   std::string pin_dir = sluice::bpf::kDefaultPinDir;
   bool keep_pinned_on_exit = false;
   std::string metrics_listen;
+  std::string config_path;
 };
+
+// The delivery side of the agent, opened from the options before anything else starts.
+// The pipeline built from `options` points into `spool` and `evidence`: keep this alive longer.
+struct Delivery {
+  sluice::output::AlertPipeline::Options options;
+  std::unique_ptr<sluice::output::Spool> spool;
+  std::unique_ptr<sluice::output::EvidenceLog> evidence;
+  uint64_t spool_max_bytes = 0;
+};
+absl::StatusOr<Delivery> BuildDelivery(const Options& opt, sluice::output::ProductInfo product,
+                                       std::unique_ptr<sluice::output::AlertSink> primary) {
+  Delivery d;
+  d.options.product = product;
+  d.options.primary = std::move(primary);
+  sluice::output::AgentConfig config;
+  if (!opt.config_path.empty()) {
+    sluice::output::ConfigResult loaded = sluice::output::LoadAgentConfig(opt.config_path);
+    if (!loaded.ok()) {
+      for (const auto& e : loaded.errors) fprintf(stderr, "%s\n", e.c_str());
+      return absl::InvalidArgumentError(absl::StrCat(loaded.errors.size(), " error(s) in ",
+                                                     opt.config_path, ", nothing started"));
+    }
+    config = std::move(loaded.config);
+  }
+  if (config.has_network_sinks() && opt.state_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "network sinks deliver from a disk spool: give --state-dir (it holds the spool, so a "
+        "sink that is down loses nothing)");
+  }
+  std::vector<std::string> consumers;
+  for (auto& s : config.sinks) {
+    if (auto* f = std::get_if<sluice::output::FileSinkConfig>(&s.options)) {
+      auto file = sluice::output::RotatingFile::Open(f->path, f->rotate);
+      if (!file.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(s.where, ": sink ", s.name, ": ", file.status().message()));
+      }
+      d.options.files.push_back({s.name, *std::move(file)});
+      continue;
+    }
+    std::unique_ptr<sluice::output::Transport> transport;
+    if (auto* so = std::get_if<sluice::output::SyslogOptions>(&s.options)) {
+      auto t = sluice::output::MakeSyslogTransport(*so);
+      if (!t.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(s.where, ": sink ", s.name, ": ", t.status().message()));
+      }
+      transport = *std::move(t);
+    } else if (auto* ho = std::get_if<sluice::output::HttpOptions>(&s.options)) {
+      auto t = sluice::output::MakeHttpTransport(*ho);
+      if (!t.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(s.where, ": sink ", s.name, ": ", t.status().message()));
+      }
+      transport = *std::move(t);
+    }
+    consumers.push_back(s.name);
+    d.options.network.push_back({s.name, s.type, std::move(transport)});
+  }
+  if (!consumers.empty()) {
+    sluice::output::SpoolOptions so;
+    so.dir = opt.state_dir + "/spool";
+    so.sinks = consumers;
+    so.max_bytes = config.spool_max_bytes;
+    d.spool_max_bytes = so.max_bytes;
+    so.segment_bytes = std::min<uint64_t>(so.segment_bytes, std::max<uint64_t>(so.max_bytes / 8, 4096));
+    auto spool = sluice::output::Spool::Open(so);
+    if (!spool.ok()) return spool.status();
+    d.spool = *std::move(spool);
+    const auto st = d.spool->stats();
+    if (st.corrupt_records > 0) {
+      fprintf(stderr, "sluiced: spool: %llu damaged record(s) (%llu bytes) dropped at start\n",
+              static_cast<unsigned long long>(st.corrupt_records),
+              static_cast<unsigned long long>(st.corrupt_bytes));
+    }
+    for (const auto& [name, ss] : st.sinks) {
+      if (ss.pending > 0) {
+        fprintf(stderr, "sluiced: sink %s: %llu alert(s) from before the restart to deliver\n",
+                name.c_str(), static_cast<unsigned long long>(ss.pending));
+      }
+    }
+    d.options.spool = d.spool.get();
+  }
+  if (!opt.state_dir.empty()) {
+    auto evidence = sluice::output::EvidenceLog::Open(opt.state_dir);
+    if (!evidence.ok()) {
+      return absl::Status(evidence.status().code(),
+                          absl::StrCat("evidence log: ", evidence.status().message(),
+                                       " (check it with `sluicectl verify --state-dir ",
+                                       opt.state_dir, "`; move it aside to start a new chain)"));
+    }
+    d.evidence = *std::move(evidence);
+    sluice::output::EvidenceLog* log = d.evidence.get();
+    d.options.evidence = [log](absl::string_view line) { return log->Append(line); };
+    d.options.evidence_sync = [log] { return log->Sync(); };
+  }
+  return d;
+}
 
 // The destinations enforcement never denies (resolvers, sinks), written to the kernel and logged.
 absl::Status ApplyExemptions(sluice::bpf::PolicyMaps& maps, const sluice::detect::RuleSet& rules,
@@ -399,6 +502,14 @@ int Run(const Options& opt) {
   sluice::output::ProductInfo product;
   auto sink = sluice::output::OpenJsonLinesSink(alerts_path, product);
   if (!sink.ok()) return Fail(kExitBadInput, sink.status());
+  // Where else alerts go (--config), the spool network sinks deliver from and the evidence log,
+  // all set up before the kernel is touched: a bad configuration changes nothing.
+  auto delivery = BuildDelivery(opt, product, *std::move(sink));
+  if (!delivery.ok()) {
+    return Fail(absl::IsInvalidArgument(delivery.status()) ? kExitBadInput : kExitRuntime,
+                delivery.status());
+  }
+  sluice::output::AlertPipeline pipeline(std::move(delivery->options));
 
   std::unique_ptr<JsonLinesEvents> events;
   if (!opt.events.empty()) {
@@ -502,7 +613,7 @@ int Run(const Options& opt) {
   sluice::state::CgroupIndex cgroups(*cgroup_root);
   if (auto s = cgroups.Scan(); !s.ok()) return Fail(kExitRuntime, s);
   sluice::state::ProcessTable processes;
-  TeeAlertSink alert_sink(sink->get(), api.get(), product);
+  TeeAlertSink alert_sink(&pipeline, api.get(), product);
   EventFanout fanout(events.get(), api.get());
 
   sluice::engine::EngineOptions engine_options;
@@ -697,6 +808,32 @@ int Run(const Options& opt) {
       a->set_disposition(key.second);
       a->set_count(n);
     }
+    for (const auto& sk : pipeline.stats()) {
+      auto* out = st.add_sinks();
+      out->set_name(sk.name);
+      out->set_kind(sk.kind);
+      out->set_target(sk.target);
+      out->set_delivered(sk.delivered);
+      out->set_errors(sk.errors);
+      out->set_rejected(sk.rejected);
+      out->set_pending(sk.pending);
+      out->set_overflow_dropped(sk.overflow_dropped);
+      out->set_last_error(sk.last_error);
+      out->set_healthy(sk.healthy);
+      for (double b : sk.latency_bounds) out->add_latency_bounds(b);
+      for (uint64_t c : sk.latency_counts) out->add_latency_counts(c);
+      out->set_latency_sum(sk.latency_sum);
+      out->set_latency_count(sk.latency_count);
+    }
+    if (delivery->spool) {
+      const auto sp = delivery->spool->stats();
+      auto* out = st.mutable_spool();
+      out->set_enabled(true);
+      out->set_bytes(sp.bytes);
+      out->set_records(sp.records);
+      out->set_corrupt_records(sp.corrupt_records);
+      out->set_max_bytes(delivery->spool_max_bytes);
+    }
     st.set_disarmed(enforcer.controls().disarmed());
     st.set_pinning(pinning);
     for (const auto& q : enforcer.controls().quarantined()) {
@@ -841,7 +978,9 @@ int Run(const Options& opt) {
   auto next_live = Clock::now() + std::chrono::seconds(1);
   auto next_loss_report = Clock::now() + std::chrono::seconds(10);
   uint64_t reported_loss = 0;
+  pipeline.Start();
   if (metrics) metrics->SetReady(true);
+  auto next_sync = Clock::now() + std::chrono::seconds(1);
   while (!g_stop) {
     if (metrics) metrics->Heartbeat();
     if (g_reload) {
@@ -878,6 +1017,13 @@ int Run(const Options& opt) {
       refresh_status();
       next_reap = now + std::chrono::milliseconds(250);
     }
+    if (now >= next_sync) {
+      // The spool and the evidence log are made durable once a second, not per alert.
+      if (absl::Status s = pipeline.Flush(); !s.ok()) {
+        fprintf(stderr, "sluiced: %s\n", std::string(s.message()).c_str());
+      }
+      next_sync = now + std::chrono::seconds(1);
+    }
     if (now >= next_loss_report) {
       // Loss is never silent: log it as soon as it grows.
       const auto loss = (*sensor)->ReadLoss();
@@ -905,7 +1051,8 @@ int Run(const Options& opt) {
   engine.FlushAlerts();
   if (events) events->Flush();
 
-  (void)(*sink)->Flush();
+  (void)pipeline.Flush();
+  pipeline.Stop();  // what a network sink has not acknowledged waits in the spool
   // --keep-pinned-on-exit: a host whose policy blocks keeps it while no agent runs (a service
   // restart, an upgrade); the next agent adopts it. Otherwise everything is released here.
   const bool blocking = (mode == GlobalMode::kEnforce && !enforcer.controls().disarmed()) ||
@@ -967,6 +1114,9 @@ int main(int argc, char** argv) {
                  "Resolver configuration whose nameservers stay reachable (port 53) for every "
                  "workload in enforce mode")
       ->capture_default_str();
+  app.add_option("--config", opt.config_path,
+                 "Agent configuration (YAML): alert sinks (syslog, splunk_hec, webhook, file) "
+                 "and the delivery spool's bound; see docs/operations.md");
   app.add_option("--metrics-listen", opt.metrics_listen,
                  "Serve Prometheus metrics (/metrics), /healthz and /readyz over HTTP on "
                  "ADDR:PORT (e.g. 127.0.0.1:9464); off when not given");
