@@ -43,6 +43,7 @@
 #include "agent/enforce/policy.h"
 #include "agent/output/alert_sink.h"
 #include "agent/output/delivery.h"
+#include "agent/output/delivery_setup.h"
 #include "agent/output/evidence_log.h"
 #include "agent/output/sink_config.h"
 #include "agent/output/spool.h"
@@ -302,103 +303,6 @@ struct Options {
   std::string config_path;
 };
 
-// The delivery side of the agent, opened from the options before anything else starts.
-// The pipeline built from `options` points into `spool` and `evidence`: keep this alive longer.
-struct Delivery {
-  sluice::output::AlertPipeline::Options options;
-  std::unique_ptr<sluice::output::Spool> spool;
-  std::unique_ptr<sluice::output::EvidenceLog> evidence;
-  uint64_t spool_max_bytes = 0;
-};
-absl::StatusOr<Delivery> BuildDelivery(const Options& opt, sluice::output::ProductInfo product,
-                                       std::unique_ptr<sluice::output::AlertSink> primary) {
-  Delivery d;
-  d.options.product = product;
-  d.options.primary = std::move(primary);
-  sluice::output::AgentConfig config;
-  if (!opt.config_path.empty()) {
-    sluice::output::ConfigResult loaded = sluice::output::LoadAgentConfig(opt.config_path);
-    if (!loaded.ok()) {
-      for (const auto& e : loaded.errors) fprintf(stderr, "%s\n", e.c_str());
-      return absl::InvalidArgumentError(absl::StrCat(loaded.errors.size(), " error(s) in ",
-                                                     opt.config_path, ", nothing started"));
-    }
-    config = std::move(loaded.config);
-  }
-  if (config.has_network_sinks() && opt.state_dir.empty()) {
-    return absl::InvalidArgumentError(
-        "network sinks deliver from a disk spool: give --state-dir (it holds the spool, so a "
-        "sink that is down loses nothing)");
-  }
-  std::vector<std::string> consumers;
-  for (auto& s : config.sinks) {
-    if (auto* f = std::get_if<sluice::output::FileSinkConfig>(&s.options)) {
-      auto file = sluice::output::RotatingFile::Open(f->path, f->rotate);
-      if (!file.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(s.where, ": sink ", s.name, ": ", file.status().message()));
-      }
-      d.options.files.push_back({s.name, *std::move(file)});
-      continue;
-    }
-    std::unique_ptr<sluice::output::Transport> transport;
-    if (auto* so = std::get_if<sluice::output::SyslogOptions>(&s.options)) {
-      auto t = sluice::output::MakeSyslogTransport(*so);
-      if (!t.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(s.where, ": sink ", s.name, ": ", t.status().message()));
-      }
-      transport = *std::move(t);
-    } else if (auto* ho = std::get_if<sluice::output::HttpOptions>(&s.options)) {
-      auto t = sluice::output::MakeHttpTransport(*ho);
-      if (!t.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(s.where, ": sink ", s.name, ": ", t.status().message()));
-      }
-      transport = *std::move(t);
-    }
-    consumers.push_back(s.name);
-    d.options.network.push_back({s.name, s.type, std::move(transport)});
-  }
-  if (!consumers.empty()) {
-    sluice::output::SpoolOptions so;
-    so.dir = opt.state_dir + "/spool";
-    so.sinks = consumers;
-    so.max_bytes = config.spool_max_bytes;
-    d.spool_max_bytes = so.max_bytes;
-    so.segment_bytes = std::min<uint64_t>(so.segment_bytes, std::max<uint64_t>(so.max_bytes / 8, 4096));
-    auto spool = sluice::output::Spool::Open(so);
-    if (!spool.ok()) return spool.status();
-    d.spool = *std::move(spool);
-    const auto st = d.spool->stats();
-    if (st.corrupt_records > 0) {
-      fprintf(stderr, "sluiced: spool: %llu damaged record(s) (%llu bytes) dropped at start\n",
-              static_cast<unsigned long long>(st.corrupt_records),
-              static_cast<unsigned long long>(st.corrupt_bytes));
-    }
-    for (const auto& [name, ss] : st.sinks) {
-      if (ss.pending > 0) {
-        fprintf(stderr, "sluiced: sink %s: %llu alert(s) from before the restart to deliver\n",
-                name.c_str(), static_cast<unsigned long long>(ss.pending));
-      }
-    }
-    d.options.spool = d.spool.get();
-  }
-  if (!opt.state_dir.empty()) {
-    auto evidence = sluice::output::EvidenceLog::Open(opt.state_dir);
-    if (!evidence.ok()) {
-      return absl::Status(evidence.status().code(),
-                          absl::StrCat("evidence log: ", evidence.status().message(),
-                                       " (check it with `sluicectl verify --state-dir ",
-                                       opt.state_dir, "`; move it aside to start a new chain)"));
-    }
-    d.evidence = *std::move(evidence);
-    sluice::output::EvidenceLog* log = d.evidence.get();
-    d.options.evidence = [log](absl::string_view line) { return log->Append(line); };
-    d.options.evidence_sync = [log] { return log->Sync(); };
-  }
-  return d;
-}
 
 // The destinations enforcement never denies (resolvers, sinks), written to the kernel and logged.
 absl::Status ApplyExemptions(sluice::bpf::PolicyMaps& maps, const sluice::detect::RuleSet& rules,
@@ -504,7 +408,8 @@ int Run(const Options& opt) {
   if (!sink.ok()) return Fail(kExitBadInput, sink.status());
   // Where else alerts go (--config), the spool network sinks deliver from and the evidence log,
   // all set up before the kernel is touched: a bad configuration changes nothing.
-  auto delivery = BuildDelivery(opt, product, *std::move(sink));
+  auto delivery = sluice::output::OpenDelivery(opt.config_path, opt.state_dir, product,
+                                               *std::move(sink));
   if (!delivery.ok()) {
     return Fail(absl::IsInvalidArgument(delivery.status()) ? kExitBadInput : kExitRuntime,
                 delivery.status());
