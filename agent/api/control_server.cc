@@ -252,6 +252,21 @@ class ControlServer::Service final : public v1::Control::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status Flows(grpc::ServerContext* ctx, const v1::FlowsRequest* req,
+                     v1::FlowsResponse* resp) override {
+    if (grpc::Status s = Authorize(*ctx); !s.ok()) return s;
+    if (!owner_->flows_fn_) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this agent does not list flows");
+    }
+    absl::StatusOr<v1::FlowsResponse> r = owner_->flows_fn_(*req);
+    if (!r.ok()) {
+      return grpc::Status(static_cast<grpc::StatusCode>(r.status().code()),
+                          std::string(r.status().message()));
+    }
+    *resp = *std::move(r);
+    return grpc::Status::OK;
+  }
+
  private:
   // Every connection was accepted by AcceptLoop and handed to gRPC by descriptor, which gRPC
   // reports as the peer "fd:<n>"; the kernel knows who connected on it (SO_PEERCRED). A call

@@ -58,6 +58,9 @@ class ControlServer {
   // it to its main loop and waits). Unset: UNAVAILABLE.
   using EnforceFn = std::function<absl::StatusOr<sluice::v1::EnforceResponse>(
       const sluice::v1::EnforceRequest&, uid_t caller)>;
+  // Answers Flows; same threading as EnforceFn. Unset: UNAVAILABLE.
+  using FlowsFn =
+      std::function<absl::StatusOr<sluice::v1::FlowsResponse>(const sluice::v1::FlowsRequest&)>;
 
   // Creates the socket's parent directory (0755) if missing, replaces a stale socket file,
   // refuses (FAILED_PRECONDITION) when a server already answers on the path or the path is not
@@ -93,6 +96,7 @@ class ControlServer {
   void SetLearnFn(LearnFn learn) { learn_fn_ = std::move(learn); }
   // Set before clients can call Enforce (at start, like SetLearnFn).
   void SetEnforceFn(EnforceFn enforce) { enforce_fn_ = std::move(enforce); }
+  void SetFlowsFn(FlowsFn flows) { flows_fn_ = std::move(flows); }
 
   const std::string& socket_path() const { return options_.socket_path; }
   const LineHub& events() const { return events_; }
@@ -112,6 +116,7 @@ class ControlServer {
   std::atomic<uint64_t> record_subscriptions_{0};
   LearnFn learn_fn_;
   EnforceFn enforce_fn_;
+  FlowsFn flows_fn_;
   int64_t start_unix_ms_ = 0;
   UniqueFd listen_fd_;
   UniqueFd wake_fd_;  // eventfd that ends AcceptLoop

@@ -701,6 +701,49 @@ std::string Engine::ClassName(uint32_t class_id) const {
   return absl::StrCat("class-", class_id);
 }
 
+std::vector<Engine::LiveFlow> Engine::LiveFlows(const std::string& workload, size_t limit,
+                                                uint64_t now_ns) {
+  if (now_ns == 0) now_ns = now_ns_;
+  auto endpoint = [](const std::array<uint8_t, 16>& addr, uint16_t port) {
+    const std::string ip = detect::IpAddr{addr}.ToString();
+    return ip.find(':') != std::string::npos ? absl::StrCat("[", ip, "]:", port)
+                                             : absl::StrCat(ip, ":", port);
+  };
+  std::vector<const FlowState*> open;
+  open.reserve(open_flows_.size());
+  for (const auto& [cookie, fs] : open_flows_) {
+    if (!(fs.flow.flags & SLUICE_FLOW_F_CLOSED)) open.push_back(&fs);
+  }
+  std::sort(open.begin(), open.end(), [](const FlowState* a, const FlowState* b) {
+    return a->flow.start_ns > b->flow.start_ns;
+  });
+  std::vector<LiveFlow> out;
+  for (const FlowState* fs : open) {
+    if (out.size() >= limit) break;
+    const events::Flow& f = fs->flow;
+    const detect::Workload* rule = WorkloadFor(f.workload_id, f.pid, f.cgroup_id, f.start_ns);
+    const std::string name = rule != nullptr ? rule->name : "";
+    if (!workload.empty() && name != workload) continue;
+    LiveFlow lf;
+    lf.cookie = fs->cookie;
+    lf.workload = name;
+    lf.pid = f.pid;
+    if (auto p = processes_->Get(f.pid)) lf.process = p->exe.empty() ? p->comm : p->exe;
+    lf.protocol = f.protocol == 17 ? "udp" : "tcp";
+    lf.inbound = (f.flags & SLUICE_FLOW_F_INBOUND) != 0;
+    lf.local = endpoint(f.saddr, f.sport);
+    lf.peer = endpoint(f.daddr, f.dport);
+    lf.names = NamesFor(f.daddr);
+    lf.sni = fs->sni;
+    lf.app_protocol = fs->app_protocol;
+    lf.bytes_out = f.bytes_out;
+    lf.bytes_in = f.bytes_in;
+    lf.age_ms = now_ns > f.start_ns ? (now_ns - f.start_ns) / 1000000 : 0;
+    out.push_back(std::move(lf));
+  }
+  return out;
+}
+
 std::vector<std::string> Engine::NamesFor(const std::array<uint8_t, 16>& addr) {
   return dns_.NamesFor(addr, now_ns_ / 1000000);
 }

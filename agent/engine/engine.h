@@ -146,6 +146,27 @@ class Engine {
   // Disarm/arm: whether convictions may cut flows (the --mode enforce ceiling, lowered while
   // enforcement is disarmed).
   void SetEnforce(bool enforce) { options_.enforce = enforce; }
+  // The flows open now, as the engine knows them (`sluicectl flows`): newest first, at most
+  // `limit`; `workload` non-empty keeps that workload's only. Ages are measured to `now_ns`
+  // (CLOCK_BOOTTIME; 0 = the latest event's time).
+  struct LiveFlow {
+    uint64_t cookie = 0;
+    std::string workload;  // "" when the flow's workload is not (or no longer) in the rules
+    uint32_t pid = 0;
+    std::string process;   // executable, or task name
+    std::string protocol;  // "tcp", "udp"
+    bool inbound = false;
+    std::string local;     // ip:port
+    std::string peer;      // ip:port ([v6]:port)
+    std::vector<std::string> names;  // DNS names the peer was resolved from
+    std::string sni;
+    std::string app_protocol;
+    uint64_t bytes_out = 0;
+    uint64_t bytes_in = 0;
+    uint64_t age_ms = 0;
+  };
+  std::vector<LiveFlow> LiveFlows(const std::string& workload, size_t limit, uint64_t now_ns = 0);
+  size_t live_flow_count() const { return open_flows_.size(); }
   // Delivers an alert that is not a detector's finding (enforcement changes): not aggregated.
   void Report(const detect::Alert& alert) { Deliver(alert); }
   // Resolves the workload of every process in the table and reports the watched ones to the

@@ -521,6 +521,32 @@ workloads:
         sys.stderr.write("\n    severed: server received %d of %d bytes; %s\n"
                          % (got, UPLOAD_TOTAL, latency.split(": ", 2)[-1]))
 
+    def test_flows_lists_a_live_upload(self):
+        self.tls_sink()
+        s = Sluiced(ARGS.sluiced, self.lab.tmp, self.sever_rules(ALLOWED_V4), "monitor")
+        self.addCleanup(self.assert_clean_stop, s)
+        p = self.start_upload()
+        deadline = time.time() + 10
+        mine = []
+        while time.time() < deadline:
+            r = self.ctl(s, "flows", "--json", "--workload", "uploader")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            mine = [json.loads(l) for l in r.stdout.splitlines()
+                    if json.loads(l).get("peer") == "%s:%d" % (ALLOWED_V4, TLS_PORT)]
+            if mine and int(mine[0].get("bytes_out", "0")) > 65536:
+                break
+            time.sleep(0.3)
+        self.assertEqual(len(mine), 1, r.stdout + s.log())
+        f = mine[0]
+        self.assertEqual(f["workload"], "uploader")
+        self.assertEqual(f["protocol"], "tcp")
+        self.assertGreater(int(f["bytes_out"]), 65536)  # kernel totals, read once a second
+        self.assertTrue(f["process"].startswith("/"), f)
+        table = self.ctl(s, "flows").stdout
+        self.assertIn("%s:%d" % (ALLOWED_V4, TLS_PORT), table)
+        self.assertRegex(table, r"\d+ of \d+ open flow\(s\)")
+        p.communicate(timeout=60)
+
     def test_monitor_mode_never_severs(self):
         s, out, got, pii = self.upload_then_tighten("monitor")
         self.assertTrue(out.startswith("COMPLETED "), out)

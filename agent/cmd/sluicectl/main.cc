@@ -26,6 +26,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -628,6 +629,56 @@ int LearnCommand(const std::string& path, const std::string& out) {
   return 0;
 }
 
+std::string HumanBytes(uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? absl::StrCat(n, " B") : absl::StrFormat("%.1f %s", v, units[u]);
+}
+
+// `sluicectl flows [--workload W] [--limit N] [--json]`: the flows open now.
+int FlowsCommand(const std::string& path, const std::string& workload, uint32_t limit, bool json) {
+  if (int rc = Preflight(path); rc != 0) return rc;
+  auto stub = Connect(path);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  sluice::v1::FlowsRequest req;
+  req.set_workload(workload);
+  req.set_limit(limit);
+  sluice::v1::FlowsResponse resp;
+  if (grpc::Status s = stub->Flows(&ctx, req, &resp); !s.ok()) return RpcFailed(path, s);
+  if (json) {
+    google::protobuf::util::JsonPrintOptions opt;
+    opt.preserve_proto_field_names = true;
+    for (const auto& f : resp.flows()) {
+      std::string line;
+      if (!google::protobuf::util::MessageToJsonString(f, &line, opt).ok()) return kExitFailure;
+      printf("%s\n", line.c_str());
+    }
+    return fflush(stdout) == 0 ? 0 : kExitFailure;
+  }
+  std::vector<std::vector<std::string>> rows = {{"WORKLOAD", "PID", "PROCESS", "PROTO", "PEER",
+                                                 "NAMES", "OUT", "IN", "AGE", "APP"}};
+  for (const auto& f : resp.flows()) {
+    std::string app = f.app_protocol();
+    if (!f.sni().empty()) absl::StrAppend(&app, app.empty() ? "" : " ", "sni=", f.sni());
+    rows.push_back({f.workload().empty() ? "-" : f.workload(), absl::StrCat(f.pid()),
+                    f.process().empty() ? "-" : f.process(),
+                    absl::StrCat(f.protocol(), f.inbound() ? " in" : ""), f.peer(),
+                    f.names().empty() ? "-" : absl::StrJoin(f.names(), ","),
+                    HumanBytes(f.bytes_out()), HumanBytes(f.bytes_in()),
+                    Duration(f.age_ms() / 1000), app.empty() ? "-" : app});
+  }
+  PrintTable(rows);
+  printf("%d of %u open flow(s)%s\n", resp.flows_size(), resp.total(),
+         workload.empty() ? "" : absl::StrCat(" (workload ", workload, ")").c_str());
+  return fflush(stdout) == 0 ? 0 : kExitFailure;
+}
+
 // Whether connect(2) to the socket says nobody listens there (no socket file, refused): then no
 // agent runs with that socket.
 bool NobodyListens(const std::string& path) {
@@ -759,6 +810,17 @@ int main(int argc, char** argv) {
       "learn", "Print (or --write) the rule file proposed from what learn-mode workloads did");
   learn->add_option("--write", learn_out, "Write the proposal to FILE (never overwritten)");
 
+  std::string flows_workload;
+  uint32_t flows_limit = 1000;
+  bool flows_json = false;
+  auto* flows = app.add_subcommand(
+      "flows", "Flows open now: workload, process, peer with its DNS names, bytes both ways");
+  flows->add_option("--workload", flows_workload, "Only this workload's flows");
+  flows->add_option("--limit", flows_limit, "At most this many, newest first")
+      ->check(CLI::Range(1u, 100000u))
+      ->capture_default_str();
+  flows->add_flag("--json", flows_json, "One JSON object per flow and line");
+
   std::string enforce_workload;
   std::string enforce_reason;
   auto* quarantine = app.add_subcommand(
@@ -838,6 +900,7 @@ int main(int argc, char** argv) {
   // A closed stdout (`sluicectl events --follow | head`) is an error from write, not a signal.
   signal(SIGPIPE, SIG_IGN);
   if (*status) return Status(socket_path, status_json);
+  if (*flows) return FlowsCommand(socket_path, flows_workload, flows_limit, flows_json);
   if (*events) {
     sluice::v1::EventsRequest req;
     req.set_follow(events_follow);

@@ -194,55 +194,58 @@ class TeeAlertSink : public sluice::output::AlertSink {
   std::map<std::pair<std::string, std::string>, uint64_t> counts_;
 };
 
-// Enforcement changes asked for on the control API, applied by the main loop (the engine and
-// the maps are single-threaded); the gRPC thread waits for the answer.
-class EnforceQueue {
+// Work the control API asks for that must run on the main loop (the engine and the maps are
+// single-threaded): enforcement changes, the flow list. The gRPC thread waits for the answer.
+class MainLoopCalls {
  public:
-  using Answer = absl::StatusOr<sluice::v1::EnforceResponse>;
-  struct Job {
-    sluice::v1::EnforceRequest request;
-    uid_t caller = 0;
-    std::promise<Answer> done;
-  };
-
   // Called on gRPC threads.
-  Answer Submit(const sluice::v1::EnforceRequest& request, uid_t caller) {
-    auto job = std::make_shared<Job>();
-    job->request = request;
-    job->caller = caller;
-    std::future<Answer> answer = job->done.get_future();
+  template <typename T>
+  absl::StatusOr<T> Call(std::function<absl::StatusOr<T>()> work) {
+    auto done = std::make_shared<std::promise<absl::StatusOr<T>>>();
+    std::future<absl::StatusOr<T>> answer = done->get_future();
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (closed_) return absl::UnavailableError("the agent is stopping");
-      jobs_.push_back(job);
+      jobs_.push_back({[done, work = std::move(work)] { done->set_value(work()); },
+                       [done] { done->set_value(absl::UnavailableError("the agent is stopping")); }});
     }
     if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
       return absl::DeadlineExceededError(
-          "the agent did not apply the change within 10 s; check `sluicectl status`");
+          "the agent did not answer within 10 s; check `sluicectl status`");
     }
     return answer.get();
   }
-  // Main loop: the jobs waiting now.
-  std::deque<std::shared_ptr<Job>> Take() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return std::exchange(jobs_, {});
+  // Main loop: runs what is waiting. Returns whether anything ran.
+  bool RunPending() {
+    std::deque<Job> jobs;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      jobs.swap(jobs_);
+    }
+    for (Job& j : jobs) j.run();
+    return !jobs.empty();
   }
-  // At exit: every waiting caller is told, and no new job is taken.
+  // At exit: every waiting caller is told, and nothing new is taken.
   void Close() {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
-    for (auto& job : jobs_) job->done.set_value(absl::UnavailableError("the agent is stopping"));
+    for (Job& j : jobs_) j.cancel();
     jobs_.clear();
   }
 
  private:
+  struct Job {
+    std::function<void()> run;
+    std::function<void()> cancel;
+  };
   std::mutex mu_;
   bool closed_ = false;
-  std::deque<std::shared_ptr<Job>> jobs_;
+  std::deque<Job> jobs_;
 };
 
-EnforceQueue::Answer ApplyEnforce(sluice::bpf::Enforcer& enforcer,
-                                  const sluice::v1::EnforceRequest& req, uid_t caller) {
+absl::StatusOr<sluice::v1::EnforceResponse> ApplyEnforce(sluice::bpf::Enforcer& enforcer,
+                                                         const sluice::v1::EnforceRequest& req,
+                                                         uid_t caller) {
   using sluice::v1::EnforceRequest;
   const std::string by = absl::StrCat("uid ", caller);
   absl::StatusOr<sluice::bpf::Enforcer::Result> r;
@@ -364,7 +367,7 @@ int Run(const Options& opt) {
     controls = *std::move(loaded_controls);
   }
   // Declared before the control API, whose handlers wait on it.
-  EnforceQueue enforce_queue;
+  MainLoopCalls main_calls;
 
   if (auto s = sluice::bpf::CheckPrivileges(); !s.ok()) return Fail(kExitRuntime, s);
   // Started before anything touches the kernel: a second sluiced stops here ("a server is
@@ -777,8 +780,38 @@ int Run(const Options& opt) {
       std::lock_guard<std::mutex> lock(status_mu);
       return learn_snapshot;
     });
-    api->SetEnforceFn([&enforce_queue](const sluice::v1::EnforceRequest& req, uid_t caller) {
-      return enforce_queue.Submit(req, caller);
+    api->SetEnforceFn([&](const sluice::v1::EnforceRequest& req, uid_t caller) {
+      return main_calls.Call<sluice::v1::EnforceResponse>([&, req, caller] {
+        auto r = ApplyEnforce(enforcer, req, caller);
+        refresh_status();
+        return r;
+      });
+    });
+    api->SetFlowsFn([&](const sluice::v1::FlowsRequest& req) {
+      return main_calls.Call<sluice::v1::FlowsResponse>(
+          [&, req]() -> absl::StatusOr<sluice::v1::FlowsResponse> {
+            sluice::v1::FlowsResponse resp;
+            resp.set_total(static_cast<uint32_t>(engine.live_flow_count()));
+            for (auto& f : engine.LiveFlows(req.workload(), req.limit() == 0 ? 1000 : req.limit(),
+                                            sluice::BootTimeNs())) {
+              auto* out = resp.add_flows();
+              out->set_cookie(f.cookie);
+              out->set_workload(f.workload);
+              out->set_pid(f.pid);
+              out->set_process(f.process);
+              out->set_protocol(f.protocol);
+              out->set_inbound(f.inbound);
+              out->set_local(f.local);
+              out->set_peer(f.peer);
+              for (auto& n : f.names) out->add_names(n);
+              out->set_sni(f.sni);
+              out->set_app_protocol(f.app_protocol);
+              out->set_bytes_out(f.bytes_out);
+              out->set_bytes_in(f.bytes_in);
+              out->set_age_ms(f.age_ms);
+            }
+            return resp;
+          });
     });
   }
   // `sluicectl record`: inputs are encoded only while a client listens; every newcomer's stream
@@ -908,10 +941,7 @@ int Run(const Options& opt) {
         recording = true;
       }
     }
-    for (auto& job : enforce_queue.Take()) {
-      job->done.set_value(ApplyEnforce(enforcer, job->request, job->caller));
-      refresh_status();
-    }
+    main_calls.RunPending();
     engine.Tick();
     const auto now = Clock::now();
     if (now >= next_reap) {
@@ -951,7 +981,7 @@ int Run(const Options& opt) {
   }
   // Report final totals (the reap drains what the probes submitted before the signal first),
   // then every aggregate still open: an alert accepted is an alert delivered.
-  enforce_queue.Close();
+  main_calls.Close();
   reap(/*with_live=*/true);
   engine.FlushAlerts();
   if (events) events->Flush();
