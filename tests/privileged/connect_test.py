@@ -47,8 +47,10 @@ for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
     s.listen(64)
     socks.append(s)
 udp = []
-for addr, port in (("0.0.0.0", int(sys.argv[1])), (sys.argv[2], 53)):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for addr, port in (("0.0.0.0", int(sys.argv[1])), (sys.argv[2], 53), ("::", int(sys.argv[1]))):
+    u = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
+    if ":" in addr:
+        u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
     u.bind((addr, port))
     udp.append(u)
 print("LISTENING", flush=True)
@@ -56,7 +58,7 @@ while True:
     r, _, _ = select.select(socks + udp, [], [])
     for s in r:
         if s in udp:
-            data, (src, _) = s.recvfrom(65536)
+            data, _ = s.recvfrom(65536)
             print("DATAGRAM %d %d" % (s.getsockname()[1], len(data)), flush=True)
             continue
         c, peer = s.accept()
@@ -585,6 +587,28 @@ workloads:
         for a in alerts:
             self.assertEqual(a["disposition"], "Blocked")
             self.assertEqual(a["dst_endpoint"]["ip"], DENIED_V4)
+            self.assertEqual(a["connection_info"]["protocol_name"], "udp")
+
+    def test_udp_over_ipv6_is_decided_too(self):
+        s = self.start("enforce")
+        cg = self.lab.cgroup_rel
+        d0 = len(self.datagrams())
+        self.assertEqual(self.lab.client("udp6", DENIED_V6, cg), "ERR EPERM")
+        self.assertEqual(self.lab.client("udpc6", DENIED_V6, cg), "ERR EPERM")
+        # v4-mapped from an AF_INET6 socket: decided by sendmsg6 like the IPv4 address it is.
+        self.assertEqual(self.lab.client("udp6", DENIED_V4, cg), "ERR EPERM")
+        self.assertEqual(self.lab.client("udp6", ALLOWED_V6, cg), "OK")
+        self.assertEqual(self.lab.client("udpc6", ALLOWED_V6, cg), "OK")
+        deadline = time.monotonic() + 2
+        while len(self.datagrams()) - d0 < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual([d[0] for d in self.datagrams()[d0:]], [str(PORT), str(PORT)])
+        alerts = s.wait_alerts(3)
+        self.assertEqual(len(alerts), 3, s.log())
+        self.assertEqual(sorted(a["dst_endpoint"]["ip"] for a in alerts),
+                         sorted([DENIED_V6, DENIED_V6, DENIED_V4]))
+        for a in alerts:
+            self.assertEqual(a["disposition"], "Blocked")
             self.assertEqual(a["connection_info"]["protocol_name"], "udp")
 
     def test_host_entry_is_enforced_through_dns_answers(self):
