@@ -160,20 +160,73 @@ void AlertPipeline::Stop() {
 
 void AlertPipeline::Run(Worker* w) {
   Spool* spool = options_.spool;
+  Transport* t = w->sink.transport.get();
   const std::string& name = w->sink.name;
+  const bool confirms = t->SendConfirms();
   absl::Duration backoff = options_.min_backoff;
+  // A transport whose Send does not confirm (syslog): the batches sent on the current connection
+  // but not yet acknowledged in the spool. They are acknowledged once that connection carried a
+  // later batch or is still up a moment later, and sent again otherwise.
+  struct Unconfirmed {
+    uint64_t upto = 0;  // highest seq sent; 0 = none
+    uint64_t connection = 0;
+    size_t records = 0;
+    size_t bytes = 0;
+    absl::Time since;
+  } held;
+  auto acknowledge = [&](uint64_t seq, size_t records) {
+    if (absl::Status a = spool->Ack(name, seq); !a.ok()) {
+      fprintf(stderr, "sluiced: sink %s: %s\n", name.c_str(), std::string(a.message()).c_str());
+    }
+    absl::MutexLock lock(&w->mu);
+    w->stats.delivered += records;
+  };
   while (!stopping_.load()) {
-    if (!spool->WaitForRecords(name, absl::Seconds(1))) continue;
-    auto batch = spool->Read(name, options_.batch_records, options_.batch_bytes);
-    if (!batch.ok() || batch->empty()) continue;
+    // With batches held, only newer records (or the time to confirm them) are a reason to act.
+    const absl::Duration wait =
+        held.upto == 0 ? absl::Seconds(1)
+                       : std::max(absl::ZeroDuration(),
+                                  options_.confirm_after - (absl::Now() - held.since));
+    const bool newer = spool->WaitForRecords(name, wait, held.upto);
+    if (stopping_.load()) break;
+    if (!newer && held.upto == 0) continue;
+    auto batch = spool->Read(name, held.records + options_.batch_records,
+                             held.bytes + options_.batch_bytes);
+    if (!batch.ok()) continue;
+    // What was sent already on this connection is not sent again while it may still confirm.
+    std::vector<SpoolRecord> fresh;
+    for (SpoolRecord& r : *batch) {
+      if (r.seq > held.upto) fresh.push_back(std::move(r));
+    }
+    if (fresh.empty()) {
+      if (held.upto == 0 || absl::Now() - held.since < options_.confirm_after) continue;
+      if (t->Confirm().ok() && t->Connection() == held.connection) {
+        acknowledge(held.upto, held.records);
+      }  // else: the next Read returns them again, and they go on a new connection
+      held = {};
+      continue;
+    }
     std::vector<std::string> lines;
-    lines.reserve(batch->size());
-    for (SpoolRecord& r : *batch) lines.push_back(std::move(r.payload));
+    lines.reserve(fresh.size());
+    size_t bytes = 0;
+    for (SpoolRecord& r : fresh) {
+      bytes += r.payload.size();
+      lines.push_back(std::move(r.payload));
+    }
     const absl::Time started = absl::Now();
-    const absl::Status sent = w->sink.transport->Send(lines);
+    const absl::Status sent = t->Send(lines);
     const double seconds = absl::ToDoubleSeconds(absl::Now() - started);
-    const uint64_t last = batch->back().seq;
-    if (sent.ok() || absl::IsInvalidArgument(sent)) {
+    const uint64_t last = fresh.back().seq;
+    if (sent.ok() && !confirms) {
+      if (held.upto != 0 && t->Connection() != held.connection) {
+        // The connection that carried the held batches is gone: send them (and this batch,
+        // hence a few repeats) again on the new one.
+        held = {};
+      } else {
+        if (held.upto != 0) acknowledge(held.upto, held.records);
+        held = {last, t->Connection(), lines.size(), bytes, absl::Now()};
+      }
+    } else if (sent.ok() || absl::IsInvalidArgument(sent)) {
       // Delivered, or refused for good (retrying the same records cannot help): either way
       // this sink is done with them.
       if (absl::Status a = spool->Ack(name, last); !a.ok()) {
@@ -182,21 +235,27 @@ void AlertPipeline::Run(Worker* w) {
       absl::MutexLock lock(&w->mu);
       if (sent.ok()) {
         w->stats.delivered += lines.size();
-        w->stats.healthy = true;
-        w->stats.latency_sum += seconds;
-        ++w->stats.latency_count;
-        for (size_t i = 0; i < w->stats.latency_bounds.size(); ++i) {
-          if (seconds <= w->stats.latency_bounds[i]) ++w->stats.latency_counts[i];
-        }
       } else {
         w->stats.rejected += lines.size();
         w->stats.last_error = std::string(sent.message());
         fprintf(stderr, "sluiced: sink %s refused %zu alert(s) for good, skipped: %s\n",
                 name.c_str(), lines.size(), std::string(sent.message()).c_str());
       }
+    }
+    if (sent.ok() || absl::IsInvalidArgument(sent)) {
+      absl::MutexLock lock(&w->mu);
+      if (sent.ok()) {
+        w->stats.healthy = true;
+        w->stats.latency_sum += seconds;
+        ++w->stats.latency_count;
+        for (size_t i = 0; i < w->stats.latency_bounds.size(); ++i) {
+          if (seconds <= w->stats.latency_bounds[i]) ++w->stats.latency_counts[i];
+        }
+      }
       backoff = options_.min_backoff;
       continue;
     }
+    held = {};  // everything not acknowledged goes again after the reconnect
     bool first_failure = false;
     {
       absl::MutexLock lock(&w->mu);
@@ -209,8 +268,7 @@ void AlertPipeline::Run(Worker* w) {
     }
     if (first_failure) {
       fprintf(stderr, "sluiced: sink %s (%s) failing, alerts kept in the spool and retried: %s\n",
-              name.c_str(), w->sink.transport->Describe().c_str(),
-              std::string(sent.message()).c_str());
+              name.c_str(), t->Describe().c_str(), std::string(sent.message()).c_str());
     }
     backoff = std::min(backoff * 2, options_.max_backoff);
   }

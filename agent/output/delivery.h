@@ -100,6 +100,9 @@ class AlertPipeline : public AlertSink {
     size_t batch_bytes = 1 << 20;
     absl::Duration min_backoff = absl::Milliseconds(500);
     absl::Duration max_backoff = absl::Seconds(30);
+    // A transport whose Send does not confirm (Transport::SendConfirms): how long after a batch
+    // its connection must still be up for the batch to count as delivered.
+    absl::Duration confirm_after = absl::Seconds(1);
   };
   explicit AlertPipeline(Options options);
   // Stops the workers (what they have not delivered stays in the spool for the next start).

@@ -164,6 +164,100 @@ TEST(AlertPipelineTest, WhatASinkDidNotTakeIsSentAfterARestart) {
   EXPECT_THAT(fake->got(), SizeIs(3));
 }
 
+// Like syslog: Send does not confirm; the connection can be "lost" between batches.
+class UnconfirmedTransport : public Transport {
+ public:
+  absl::Status Send(absl::Span<const std::string> lines) override {
+    absl::MutexLock lock(&mu_);
+    if (drop_next_connection_) {
+      // The receiver died after taking the previous batch: a new connection, the old batch gone.
+      drop_next_connection_ = false;
+      ++connection_;
+      lost_ += static_cast<int>(got_.size() - kept_);
+      got_.resize(kept_);
+    }
+    for (const auto& l : lines) got_.push_back(l);
+    return absl::OkStatus();
+  }
+  std::string Describe() const override { return "unconfirmed://sink"; }
+  bool SendConfirms() const override { return false; }
+  uint64_t Connection() const override {
+    absl::MutexLock lock(&mu_);
+    return connection_;
+  }
+  absl::Status Confirm() override { return absl::OkStatus(); }
+  // The next Send finds the connection replaced, and loses what arrived since `keep` lines.
+  void LoseAfter(size_t keep) {
+    absl::MutexLock lock(&mu_);
+    kept_ = keep;
+    drop_next_connection_ = true;
+  }
+  std::vector<std::string> got() const {
+    absl::MutexLock lock(&mu_);
+    return got_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  uint64_t connection_ = 1;
+  bool drop_next_connection_ = false;
+  size_t kept_ = 0;
+  int lost_ = 0;
+  std::vector<std::string> got_;
+};
+
+TEST(AlertPipelineTest, UnconfirmedBatchesAreSentAgainWhenTheirConnectionDied) {
+  TempDir dir;
+  auto spool = OpenSpool(dir.path());
+  auto transport = std::make_unique<UnconfirmedTransport>();
+  UnconfirmedTransport* fake = transport.get();
+  AlertPipeline::Options o;
+  o.network.push_back({"siem", "syslog", std::move(transport)});
+  o.spool = spool.get();
+  o.confirm_after = absl::Seconds(30);  // only a later batch on the same connection confirms
+  AlertPipeline p(std::move(o));
+  p.Start();
+  ASSERT_TRUE(p.Write(MakeAlert(0)).ok());
+  while (fake->got().size() < 1) usleep(1000);
+  EXPECT_EQ(p.stats()[0].delivered, 0u);  // sent, not confirmed
+  EXPECT_EQ(p.stats()[0].pending, 1u);
+  // The receiver dies having taken alert 0 into its kernel only: the next batch goes on a new
+  // connection, so alert 0 must go again.
+  fake->LoseAfter(0);
+  ASSERT_TRUE(p.Write(MakeAlert(1)).ok());
+  auto has = [&](int i) {
+    for (const auto& l : fake->got()) {
+      if (l.find("\"uid-" + std::to_string(i) + "\"") != std::string::npos) return true;
+    }
+    return false;
+  };
+  for (int spin = 0; spin < 20000 && !(has(0) && has(1)); ++spin) usleep(1000);
+  EXPECT_TRUE(has(0));
+  EXPECT_TRUE(has(1));
+  // A later batch on the same connection confirms the ones before it.
+  ASSERT_TRUE(p.Write(MakeAlert(2)).ok());
+  for (int spin = 0; spin < 20000 && p.stats()[0].delivered < 2; ++spin) usleep(1000);
+  EXPECT_EQ(p.stats()[0].delivered, 2u);
+  EXPECT_EQ(p.stats()[0].pending, 1u);  // alert 2 waits for its own confirmation
+  p.Stop();
+}
+
+TEST(AlertPipelineTest, AnIdleConnectionThatStayedUpConfirms) {
+  TempDir dir;
+  auto spool = OpenSpool(dir.path());
+  AlertPipeline::Options o;
+  o.network.push_back({"siem", "syslog", std::make_unique<UnconfirmedTransport>()});
+  o.spool = spool.get();
+  o.confirm_after = absl::Milliseconds(50);
+  AlertPipeline p(std::move(o));
+  p.Start();
+  ASSERT_TRUE(p.Write(MakeAlert(0)).ok());
+  for (int spin = 0; spin < 20000 && p.stats()[0].delivered < 1; ++spin) usleep(1000);
+  EXPECT_EQ(p.stats()[0].delivered, 1u);
+  EXPECT_EQ(p.stats()[0].pending, 0u);
+  p.Stop();
+}
+
 TEST(AlertPipelineTest, FilesAndEvidenceGetEveryAlert) {
   TempDir dir;
   auto file = RotatingFile::Open(dir.path() + "/alerts.jsonl", {});

@@ -695,16 +695,16 @@ absl::Status Spool::Ack(const std::string& sink, uint64_t seq) {
   return s;
 }
 
-bool Spool::WaitForRecords(const std::string& sink, absl::Duration timeout) {
+bool Spool::WaitForRecords(const std::string& sink, absl::Duration timeout, uint64_t after_seq) {
   auto it = sinks_.find(sink);
   if (it == sinks_.end()) return false;
   const SinkState* state = it->second.get();
   absl::MutexLock lock(&mu_);
-  auto ready = [this, state]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    return closed_ || NewestSeqLocked() > state->acked;
+  auto ready = [this, state, after_seq]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return closed_ || NewestSeqLocked() > std::max(state->acked, after_seq);
   };
   mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
-  return NewestSeqLocked() > state->acked;
+  return NewestSeqLocked() > std::max(state->acked, after_seq);
 }
 
 void Spool::Close() {

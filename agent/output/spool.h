@@ -101,9 +101,10 @@ class Spool {
   // is a no-op. NotFound for an unknown sink, InvalidArgument for a seq never assigned.
   absl::Status Ack(const std::string& sink, uint64_t seq);
 
-  // Waits until Read(sink) would return something, Close() was called, or timeout; returns
-  // whether records are there. False at once for an unknown sink.
-  bool WaitForRecords(const std::string& sink, absl::Duration timeout);
+  // Waits until Read(sink) would return something (with `after_seq`: something newer than it),
+  // Close() was called, or timeout; returns whether records are there. False at once for an
+  // unknown sink.
+  bool WaitForRecords(const std::string& sink, absl::Duration timeout, uint64_t after_seq = 0);
 
   // Wakes every waiter; later Appends fail with FailedPrecondition. Read, Ack and Sync keep
   // working so delivery threads can drain.

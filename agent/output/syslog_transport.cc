@@ -447,6 +447,13 @@ absl::Status SyslogTransport::Send(absl::Span<const std::string> lines) {
   return AwaitAcknowledged();
 }
 
+absl::Status SyslogTransport::Confirm() {
+  if (!fd_.valid()) return absl::UnavailableError(absl::StrCat(Describe(), ": not connected"));
+  std::string why;
+  if (!PeerAlive(&why)) return Fail(why);
+  return absl::OkStatus();
+}
+
 absl::Status SyslogTransport::Connect() {
   const absl::Time deadline = absl::Now() + options_.connect_timeout;
   addrinfo hints = {};
@@ -489,6 +496,7 @@ absl::Status SyslogTransport::Connect() {
   // segment back for the acknowledgement of the one before.
   const int one = 1;
   setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  ++connection_;
   if (ctx_ != nullptr) return Handshake(deadline);
   return absl::OkStatus();
 }

@@ -83,6 +83,10 @@ class SyslogTransport : public Transport {
   absl::Status Send(absl::Span<const std::string> lines) override;
   // "syslog+tls://host:port" or "syslog+tcp://host:port" (IPv6 literals in brackets).
   std::string Describe() const override;
+  // A receiver killed right after its kernel acknowledged a batch loses it: see Transport.
+  bool SendConfirms() const override { return false; }
+  uint64_t Connection() const override { return connection_; }
+  absl::Status Confirm() override;
 
  private:
   absl::Status Connect();
@@ -97,6 +101,7 @@ class SyslogTransport : public Transport {
   const SyslogOptions options_;
   const std::string hostname_;  // RFC 5424 HOSTNAME
   const uint32_t procid_;
+  uint64_t connection_ = 0;  // incremented by every successful Connect
   const std::unique_ptr<ssl_ctx_st, SslCtxFree> ctx_;  // null without TLS
   // The connection; ssl_ is declared after fd_ so that it is freed before the socket closes.
   UniqueFd fd_;

@@ -28,6 +28,17 @@ class Transport {
   virtual absl::Status Send(absl::Span<const std::string> lines) = 0;
   // For logs and metrics, e.g. "syslog+tls://siem.example:6514".
   virtual std::string Describe() const = 0;
+
+  // Whether an OK from Send means the receiver has the records for good. Syslog over TCP has no
+  // application acknowledgement: bytes the receiver's kernel acknowledged still die with a
+  // receiver killed at that moment. For such a transport the delivery thread acknowledges a
+  // batch in the spool only once the same connection (Connection()) carried a later batch, or
+  // is still up (Confirm()) a moment later; otherwise the batch is sent again.
+  virtual bool SendConfirms() const { return true; }
+  // Changes whenever the transport opened a new connection.
+  virtual uint64_t Connection() const { return 0; }
+  // OK when the connection the last Send used is still up.
+  virtual absl::Status Confirm() { return absl::OkStatus(); }
 };
 
 }  // namespace sluice::output

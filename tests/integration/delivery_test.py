@@ -6,7 +6,10 @@ TLS, lmnsd_ossl) and a Splunk HEC-style HTTPS collector, both on loopback with a
 
 The guarantee under test is the documented one: at least once, deduplicated by uid. Each case
 compares the exact set of finding uids every receiver got with the set the agent spooled, and
-counts the repeats (a batch cut off by a receiver's death is sent again whole):
+counts the repeats (a batch cut off by a receiver's death is sent again whole). Syslog has no
+acknowledgement above TCP, so the agent holds a syslog batch unacknowledged in the spool until
+its connection carried a later batch or stayed up a moment longer; a receiver SIGKILLed right
+after its kernel took a batch therefore costs a repeat, not a loss. The cases:
 
 - both receivers are SIGKILLed a third of the way into a stream of 10000 alerts and restarted
   on the same ports a few seconds later, while alerts keep coming: every alert arrives;
@@ -23,7 +26,6 @@ import argparse
 import glob
 import json
 import os
-import queue
 import shutil
 import signal
 import ssl
@@ -45,6 +47,10 @@ TIMEOUT = 30
 TOKEN = "0c1d2e3f-4a5b-4c6d-8e7f-delivery0001"
 HEC_PATH = "/services/collector/event"
 BATCH = 100  # AlertPipeline's batch_records: what one failed send can repeat
+# Every alert of every sink must arrive. (Setting SLUICE_DELIVERY_LENIENT_SYSLOG=1 tolerates
+# losses among the syslog alerts in flight when rsyslogd died, for comparing with a build that
+# counts a syslog batch delivered on the receiver's TCP acknowledgement alone.)
+STRICT_SYSLOG = os.environ.get("SLUICE_DELIVERY_LENIENT_SYSLOG") != "1"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -375,27 +381,57 @@ class DeliveryTest(unittest.TestCase):
         self.addCleanup(d.kill)
         return d
 
-    def assert_delivered(self, sink, got, expected, max_duplicates):
+    def assert_delivered(self, sink, got, expected, max_duplicates, may_lose=frozenset(),
+                         max_lost=0):
         """At least once, deduplicated by uid: the set of uids received is exactly `expected`;
-        repeats are counted, reported and bounded."""
+        repeats are counted, reported and bounded. Only uids of `may_lose` (at most `max_lost`
+        of them) may be missing: syslog's in-flight alerts when its receiver was killed."""
         received = set(got)
         duplicates = len(got) - len(received)
         missing = expected - received
         extra = received - expected
+        lost = missing & may_lose
         print("  %-6s received %d, %d unique, %d duplicate(s), %d missing, %d unexpected"
               % (sink, len(got), len(received), duplicates, len(missing), len(extra)))
-        self.assertEqual(missing, set(), "%s: %d alert(s) never arrived, e.g. %s"
-                         % (sink, len(missing), sorted(missing)[:10]))
+        if lost:
+            print("  %-6s LOST %d alert(s) its receiver's TCP had acknowledged when it was killed "
+                  "(syslog has no acknowledgement above TCP): %s"
+                  % (sink, len(lost), sorted(lost, key=lambda u: int(u.rsplit("-", 1)[1]))))
+        self.assertEqual(missing - may_lose, set(), "%s: %d alert(s) never arrived, e.g. %s"
+                         % (sink, len(missing - may_lose), sorted(missing - may_lose)[:10]))
+        self.assertLessEqual(len(lost), max_lost, "%s: lost %s" % (sink, sorted(lost)))
         self.assertEqual(extra, set(), "%s: uids never sent: %s" % (sink, sorted(extra)[:10]))
         self.assertLessEqual(duplicates, max_duplicates, sink)
         return duplicates
 
-    def assert_done(self, code, done, driver, corrupt=0):
+    def kill_receivers(self, d, receivers, sinks, until, what):
+        """SIGKILLs `receivers` under a running driver and waits until every sink of `sinks` has
+        failed (its connection to the dead receiver is gone) and `until(stats, stats before)`
+        holds. Returns the stats lines from just before and after, and the spool sequence
+        numbers the syslog sink ("siem") may have lost: those it acknowledged from shortly
+        before the kill (the stats line is up to 100 ms old; rsyslogd writes within
+        milliseconds, BATCH is ample) until it failed, after which nothing more is acknowledged
+        until a receiver is back."""
+        before = d.latest()
+        for r in receivers:
+            r.kill()
+
+        def failed(st):
+            return all(st["sinks"][n]["errors"] > before["sinks"][n]["errors"]
+                       for n in sinks) and until(st, before)
+        after = d.wait_stats(what, failed)
+        window = set()
+        if "siem" in sinks and not STRICT_SYSLOG:
+            window = set(range(max(1, before["sinks"]["siem"]["acked_seq"] - BATCH + 1),
+                               after["sinks"]["siem"]["acked_seq"] + 1))
+        return before, after, window
+
+    def assert_done(self, code, done, driver, corrupt=(0,)):
         self.assertEqual(code, 0, "driver exit %s; DONE %s; stderr:\n%s"
                          % (code, done, driver.stderr()))
         self.assertIsNotNone(done, driver.stderr())
         self.assertEqual(done["write_errors"], 0, done)
-        self.assertEqual(done["spool"]["corrupt_records"], corrupt, done)
+        self.assertIn(done["spool"]["corrupt_records"], corrupt, done)
         for name in ("siem", "splunk"):
             s = done["sinks"][name]
             self.assertEqual((s["pending"], s["rejected"], s["overflow_dropped"]), (0, 0, 0),
@@ -413,32 +449,31 @@ class DeliveryTest(unittest.TestCase):
         # driver keeps writing (the alerts wait in the spool).
         d = self.driver(config, count, "a", rate=700)
         d.wait_stats("a third of the stream written", lambda s: s["written"] >= count // 3)
-        self.rsyslog.kill()
-        self.collector.kill()
-        at_kill = d.latest()
-        print("\n  receivers killed at %d written (siem %d, splunk %d delivered)"
-              % (at_kill["written"], at_kill["sinks"]["siem"]["delivered"],
-                 at_kill["sinks"]["splunk"]["delivered"]))
 
-        # Down until both sinks have failed and a good part of the stream went to the spool only.
-        def outage_seen(st):
-            return (st["written"] >= at_kill["written"] + 2000 and
-                    all(st["sinks"][n]["errors"] > at_kill["sinks"][n]["errors"] and
-                        st["sinks"][n]["pending"] > 1000 for n in ("siem", "splunk")))
-        down = d.wait_stats("both sinks failing with a backlog", outage_seen)
-        print("  receivers restarted at %d written (pending siem %d, splunk %d)"
-              % (down["written"], down["sinks"]["siem"]["pending"],
-                 down["sinks"]["splunk"]["pending"]))
+        # Down for ~4 s: until both sinks have failed and a good part of the stream went to the
+        # spool only.
+        def backlog(st, before):
+            return (st["written"] >= before["written"] + 2800 and
+                    all(st["sinks"][n]["pending"] > 1000 for n in ("siem", "splunk")))
+        before, down, may_lose = self.kill_receivers(d, (self.rsyslog, self.collector),
+                                                     ("siem", "splunk"), backlog,
+                                                     "both sinks failing with a backlog")
+        print("\n  receivers killed at %d written (siem %d, splunk %d delivered), restarted at %d "
+              "(pending siem %d, splunk %d)"
+              % (before["written"], before["sinks"]["siem"]["delivered"],
+                 before["sinks"]["splunk"]["delivered"], down["written"],
+                 down["sinks"]["siem"]["pending"], down["sinks"]["splunk"]["pending"]))
         self.rsyslog.start()
         self.collector.start()  # the same port: the agent's configuration did not change
 
         code, done = d.finish(timeout=180)
         self.assert_done(code, done, d)
-        expected = uid_set("a", count)
         for name in ("siem", "splunk"):
-            self.assertEqual(done["sinks"][name]["delivered"] >= count, True, done)
+            self.assertGreaterEqual(done["sinks"][name]["delivered"], count, done)
             self.assertGreater(done["sinks"][name]["errors"], 0, done)
-        dup_syslog = self.assert_delivered("siem", self.rsyslog.uids(), expected, BATCH)
+        expected = uid_set("a", count)
+        dup_syslog = self.assert_delivered("siem", self.rsyslog.uids(), expected, BATCH,
+                                           {"t-a-%d" % (seq - 1) for seq in may_lose}, BATCH)
         dup_hec = self.assert_delivered("splunk", self.collector.uids(), expected, BATCH)
         print("  %d alerts in %.1fs; duplicates: syslog %d, hec %d"
               % (count, time.monotonic() - started, dup_syslog, dup_hec))
@@ -452,10 +487,11 @@ class DeliveryTest(unittest.TestCase):
         config = self.write_config()
         d = self.driver(config, count, "b", rate=1000)
         d.wait_stats("syslog delivering", lambda s: s["sinks"]["siem"]["delivered"] >= 500)
-        self.rsyslog.kill()
         # The agent dies mid-stream, with the syslog backlog only in its spool.
-        d.wait_stats("a backlog for syslog", lambda s: s["written"] >= 2000 and
-                     s["sinks"]["siem"]["pending"] >= 1000)
+        _, _, may_lose = self.kill_receivers(
+            d, (self.rsyslog,), ("siem",),
+            lambda s, _: s["written"] >= 2000 and s["sinks"]["siem"]["pending"] >= 1000,
+            "a backlog for syslog")
         d.kill()
         with open(os.path.join(self.state, "evidence.jsonl")) as f:
             evidence = [json.loads(line)["alert"]["finding_info"]["uid"] for line in f]
@@ -465,14 +501,21 @@ class DeliveryTest(unittest.TestCase):
         self.rsyslog.start()
         d2 = self.driver(config, 0, "b-restart", wait_s=60)
         code, done = d2.finish(timeout=90)
-        self.assert_done(code, done, d2)
-        # Alerts are appended to the evidence log, then to the spool: a kill between the two
-        # leaves the last alert in the evidence log only. Both say how many the agent took.
+        # A kill in the middle of a spool append leaves a torn record, cut and counted at start.
+        self.assert_done(code, done, d2, corrupt=(0, 1))
+        # Alerts are appended to the evidence log, then to the spool: a kill between the two (or
+        # during the second) leaves the last alert in the evidence log only. Both say how many
+        # alerts the agent took.
         spooled = done["spool"]["last_seq"]
-        self.assertIn(spooled, (len(evidence), len(evidence) - 1), done)
-        self.assertGreater(done["sinks"]["siem"]["delivered"], 0, done)
+        if done["spool"]["corrupt_records"] == 0:
+            self.assertIn(spooled, (len(evidence), len(evidence) - 1), done)
+        else:
+            self.assertEqual(spooled, len(evidence) - 1, done)
+        # The syslog backlog left by the dead agent went out from its spool.
+        self.assertGreaterEqual(done["sinks"]["siem"]["delivered"], 1000, done)
         expected = uid_set("b", spooled)
-        self.assert_delivered("siem", self.rsyslog.uids(), expected, 2 * BATCH)
+        self.assert_delivered("siem", self.rsyslog.uids(), expected, BATCH,
+                              {"t-b-%d" % (seq - 1) for seq in may_lose}, BATCH)
         self.assert_delivered("splunk", self.collector.uids(), expected, BATCH)
 
     def test_torn_spool_tail_is_counted_and_the_rest_delivered(self):
@@ -494,7 +537,7 @@ class DeliveryTest(unittest.TestCase):
         self.rsyslog.start()
         d2 = self.driver(config, 0, "c-restart", wait_s=60)
         code, done = d2.finish(timeout=90)
-        self.assert_done(code, done, d2, corrupt=1)
+        self.assert_done(code, done, d2, corrupt=(1,))
         self.assertIn("1 damaged record(s)", d2.stderr())
         print("\n  torn record %s: counted, %d bytes dropped"
               % (lost, done["spool"]["corrupt_bytes"]))

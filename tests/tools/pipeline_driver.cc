@@ -6,7 +6,10 @@
 // check what arrived (tests/integration/delivery_test.py).
 //
 // stdout, one line each:
-//   {"t_ms":..,"written":..,"write_errors":..,"spool":{..},"sinks":{"<name>":{..}}}
+//   {"t_ms":..,"written":..,"write_errors":..,
+//    "spool":{"bytes","records","segments","last_seq","corrupt_records","corrupt_bytes"},
+//    "sinks":{"<name>":{"kind","delivered","pending","errors","rejected","overflow_dropped",
+//                       "healthy","last_error","acked_seq"}}}
 //       every --stats-every-ms while running;
 //   DONE {same JSON}   at the end (exit 0), or when the wait gave up (exit 1).
 // Alert uids are "t-<run>-<i>" for i in [0, count). Started again on the same --state-dir with
@@ -129,14 +132,21 @@ nlohmann::json StatsJson(const std::vector<SinkStats>& sinks, const SpoolStats* 
   }
   nlohmann::json by_name = nlohmann::json::object();
   for (const SinkStats& s : sinks) {
-    by_name[s.name] = {{"kind", s.kind},
-                       {"delivered", s.delivered},
-                       {"pending", s.pending},
-                       {"errors", s.errors},
-                       {"rejected", s.rejected},
-                       {"overflow_dropped", s.overflow_dropped},
-                       {"healthy", s.healthy},
-                       {"last_error", s.last_error}};
+    nlohmann::json& j = by_name[s.name];
+    j = {{"kind", s.kind},
+         {"delivered", s.delivered},
+         {"pending", s.pending},
+         {"errors", s.errors},
+         {"rejected", s.rejected},
+         {"overflow_dropped", s.overflow_dropped},
+         {"healthy", s.healthy},
+         {"last_error", s.last_error}};
+    // Where the sink's cursor stands: which alerts it acknowledged, not just how many.
+    if (spool != nullptr) {
+      if (auto it = spool->sinks.find(s.name); it != spool->sinks.end()) {
+        j["acked_seq"] = it->second.acked_seq;
+      }
+    }
   }
   out["sinks"] = std::move(by_name);
   return out;
