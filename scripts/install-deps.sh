@@ -16,4 +16,5 @@ apt-get install -y -qq --no-install-recommends \
   libgtest-dev libgmock-dev \
   python3 iproute2 util-linux procps \
   dnsmasq-base dnsutils openssl curl gnutls-bin \
-  prometheus-cpp-dev libcivetweb-dev libcurl4-openssl-dev rsyslog rsyslog-openssl prometheus >/dev/null
+  prometheus-cpp-dev libcivetweb-dev libcurl4-openssl-dev rsyslog rsyslog-openssl prometheus \
+  python3-yaml >/dev/null
