@@ -34,8 +34,15 @@ bool g_capturing = false;
 std::deque<std::string> g_log_tail;
 
 int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
-  char buf[4096];
-  vsnprintf(buf, sizeof(buf), fmt, args);
+  // libbpf hands over a whole verifier log in one call: size the buffer to the message, or the
+  // reason line at its end is cut off.
+  va_list copy;
+  va_copy(copy, args);
+  const int want = vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  std::string buf(want > 0 ? static_cast<size_t>(want) + 1 : 1, '\0');
+  vsnprintf(buf.data(), buf.size(), fmt, args);
+  buf.resize(want > 0 ? static_cast<size_t>(want) : 0);
   std::lock_guard<std::mutex> lock(g_log_mu);
   if (g_capturing) {
     for (absl::string_view line : absl::StrSplit(buf, '\n', absl::SkipEmpty())) {
@@ -45,7 +52,7 @@ int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
     return 0;
   }
   if (level == LIBBPF_DEBUG) return 0;
-  fprintf(stderr, "sluiced: libbpf: %s", buf);
+  fprintf(stderr, "sluiced: libbpf: %s", buf.c_str());
   return 0;
 }
 

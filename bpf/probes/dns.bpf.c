@@ -74,11 +74,12 @@ int sluice_dns_ingress(struct __sk_buff *skb)
 	if (wire >= SLUICE_DNS_MAX) {
 		e->len = bpf_skb_load_bytes(skb, off, e->payload, SLUICE_DNS_MAX) == 0 ? SLUICE_DNS_MAX : 0;
 	} else {
-		__u32 n = wire;
+		/* Masked from wire - 1, then + 1: in [1, SLUICE_DNS_MAX] by construction, which 6.1's
+		 * verifier needs (a clamp after the mask is not carried into the call). */
+		__u32 n = wire ? wire - 1 : 0;
 		barrier_var(n);
 		n &= SLUICE_DNS_MAX - 1;
-		if (n == 0)
-			n = 1;
+		n += 1;
 		e->len = bpf_skb_load_bytes(skb, off, e->payload, n) == 0 ? n : 0;
 	}
 	/* Wake the agent now: in enforce mode the answer earns the kernel allowlist entries of host

@@ -312,13 +312,17 @@ static __always_inline void sluice_tcp_prefix(struct __sk_buff *skb)
 			} else if (bpf_skb_load_bytes(skb, off, e->data, SLUICE_PAYLOAD_PLAIN) == 0) {
 				e->captured = SLUICE_PAYLOAD_PLAIN;
 			}
-		} else {
-			__u32 n = len;
-			/* Keep the mask: the compiler knows len < 512 and would drop it, the verifier
-			 * not. */
+		} else if (len > 0) {
+			/* A length the verifier can prove is in [1, 512] on its own: masked from
+			 * len - 1, then + 1. (Masking len and testing n > 0 is not enough for older
+			 * verifiers, e.g. 6.1's, which do not carry the n > 0 branch into the call
+			 * and reject a possibly empty read.) Keep the barrier: the compiler knows
+			 * len < 512 and would drop the mask, the verifier not. */
+			__u32 n = len - 1;
 			barrier_var(n);
 			n &= SLUICE_PAYLOAD_MAX - 1;
-			if (n > 0 && bpf_skb_load_bytes(skb, off, e->data, n) == 0)
+			n += 1;
+			if (bpf_skb_load_bytes(skb, off, e->data, n) == 0)
 				e->captured = n;
 		}
 	}
