@@ -192,10 +192,21 @@ void ProcessTable::OnFork(const events::ForkEvent& e) {
 }
 
 void ProcessTable::OnExit(const events::ExitEvent& e) {
+  const uint64_t now = e.hdr.ts_ns;
+  // The ones whose time is up go, unless their pid has been reused since.
+  while (!exited_.empty() && exited_.front().second + kExitLingerNs <= now) {
+    const auto [pid, at] = exited_.front();
+    exited_.pop_front();
+    auto it = entries_.find(pid);
+    if (it != entries_.end() && it->second.entry.exited_ns == at) {
+      lru_.erase(it->second.lru_pos);
+      entries_.erase(it);
+    }
+  }
   auto it = entries_.find(e.hdr.pid);
   if (it == entries_.end()) return;
-  lru_.erase(it->second.lru_pos);
-  entries_.erase(it);
+  it->second.entry.exited_ns = std::max<uint64_t>(now, 1);
+  exited_.emplace_back(e.hdr.pid, it->second.entry.exited_ns);
 }
 
 void ProcessTable::Put(ProcessEntry entry) const {

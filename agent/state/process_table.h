@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <list>
 #include <optional>
 #include <string>
@@ -29,7 +30,13 @@ struct ProcessEntry {
   uint64_t exe_ino = 0;
   uint32_t exe_dev = 0;    // new_encode_dev() form, as the exec probe reports it
   int64_t start_ns = 0;    // CLOCK_BOOTTIME ns: process start (from /proc) or exec time (event)
+  uint64_t exited_ns = 0;  // CLOCK_BOOTTIME ns of its exit; 0 while it runs
 };
+
+// How long an exited process stays known: what it did reaches the agent after its exit too
+// (file and flow totals are read from kernel maps after the close; a short-lived `tar` or `nc`
+// is gone by then), and is attributed to it for this long.
+inline constexpr uint64_t kExitLingerNs = 10'000'000'000ULL;
 
 // Not thread-safe: owned and used by the engine thread. Get() and Ancestors() are const but may
 // fill the cache from /proc and reorder the eviction list, so callers on other threads would
@@ -58,7 +65,8 @@ class ProcessTable {
   // A new process: a copy of its parent's entry (same image until it execs) with its own pid.
   // Fallback-hook records that may describe a thread are skipped by the caller.
   void OnFork(const events::ForkEvent& e);
-  // Removes the entry of the exiting process.
+  // Marks the entry of the exiting process as exited; it stays known for kExitLingerNs (a pid
+  // reused by a new process replaces it at once), then goes.
   void OnExit(const events::ExitEvent& e);
   // Inserts or replaces an entry as given (a recorded snapshot on replay).
   void Upsert(ProcessEntry entry) { Put(std::move(entry)); }
@@ -94,6 +102,8 @@ class ProcessTable {
   const ProcessEntry* Lookup(uint32_t pid) const;
 
   size_t max_entries_;
+  // Exited processes in exit order, removed once kExitLingerNs has passed.
+  std::deque<std::pair<uint32_t, uint64_t>> exited_;
   std::string proc_root_ = "/proc";
   // Mutable: the lookup cache and the LRU order change on reads (see the class comment).
   mutable absl::flat_hash_map<uint32_t, Slot> entries_;

@@ -213,7 +213,7 @@ TEST(ProcessTableTest, ExecOfAGoneProcessUsesTheEvent) {
   EXPECT_EQ(p->cgroup_id, 42u);
 }
 
-TEST(ProcessTableTest, ExecReplacesAndExitRemoves) {
+TEST(ProcessTableTest, ExecReplacesAndAnExitedProcessLingers) {
   ProcessTable table;
   table.OnExec(Exec(kFake, 1, "/bin/sh"));
   table.OnExec(Exec(kFake, 1, "/usr/bin/curl"));
@@ -222,9 +222,32 @@ TEST(ProcessTableTest, ExecReplacesAndExitRemoves) {
   table.OnExit(Exit(kFake + 1));  // unknown: nothing happens
   EXPECT_EQ(table.size(), 1u);
   table.OnExit(Exit(kFake));
-  EXPECT_EQ(table.size(), 0u);
+  // What it did still reaches the agent after its exit (totals read from kernel maps): it stays
+  // known, marked exited, for kExitLingerNs.
+  ASSERT_TRUE(table.Get(kFake).has_value());
+  EXPECT_EQ(table.Get(kFake)->exe, "/usr/bin/curl");
+  EXPECT_EQ(table.Get(kFake)->exited_ns, 2000u);
+  events::ExitEvent later = Exit(kFake + 2);
+  later.hdr.ts_ns = 2000 + kExitLingerNs - 1;
+  table.OnExit(later);
+  EXPECT_TRUE(table.Get(kFake).has_value());
+  later.hdr.ts_ns = 2000 + kExitLingerNs;
+  table.OnExit(later);
   EXPECT_EQ(table.Get(kFake), std::nullopt);
   EXPECT_EQ(table.evictions(), 0u);
+}
+
+TEST(ProcessTableTest, AReusedPidIsNotRemovedWithTheProcessThatHadIt) {
+  ProcessTable table;
+  table.OnExec(Exec(kFake, 1, "/usr/bin/tar"));
+  table.OnExit(Exit(kFake));
+  table.OnExec(Exec(kFake, 1, "/usr/bin/curl"));  // the pid, reused
+  events::ExitEvent later = Exit(kFake + 2);
+  later.hdr.ts_ns = 2000 + kExitLingerNs;
+  table.OnExit(later);
+  ASSERT_TRUE(table.Get(kFake).has_value());
+  EXPECT_EQ(table.Get(kFake)->exe, "/usr/bin/curl");
+  EXPECT_EQ(table.Get(kFake)->exited_ns, 0u);
 }
 
 TEST(ProcessTableTest, FullTableEvictsTheLeastRecentlyUsed) {
