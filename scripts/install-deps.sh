@@ -17,4 +17,4 @@ apt-get install -y -qq --no-install-recommends \
   python3 iproute2 util-linux procps \
   dnsmasq-base dnsutils openssl curl gnutls-bin \
   prometheus-cpp-dev libcivetweb-dev libcurl4-openssl-dev rsyslog rsyslog-openssl prometheus \
-  python3-yaml buildah netcat-openbsd >/dev/null
+  python3-yaml buildah netcat-openbsd qemu-system-x86 >/dev/null

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command: install what is needed, build, run every test label this machine can
-# run (unit, integration, privileged). As root the privileged tests load the real BPF programs;
+# run (unit, integration, privileged, vm). As root the privileged tests load the real BPF programs;
 # with SLUICE_REQUIRE_PRIVILEGED=1 (CI) a privileged test that would skip fails instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +12,4 @@ fi
 bash scripts/build.sh
 build=${SLUICE_BUILD_DIR:-build}
 cd "$build"
-ctest --output-on-failure -L 'unit|integration|privileged' "$@"
+ctest --output-on-failure -L 'unit|integration|privileged|vm' "$@"

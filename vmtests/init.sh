@@ -1,0 +1,150 @@
+#!/bin/busybox sh
+# /init of the test VM (busybox sh; no python in the guest). Mounts what sluiced needs, starts
+# sluiced in enforce mode with a cgroup-selected workload, runs the connect client inside and
+# outside that cgroup, checks the alerts, prints one machine-readable result block on the console
+# between SLUICE-VM-RESULT-BEGIN and SLUICE-VM-RESULT-END (key=value lines), and powers off.
+# Copied into the initramfs by vmtests/run.sh.
+
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin
+mkdir -p /proc /sys /dev /tmp /run /etc
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+mkdir -p /sys/fs/cgroup
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mount -t bpf bpf /sys/fs/bpf
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+
+ALLOWED=192.0.2.1   # TEST-NET-1 on lo: not loopback for sluice (docs/rules.md)
+DENIED=192.0.2.2
+PORT=8080
+CG=/sys/fs/cgroup/sluicevm
+W=/tmp/vm
+mkdir -p $W/state
+T0=$(cut -d' ' -f1 /proc/uptime)
+
+R=$W/result
+res() { echo "$1=$2" >> $R; }
+: > $R
+
+res kernel "$(uname -r)"
+res boot ok
+res lsm "$(cat /sys/kernel/security/lsm 2>/dev/null || echo unknown)"
+[ -e /sys/kernel/btf/vmlinux ] && res btf yes || res btf no
+grep -q ' /sys/kernel/tracing ' /proc/mounts && res tracefs yes || res tracefs no
+
+ip link set lo up
+ip addr add $ALLOWED/32 dev lo
+ip addr add $DENIED/32 dev lo
+echo "nameserver 192.0.2.53" > /etc/resolv.conf
+mkdir -p $CG
+# A persistent TCP server on every address (busybox nc: -ll with -e).
+nc -ll -p $PORT -e /bin/cat >/dev/null 2>&1 &
+NCPID=$!
+
+cat > $W/rules.yaml <<EOF
+version: 1
+alerts:
+  aggregate_window: 0
+workloads:
+  - name: vm-cgroup
+    mode: enforce
+    selector:
+      cgroup: "/sluicevm"
+    egress:
+      allow:
+        - cidr: $ALLOWED/32
+          ports: [$PORT]
+EOF
+
+in_cg() { # FAMILY ADDR: the client inside the workload's cgroup
+	sh -c "echo \$\$ > $CG/cgroup.procs && exec /bin/sluice_test_connect $1 $2 $PORT" 2>&1 | tr '\n' ' ' | sed 's/ *$//'
+}
+outside() {
+	/bin/sluice_test_connect $1 $2 $PORT 2>&1 | tr '\n' ' ' | sed 's/ *$//'
+}
+
+# Baseline before sluiced: both addresses reachable from the cgroup.
+res pre_allowed "$(in_cg inet $ALLOWED)"
+res pre_denied "$(in_cg inet $DENIED)"
+
+/bin/sluiced --rules $W/rules.yaml --mode enforce --alerts $W/alerts.jsonl \
+	--api-socket $W/api.sock --pin-dir /sys/fs/bpf/sluice-vm --state-dir $W/state \
+	>/dev/null 2>$W/sluiced.log &
+SPID=$!
+ready=no
+i=0
+while [ $i -lt 1200 ]; do   # up to 120 s (TCG is slow)
+	if grep -q 'sluiced: ready' $W/sluiced.log; then ready=yes; break; fi
+	kill -0 $SPID 2>/dev/null || break
+	usleep 100000
+	i=$((i + 1))
+done
+T1=$(cut -d' ' -f1 /proc/uptime)
+res sluiced_ready $ready
+res sluiced_start_s "$(awk -v a=$T0 -v b=$T1 'BEGIN{printf "%.1f", b-a}')"
+res probe_line "$(grep 'sluiced: feature probe:' $W/sluiced.log | head -1)"
+res optional_missing "$(grep 'sluiced: optional hooks not available:' $W/sluiced.log | head -1)"
+res probes "$(grep 'sluiced: cgroup v2 at' $W/sluiced.log | head -1)"
+
+if [ $ready = yes ]; then
+	res allowed "$(in_cg inet $ALLOWED)"
+	res denied "$(in_cg inet $DENIED)"
+	res denied_v4mapped "$(in_cg inet6 $DENIED)"
+	res denied_udp "$(in_cg udp $DENIED)"
+	res outside_denied "$(outside inet $DENIED)"
+	# Three blocked attempts (inet, inet6 v4-mapped, udp): wait for their alerts.
+	i=0
+	while [ $i -lt 100 ]; do
+		n=$(grep -c '"Blocked"' $W/alerts.jsonl 2>/dev/null)
+		[ "${n:-0}" -ge 3 ] && break
+		usleep 100000
+		i=$((i + 1))
+	done
+	res alerts_total "$(grep -c . $W/alerts.jsonl 2>/dev/null || echo 0)"
+	res alerts_blocked_egress "$(grep '"Blocked"' $W/alerts.jsonl 2>/dev/null | grep -c 'unexpected_egress')"
+	res alert_allowed_dst "$(grep -c "\"$ALLOWED\"" $W/alerts.jsonl 2>/dev/null)"
+	res status "$(/bin/sluicectl --socket $W/api.sock status 2>&1 | head -3 | tr '\n' ' ')"
+	kill -TERM $SPID
+	i=0
+	while kill -0 $SPID 2>/dev/null && [ $i -lt 300 ]; do usleep 100000; i=$((i + 1)); done
+	if kill -0 $SPID 2>/dev/null; then res sluiced_exit hung; kill -KILL $SPID; else
+		wait $SPID; res sluiced_exit $?; fi
+	res pins_left "$(ls /sys/fs/bpf/sluice-vm 2>/dev/null | tr '\n' ' ')"
+	res post_denied "$(in_cg inet $DENIED)"
+else
+	kill -KILL $SPID 2>/dev/null
+	# Diagnosis: sluiced keeps only the first 4 KiB of libbpf's verifier log. bpftool (when
+	# run.sh found one) loads the same object and prints the whole log; keep its reason lines.
+	if [ -x /bin/bpftool ] && [ -e /sluice_sensor.bpf.o ]; then
+		mkdir -p /sys/fs/bpf/diag
+		bpftool -d prog loadall /sluice_sensor.bpf.o /sys/fs/bpf/diag > $W/bpftool.log 2>&1
+		res bpftool_rc $?
+		res verifier_prog "$(grep -o "prog '[a-z_0-9]*': failed to load[^\n]*" $W/bpftool.log | head -1)"
+		# The verifier's reason is the last log line before "processed N insns" / END marker.
+		# The verifier's reason: the lines just before "verification time" in the log block
+		# of the program that failed (the last block before "failed to load").
+		res verifier_reason "$(awk '/-- BEGIN PROG LOAD LOG --/{n=0; next} /verification time/{stop=1} !stop && n<100000 {l[n++]=$0} /-- END PROG LOAD LOG --/{stop=0; last=""; for(i=(n>3?n-3:0);i<n;i++) if (l[i] !~ /^(stack depth|processed|-- END)/) last=last l[i] " // "} /failed to load/{print last; exit}' $W/bpftool.log)"
+		rm -rf /sys/fs/bpf/diag
+	fi
+fi
+T2=$(cut -d' ' -f1 /proc/uptime)
+res guest_s "$(awk -v b=$T2 'BEGIN{printf "%.1f", b}')"
+kill $NCPID 2>/dev/null
+
+echo
+echo SLUICE-VM-RESULT-BEGIN
+cat $R
+echo SLUICE-VM-RESULT-END
+echo SLUICE-VM-LOG-BEGIN
+sed 's/^/sluiced| /' $W/sluiced.log
+sed 's/^/alert| /' $W/alerts.jsonl 2>/dev/null
+[ -e $W/bpftool.log ] && grep -v -E '^(libbpf: )?(CO-RE|sec |elf:|map |prog .*: relo|.*relocating)' $W/bpftool.log | tail -60 | sed 's/^/bpftool| /'
+echo SLUICE-VM-LOG-END
+sync
+poweroff -f

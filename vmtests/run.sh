@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# Boots the Debian kernels of vmtests/kernels.txt in qemu with a busybox initramfs holding the
+# built sluiced, sluicectl and connect client (and every shared library they load), runs the
+# in-VM checks of vmtests/init.sh and prints one report line per kernel.
+#
+# Usage: vmtests/run.sh [--kernel NAME]... [--build DIR] [--sluiced P] [--sluicectl P]
+#                       [--client P] [--accel kvm|tcg|auto] [--timeout SECONDS] [--cache DIR]
+#   --kernel NAME   only this kernel of kernels.txt (repeatable; default: all)
+#   --build DIR     build tree with the three binaries (default: $SLUICE_BUILD_DIR or ../build)
+#   --accel         tcg (default, or $SLUICE_VM_ACCEL), kvm, or auto (kvm when /dev/kvm is
+#                   usable). On the dev host (nested KVM, -cpu host) the guest died at once:
+#                   "KVM internal error. Suberror: 1 / emulation failure".
+#   --timeout       per-kernel qemu wall-clock limit (default 900 s)
+#   --cache DIR     downloaded .deb and extracted vmlinuz (default vmtests/.cache)
+#   --bpf-obj P     sluice_sensor.bpf.o, loaded by bpftool in the guest only to print the whole
+#                   verifier log when sluiced fails to load (default: BUILD/bpf/...)
+#   --logdir DIR    where each kernel's console log is kept (default CACHE/logs)
+# Does not need root (TCG). Needs qemu-system-x86_64 (package qemu-system-x86), apt-get,
+# dpkg-deb, and busybox-static (fetched into the cache with apt-get download if not installed).
+# Exit: 0 every kernel passed, 1 a check failed, 77 qemu missing (skip; a failure when
+# SLUICE_REQUIRE_VM=1 or SLUICE_REQUIRE_PRIVILEGED=1).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+KERNELS=()
+BUILD="${SLUICE_BUILD_DIR:-$HERE/../build}"
+SLUICED="" SLUICECTL="" CLIENT="" BPFOBJ=""
+ACCEL="${SLUICE_VM_ACCEL:-tcg}"
+TIMEOUT=900
+CACHE="$HERE/.cache"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --kernel) KERNELS+=("$2"); shift 2 ;;
+    --build) BUILD="$2"; shift 2 ;;
+    --sluiced) SLUICED="$2"; shift 2 ;;
+    --sluicectl) SLUICECTL="$2"; shift 2 ;;
+    --client) CLIENT="$2"; shift 2 ;;
+    --accel) ACCEL="$2"; shift 2 ;;
+    --timeout) TIMEOUT="$2"; shift 2 ;;
+    --cache) CACHE="$2"; shift 2 ;;
+    --bpf-obj) BPFOBJ="$2"; shift 2 ;;
+    --logdir) export SLUICE_VM_LOGDIR="$2"; shift 2 ;;
+    -h|--help) sed -n 2,21p "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+SLUICED="${SLUICED:-$BUILD/agent/cmd/sluiced/sluiced}"
+SLUICECTL="${SLUICECTL:-$BUILD/agent/cmd/sluicectl/sluicectl}"
+CLIENT="${CLIENT:-$BUILD/tests/sluice_test_connect}"
+for b in "$SLUICED" "$SLUICECTL" "$CLIENT"; do
+  [ -x "$b" ] || { echo "run.sh: missing binary $b (use --build DIR)" >&2; exit 2; }
+done
+if ! command -v qemu-system-x86_64 >/dev/null; then
+  echo "run.sh: qemu-system-x86_64 not found (apt-get install qemu-system-x86); skipping" >&2
+  [ "${SLUICE_REQUIRE_VM:-${SLUICE_REQUIRE_PRIVILEGED:-0}}" = 1 ] && exit 1
+  exit 77
+fi
+if [ "$ACCEL" = auto ]; then
+  if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then ACCEL=kvm; else ACCEL=tcg; fi
+fi
+mkdir -p "$CACHE"
+WORK="$(mktemp -d /tmp/sluice-vm.XXXXXX)"
+QPID=""
+cleanup() {
+  if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then kill "$QPID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# apt-get download PACKAGE into the cache (as root, apt would drop to _apt: keep it unsandboxed).
+fetch_deb() {
+  local pkg="$1" deb
+  deb="$(ls "$CACHE/${pkg}"_*.deb 2>/dev/null | head -1 || true)"
+  if [ -z "$deb" ]; then
+    (cd "$CACHE" && apt-get download -o APT::Sandbox::User=root "$pkg" >&2) || return 1
+    deb="$(ls "$CACHE/${pkg}"_*.deb | head -1)"
+  fi
+  echo "$deb"
+}
+
+# --- initramfs (the same for every kernel) --------------------------------------------------
+BUSYBOX="$(command -v busybox 2>/dev/null || true)"
+if [ -z "$BUSYBOX" ] || ! file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked'; then
+  BUSYBOX="$CACHE/busybox-static/bin/busybox"
+  if [ ! -x "$BUSYBOX" ]; then
+    deb="$(fetch_deb busybox-static)"
+    dpkg-deb -x "$deb" "$CACHE/busybox-static"
+  fi
+fi
+ROOT="$WORK/root"
+mkdir -p "$ROOT"/{bin,sbin,etc,proc,sys,dev,tmp,run,lib64,lib/x86_64-linux-gnu}
+cp "$BUSYBOX" "$ROOT/bin/busybox"
+ln -s busybox "$ROOT/bin/sh"
+# Debug info off: sluiced is ~70 MB with it, and the initramfs sits in guest RAM.
+objcopy --strip-debug "$SLUICED" "$ROOT/bin/sluiced"
+objcopy --strip-debug "$SLUICECTL" "$ROOT/bin/sluicectl"
+cp "$CLIENT" "$ROOT/bin/sluice_test_connect"
+for lib in $(ldd "$SLUICED" "$SLUICECTL" "$CLIENT" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}' | sort -u); do
+  dest="$ROOT$lib"
+  case "$lib" in /usr/lib/*) dest="$ROOT${lib#/usr}" ;; esac
+  mkdir -p "$(dirname "$dest")"
+  cp -L "$lib" "$dest"
+done
+[ -e "$ROOT/lib64/ld-linux-x86-64.so.2" ] || cp -L /lib64/ld-linux-x86-64.so.2 "$ROOT/lib64/"
+# For the diagnosis when sluiced fails to load: bpftool and the BPF object, when available.
+BPFOBJ="${BPFOBJ:-$(dirname "$(dirname "$(dirname "$(dirname "$SLUICED")")")")/bpf/sluice_sensor.bpf.o}"
+BPFTOOL="$(command -v bpftool || true)"
+if [ -n "$BPFTOOL" ] && [ -e "$BPFOBJ" ]; then
+  cp "$BPFTOOL" "$ROOT/bin/bpftool"
+  cp "$BPFOBJ" "$ROOT/sluice_sensor.bpf.o"
+  for lib in $(ldd "$BPFTOOL" | awk '/=> \//{print $3}'); do
+    [ -e "$ROOT$lib" ] || { mkdir -p "$ROOT$(dirname "$lib")"; cp -L "$lib" "$ROOT$lib"; }
+  done
+fi
+echo "root:x:0:0:root:/:/bin/sh" > "$ROOT/etc/passwd"
+echo "root:x:0:" > "$ROOT/etc/group"
+cp "$HERE/init.sh" "$ROOT/init"
+chmod 755 "$ROOT/init"
+(cd "$ROOT" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null | gzip -1 > "$WORK/initramfs.gz")
+echo "run.sh: initramfs $(du -h "$WORK/initramfs.gz" | cut -f1), accel $ACCEL" >&2
+
+# --- kernels ----------------------------------------------------------------------------------
+declare -a NAMES PKGS EXPECT
+while read -r name pkg expect _; do
+  case "$name" in ''|'#'*) continue ;; esac
+  if [ ${#KERNELS[@]} -gt 0 ]; then
+    keep=0; for k in "${KERNELS[@]}"; do [ "$k" = "$name" ] && keep=1; done
+    [ $keep = 1 ] || continue
+  fi
+  NAMES+=("$name"); PKGS+=("$pkg"); EXPECT+=("${expect:-any}")
+done < "$HERE/kernels.txt"
+if [ ${#NAMES[@]} -eq 0 ]; then echo "run.sh: no kernel selected" >&2; exit 2; fi
+
+if [ "$ACCEL" = kvm ]; then QACCEL=(-accel kvm -cpu host); else QACCEL=(-accel tcg -cpu max); fi
+get() { sed -n "s/^$1=//p" "$2" | head -1; }
+ROWS=()
+FAIL=0
+for idx in "${!NAMES[@]}"; do
+  name="${NAMES[$idx]}" pkg="${PKGS[$idx]}" expect="${EXPECT[$idx]}"
+  start=$(date +%s)
+  kdir="$CACHE/$pkg"
+  if [ ! -s "$kdir/vmlinuz" ]; then
+    deb="$(fetch_deb "$pkg")" || { ROWS+=("$name|$pkg|download failed"); FAIL=1; continue; }
+    mkdir -p "$kdir"
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$kdir" --wildcards './boot/vmlinuz-*'
+    mv "$kdir"/boot/vmlinuz-* "$kdir/vmlinuz"
+    rm -rf "$kdir/boot"
+  fi
+  log="$WORK/$name.console"
+  echo "run.sh: booting $name ($pkg, $ACCEL)" >&2
+  set +e
+  timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 "${QACCEL[@]}" -m 2G -smp 2 \
+    -nographic -no-reboot -kernel "$kdir/vmlinuz" -initrd "$WORK/initramfs.gz" \
+    -append "console=ttyS0 lsm=lockdown,capability,bpf panic=-1" \
+    -nic none -monitor none -serial stdio </dev/null >"$log" 2>&1 &
+  QPID=$!
+  wait $QPID; qrc=$?
+  QPID=""
+  set -e
+  dur=$(( $(date +%s) - start ))
+  mkdir -p "${SLUICE_VM_LOGDIR:-$CACHE/logs}"
+  cp "$log" "${SLUICE_VM_LOGDIR:-$CACHE/logs}/$name.console"
+  res="$WORK/$name.result"
+  tr -d '\r' < "$log" | sed -n '/^SLUICE-VM-RESULT-BEGIN$/,/^SLUICE-VM-RESULT-END$/p' > "$res"
+  boot="$(get boot "$res")"; ready="$(get sluiced_ready "$res")"
+  probe="$(get probe_line "$res")"
+  fallbacks="${probe#*fallbacks in use: }"
+  lsm="$(get lsm "$res")"
+  # Preferred families (DESIGN §4): a fallback whose preferred side is one of these means the
+  # feature probe did not pick the preferred hook.
+  pref_fb="$(echo "$fallbacks" | tr ',' '\n' | sed 's/^ *//' | grep -E '^(fentry|fexit|lsm|tp_btf)/' || true)"
+  if [ "$ready" != yes ] || [ -z "$probe" ]; then hooks="none (not loaded)"
+  elif [ -z "$pref_fb" ]; then hooks="preferred"
+  else hooks="fallback ($(echo "$pref_fb" | wc -l) of $(echo "$probe" | sed -n 's/.*probe: \([0-9]*\) hooks.*/\1/p'))"; fi
+  case "$expect" in
+    preferred) [ "$hooks" = preferred ] && hookchk=ok || hookchk="fail (want preferred)" ;;
+    fallback) case "$hooks" in fallback*) hookchk=ok ;; *) hookchk="fail (want fallback)" ;; esac ;;
+    *) hookchk="n/a" ;;
+  esac
+  allowed="$(get allowed "$res")" denied="$(get denied "$res")"
+  deny=fail
+  [ "$allowed" = OK ] && [ "$denied" = "ERR EPERM" ] && [ "$(get denied_v4mapped "$res")" = "ERR EPERM" ] \
+    && [ "$(get denied_udp "$res")" = "ERR EPERM" ] && [ "$(get outside_denied "$res")" = OK ] \
+    && [ "$(get post_denied "$res")" = OK ] && deny=ok
+  alert=fail
+  [ "$(get alerts_blocked_egress "$res")" = 3 ] && [ "$(get alert_allowed_dst "$res")" = 0 ] && alert=ok
+  stop=fail
+  [ "$(get sluiced_exit "$res")" = 0 ] && [ -z "$(get pins_left "$res")" ] && stop=ok
+  verdict=PASS
+  hookfail=0; case "$hookchk" in fail*) hookfail=1 ;; esac
+  [ "$boot" = ok ] && [ "$ready" = yes ] && [ $hookfail = 0 ] && [ $deny = ok ] && [ $alert = ok ] && [ $stop = ok ] || { verdict=FAIL; FAIL=1; }
+  offers="BTF=$(get btf "$res"),LSM-bpf=$(case ",$lsm," in *,bpf,*) echo yes ;; *) echo no ;; esac)"
+  ROWS+=("$name|$(get kernel "$res")|${boot:-no (qemu rc $qrc)}|$offers|${ready:-no}|$hooks|$expect: $hookchk|$deny|$alert|$stop|${dur}s|$verdict")
+  echo "run.sh: $name: $verdict in ${dur}s; ${probe:-no feature probe line}; lsm=$lsm btf=$(get btf "$res")" >&2
+  if [ $verdict = FAIL ]; then
+    echo "----- $name result block / sluiced log (console: ${SLUICE_VM_LOGDIR:-$CACHE/logs}/$name.console)" >&2
+    grep -v '^probes=' "$res" >&2
+    tr -d '\r' < "$log" | sed -n '/^SLUICE-VM-LOG-BEGIN$/,/^SLUICE-VM-LOG-END$/p' | tail -40 >&2
+    [ -s "$res" ] || tail -30 "$log" >&2
+  else
+    sed 's/^/  /' "$res" | grep -E 'verifier_|probe_line|optional_missing|lsm=|sluiced_start_s|guest_s' >&2 || true
+  fi
+done
+
+echo
+echo "| kernel | uname -r | boot | kernel offers | sluiced ready | hooks (feature probe) | hooks check | deny checks | alert check | clean stop | duration | result |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+for r in "${ROWS[@]}"; do echo "| $r |" | sed 's/|/ | /g; s/^ //; s/  */ /g'; done
+exit $FAIL
