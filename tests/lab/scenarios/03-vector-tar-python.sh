@@ -1,9 +1,7 @@
 #!/bin/bash
 # title: vector index tarred to /tmp, then (2 s later) uploaded to object storage with python
-# expect-monitor: unexpected_egress cache_dump
-# expect-enforce: unexpected_egress
-# not expected: archive_staging (tar exits before its read totals reach the agent; see
-# tests/lab/README.md, known product limitations)
+# expect-monitor: unexpected_egress cache_dump archive_staging
+# expect-enforce: unexpected_egress archive_staging
 # block: zero
 # target: s3
 source "$(dirname "$0")/../lib.sh"
