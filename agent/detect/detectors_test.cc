@@ -395,6 +395,16 @@ TEST(ToolEgressTest, CurlUnderTheInferenceWorkload) {
   EXPECT_EQ(ToolEgressDetector().Evaluate(r, c)->severity, Severity::kMedium);
 }
 
+TEST(ToolEgressTest, DebiansNetcatByTheNameItRunsAs) {
+  const RuleSet r = Rules();
+  for (const char* exe : {"/usr/bin/nc.openbsd", "/usr/bin/nc.traditional", "/usr/bin/nc"}) {
+    auto a = ToolEgressDetector().Evaluate(
+        r, {SubjectOf(r, 1, exe), PeerOf("203.0.113.9", 9000), false, ""});
+    ASSERT_TRUE(a) << exe;
+  }
+  EXPECT_TRUE(ToolEgressDetector::ToolName("/usr/bin/ncx").empty());
+}
+
 TEST(ToolEgressTest, NearMisses) {
   RuleSet r = Rules();
   const ToolEgressDetector d;

@@ -8,10 +8,13 @@
 namespace sluice::detect {
 namespace {
 
-constexpr std::array<absl::string_view, 22> kTools = {
-    "curl", "wget", "scp",   "sftp",  "rsync", "rclone", "aws",  "gsutil", "gcloud", "az",  "s3cmd",
-    "nc",   "ncat", "netcat", "socat", "ftp",  "lftp",   "ssh",  "telnet", "mc",     "azcopy",
-    "httpie"};
+// Debian's `nc` is a symlink to nc.openbsd or nc.traditional: the process runs (and /proc names)
+// the target, so both names are listed.
+constexpr std::array<absl::string_view, 24> kTools = {
+    "curl", "wget",   "scp",           "sftp",   "rsync", "rclone", "aws",    "gsutil",
+    "gcloud", "az",   "s3cmd",         "nc",     "ncat",  "netcat", "socat",  "ftp",
+    "lftp",   "ssh",  "telnet",        "mc",     "azcopy", "httpie", "nc.openbsd",
+    "nc.traditional"};
 
 // Roles that run services, not operators: a tool under them is not routine.
 bool ServiceRole(const std::string& role) {

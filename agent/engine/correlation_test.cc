@@ -491,6 +491,29 @@ TEST_F(CorrelationTest, CurlSpawnedByTheInferenceServer) {
   EXPECT_THAT(sink_.alerts[0].description, HasSubstr("started by /usr/bin/python3"));
 }
 
+TEST_F(CorrelationTest, AToolsNameLookupIsNotItsTransfer) {
+  Process(kPid, kLlm, "/usr/bin/python3");
+  Process(kPid + 1, kLlm, "/usr/bin/curl", kPid);
+  events::ConnectEvent dns{};
+  dns.hdr = {SLUICE_EV_CONNECT, 2 * kSec, kPid + 1, kPid + 1, kLlm};
+  dns.workload_id = 1;
+  dns.dport = 53;
+  dns.protocol = 17;
+  dns.daddr = V4(10, 0, 0, 53);
+  engine_->OnInput(dns);
+  EXPECT_TRUE(std::none_of(sink_.alerts.begin(), sink_.alerts.end(),
+                           [](const auto& a) { return a.detector == "tool_egress"; }));
+  events::ConnectEvent up = dns;
+  up.hdr.ts_ns = 3 * kSec;
+  up.dport = 443;
+  up.protocol = 6;
+  up.daddr = V4(10, 30, 0, 5);
+  engine_->OnInput(up);
+  ASSERT_FALSE(sink_.alerts.empty());
+  EXPECT_EQ(sink_.alerts.back().detector, "tool_egress");
+  EXPECT_EQ(sink_.alerts.back().destination.port, 443);
+}
+
 TEST_F(CorrelationTest, PlaintextHttpFromTheSyncWorkload) {
   Process(kPid, kCrm, "/usr/bin/python3");
   Open(30, FlowOf(kPid, kCrm, 0, V4(10, 30, 0, 5), 8080, 0), 1 * kSec);

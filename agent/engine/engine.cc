@@ -670,9 +670,12 @@ void Engine::OnConnect(const events::ConnectEvent& e) {
     }
   }
 
-  // A transfer tool under a service workload: once per process, on its first connect off-host.
+  // A transfer tool under a service workload: once per process, on its first connect off-host
+  // that is not its name lookup (port 53: the resolver query comes first and would take the
+  // finding away from the transfer).
   if (!detect::ToolEgressDetector::ToolName(subject.process.Image()).empty() &&
-      !tools_reported_.contains(e.hdr.pid) && !detect::IsLoopback(obs.daddr)) {
+      !tools_reported_.contains(e.hdr.pid) && !detect::IsLoopback(obs.daddr) &&
+      obs.dport != 53) {
     detect::ToolConnect tc;
     tc.subject = subject;
     tc.peer.ip = obs.daddr;
