@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "agent/common/replace_file.h"
 #include "agent/common/unique_fd.h"
 
 namespace sluice {
@@ -61,20 +62,7 @@ absl::StatusOr<std::string> LoadOrCreateHostKey(const std::string& dir) {
   if (errno != ENOENT) return Errno(path);
   absl::StatusOr<std::string> key = EphemeralHostKey();
   if (!key.ok()) return key.status();
-  const std::string tmp = absl::StrCat(path, ".tmp");
-  UniqueFd out(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (out.get() < 0) return Errno(tmp);
-  if (write(out.get(), key->data(), key->size()) != static_cast<ssize_t>(key->size()) ||
-      fsync(out.get()) != 0) {
-    absl::Status s = Errno(tmp);
-    unlink(tmp.c_str());
-    return s;
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    absl::Status s = Errno(path);
-    unlink(tmp.c_str());
-    return s;
-  }
+  if (absl::Status s = ReplaceFile(path, *key); !s.ok()) return s;
   return key;
 }
 

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/common/replace_file.h"
 #include "agent/common/unique_fd.h"
 #include "agent/detect/alert_uid.h"
 #include "nlohmann/json.hpp"
@@ -114,36 +115,7 @@ absl::StatusOr<Controls> Controls::FromJson(const std::string& text) {
 }
 
 absl::Status Controls::Save(const std::string& path) const {
-  const std::string tmp = path + ".tmp";
-  const std::string text = ToJson();
-  {
-    UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd.valid()) {
-      return absl::InternalError(absl::StrCat("cannot write ", tmp, ": ", strerror(errno)));
-    }
-    size_t done = 0;
-    while (done < text.size()) {
-      const ssize_t n = write(fd.get(), text.data() + done, text.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        const int err = errno;
-        unlink(tmp.c_str());
-        return absl::InternalError(absl::StrCat("cannot write ", tmp, ": ", strerror(err)));
-      }
-      done += static_cast<size_t>(n);
-    }
-    if (fsync(fd.get()) != 0) {
-      const int err = errno;
-      unlink(tmp.c_str());
-      return absl::InternalError(absl::StrCat("cannot sync ", tmp, ": ", strerror(err)));
-    }
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat("cannot replace ", path, ": ", strerror(err)));
-  }
-  return absl::OkStatus();
+  return ReplaceFile(path, ToJson());
 }
 
 absl::StatusOr<Controls> Controls::Load(const std::string& path) {
