@@ -260,20 +260,26 @@ int Denied(const std::string& path) {
   return kExitFailure;
 }
 
-// Before gRPC: one connect(2) of our own tells "not running" (no socket, connection refused)
-// from "not allowed" (EACCES on the 0600 socket) precisely; gRPC would report both as
-// UNAVAILABLE. Returns 0 when the agent accepts connections, else the exit code (printed).
-int Preflight(const std::string& path) {
+// One connect(2) of our own to the control socket: 0 when the agent accepts, else the errno
+// (ENAMETOOLONG for a path a unix socket cannot take).
+int ConnectErrno(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
-    return Unreachable(path, "socket path too long");
-  }
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) return ENAMETOOLONG;
   std::memcpy(addr.sun_path, path.data(), path.size());
   sluice::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return Unreachable(path, strerror(errno));
+  if (!fd.valid()) return errno;
   if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) return 0;
-  const int err = errno;
+  return errno;
+}
+
+// Before gRPC: our own connect tells "not running" (no socket, connection refused) from "not
+// allowed" (EACCES on the 0600 socket) precisely; gRPC would report both as UNAVAILABLE.
+// Returns 0 when the agent accepts connections, else the exit code (printed).
+int Preflight(const std::string& path) {
+  const int err = ConnectErrno(path);
+  if (err == 0) return 0;
+  if (err == ENAMETOOLONG) return Unreachable(path, "socket path too long");
   if (err == EACCES || err == EPERM) return Denied(path);
   return Unreachable(path, strerror(err));
 }
@@ -682,14 +688,8 @@ int FlowsCommand(const std::string& path, const std::string& workload, uint32_t 
 // Whether connect(2) to the socket says nobody listens there (no socket file, refused): then no
 // agent runs with that socket.
 bool NobodyListens(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path)) return false;
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  sluice::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return false;
-  if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) return false;
-  return errno == ENOENT || errno == ECONNREFUSED;
+  const int err = ConnectErrno(path);
+  return err == ENOENT || err == ECONNREFUSED;
 }
 
 // `sluicectl disarm` with no agent running: the pinned programs it left in force are detached
