@@ -15,6 +15,7 @@
 #include <deque>
 #include <mutex>
 
+#include "agent/bpf/hook_probe.h"
 #include "agent/bpf/pins.h"
 #include "agent/common/unique_fd.h"
 #include "absl/strings/str_cat.h"
@@ -99,19 +100,38 @@ void Sensor::RingDeleter::operator()(ring_buffer* r) const { ring_buffer__free(r
 
 namespace {
 
-// Hook variants chosen by the feature probe: the preferred program of a family is loaded where
-// the kernel accepts it, else its fallback (DESIGN §4 table). Programs not listed always load.
-struct Variant {
-  const char* family;     // what the probe observes
-  const char* preferred;  // program name
-  const char* preferred_hook;
-  const char* fallback;   // program name
-  const char* fallback_hook;
+// Hook families with a preferred variant (DESIGN §4 table). Before loading, the feature probe
+// (hook_probe.h) tries each family's preferred hook on this kernel; the family then loads either
+// its preferred programs or its fallback programs, never both (they count the same bytes).
+// Programs not named here always load.
+struct Family {
+  const char* name;  // what the family observes
+  HookKind kind;
+  const char* target;  // the preferred hook's tracepoint / kernel function / LSM hook
+  const char* preferred[2];  // program names, null-terminated; attached to HookName(kind, target)
+  const char* fallback[7];   // program names, null-terminated; their hooks are in kHooks
 };
-constexpr Variant kVariants[] = {
-    {"process fork", "sluice_fork_btf", "tp_btf/sched_process_fork", "sluice_fork",
-     "tracepoint/sched/sched_process_fork"},
+constexpr Family kFamilies[] = {
+    {"process exec", HookKind::kTpBtf, "sched_process_exec", {"sluice_exec_btf"}, {"sluice_exec"}},
+    {"process exit", HookKind::kTpBtf, "sched_process_exit", {"sluice_exit_btf"}, {"sluice_exit"}},
+    {"process fork", HookKind::kTpBtf, "sched_process_fork", {"sluice_fork_btf"}, {"sluice_fork"}},
+    {"file open", HookKind::kLsm, "file_open", {"sluice_lsm_file_open"},
+     {"sluice_enter_openat", "sluice_enter_openat2", "sluice_enter_open_legacy"}},
+    {"file read", HookKind::kFexit, "vfs_read", {"sluice_fexit_vfs_read"},
+     {"sluice_enter_read", "sluice_exit_read", "sluice_enter_pread64", "sluice_exit_pread64"}},
+    {"file readv", HookKind::kFexit, "vfs_readv", {"sluice_fexit_vfs_readv"},
+     {"sluice_enter_readv", "sluice_exit_readv", "sluice_enter_preadv", "sluice_exit_preadv",
+      "sluice_enter_preadv2", "sluice_exit_preadv2"}},
 };
+
+template <size_t N>
+bool Names(const char* const (&names)[N], absl::string_view prog) {
+  for (const char* n : names) {
+    if (n == nullptr) break;
+    if (prog == n) return true;
+  }
+  return false;
+}
 
 // Attached at start. Uprobes (TLS) are attached per watched process by the TLS attacher.
 struct Hook {
@@ -119,70 +139,74 @@ struct Hook {
   const char* hook;
   bool cgroup;    // attach at the cgroup v2 root (multi-attach link)
   bool required;  // a failure aborts the start; otherwise the probe is reported as missing
-  const char* preferred;  // the hook DESIGN prefers where this one is the fallback ("" if none)
 };
+// Not in kFamilies, so on every kernel: connect/accept stay on the syscall tracepoints because
+// they see the fd and the syscall's result (EINPROGRESS included), which ties TLS calls and
+// flows to sockets; fentry tcp_connect would not (cgroup/connect4/6 sees every attempt anyway).
+// TCP state and bytes come from tp_btf inet_sock_set_state + the socket itself, which already
+// carries the exact totals fexit tcp_close would read. mmap's length is only in the syscall.
 // Order matters: process tracking and the observation probes are live before the enforcement
 // hooks start deciding, so no decision is made that the agent cannot see.
 constexpr Hook kHooks[] = {
-    {"sluice_exec", "tracepoint/sched/sched_process_exec", false, true, "tp_btf/sched_process_exec"},
-    {"sluice_exit", "tracepoint/sched/sched_process_exit", false, true, "tp_btf/sched_process_exit"},
-    {"sluice_cgroup_mkdir", "tracepoint/cgroup/cgroup_mkdir", false, true, ""},
-    {"sluice_enter_connect", "tracepoint/syscalls/sys_enter_connect", false, true,
-     "fentry/tcp_connect"},
-    {"sluice_exit_connect", "tracepoint/syscalls/sys_exit_connect", false, true, "fexit/tcp_connect"},
-    {"sluice_sock_state", "tp_btf/inet_sock_set_state", false, true, "fexit/tcp_close"},
-    {"sluice_exit_accept4", "tracepoint/syscalls/sys_exit_accept4", false, true, "fexit/inet_csk_accept"},
-    {"sluice_exit_accept", "tracepoint/syscalls/sys_exit_accept", false, false, "fexit/inet_csk_accept"},
-    {"sluice_sendmsg4", "cgroup/sendmsg4", true, true, ""},
-    {"sluice_sendmsg6", "cgroup/sendmsg6", true, true, ""},
-    {"sluice_skb_egress", "cgroup_skb/egress", true, true, ""},
-    {"sluice_skb_ingress", "cgroup_skb/ingress", true, true, ""},
-    {"sluice_sock_release", "cgroup/sock_release", true, true, ""},
-    {"sluice_dns_ingress", "cgroup_skb/ingress", true, true, ""},
-    {"sluice_enter_openat", "tracepoint/syscalls/sys_enter_openat", false, true, "lsm/file_open"},
-    {"sluice_exit_openat", "tracepoint/syscalls/sys_exit_openat", false, true, "lsm/file_open"},
-    {"sluice_enter_openat2", "tracepoint/syscalls/sys_enter_openat2", false, false, "lsm/file_open"},
-    {"sluice_exit_openat2", "tracepoint/syscalls/sys_exit_openat2", false, false, "lsm/file_open"},
-    {"sluice_enter_open_legacy", "tracepoint/syscalls/sys_enter_open", false, false, "lsm/file_open"},
-    {"sluice_exit_open_legacy", "tracepoint/syscalls/sys_exit_open", false, false, "lsm/file_open"},
-    {"sluice_enter_read", "tracepoint/syscalls/sys_enter_read", false, true, "fexit/vfs_read"},
-    {"sluice_exit_read", "tracepoint/syscalls/sys_exit_read", false, true, "fexit/vfs_read"},
-    {"sluice_enter_pread64", "tracepoint/syscalls/sys_enter_pread64", false, false, "fexit/vfs_read"},
-    {"sluice_exit_pread64", "tracepoint/syscalls/sys_exit_pread64", false, false, "fexit/vfs_read"},
-    {"sluice_enter_readv", "tracepoint/syscalls/sys_enter_readv", false, false, "fexit/vfs_readv"},
-    {"sluice_exit_readv", "tracepoint/syscalls/sys_exit_readv", false, false, "fexit/vfs_readv"},
-    {"sluice_enter_preadv", "tracepoint/syscalls/sys_enter_preadv", false, false, "fexit/vfs_readv"},
-    {"sluice_exit_preadv", "tracepoint/syscalls/sys_exit_preadv", false, false, "fexit/vfs_readv"},
-    {"sluice_enter_preadv2", "tracepoint/syscalls/sys_enter_preadv2", false, false, "fexit/vfs_readv"},
-    {"sluice_exit_preadv2", "tracepoint/syscalls/sys_exit_preadv2", false, false, "fexit/vfs_readv"},
-    {"sluice_enter_sendfile64", "tracepoint/syscalls/sys_enter_sendfile64", false, false, ""},
-    {"sluice_exit_sendfile64", "tracepoint/syscalls/sys_exit_sendfile64", false, false, ""},
-    {"sluice_enter_splice", "tracepoint/syscalls/sys_enter_splice", false, false, ""},
-    {"sluice_exit_splice", "tracepoint/syscalls/sys_exit_splice", false, false, ""},
-    {"sluice_enter_copy_file_range", "tracepoint/syscalls/sys_enter_copy_file_range", false, false, ""},
-    {"sluice_exit_copy_file_range", "tracepoint/syscalls/sys_exit_copy_file_range", false, false, ""},
-    {"sluice_enter_mmap", "tracepoint/syscalls/sys_enter_mmap", false, false, "lsm/mmap_file"},
-    {"sluice_exit_mmap", "tracepoint/syscalls/sys_exit_mmap", false, false, "lsm/mmap_file"},
-    {"sluice_enter_close", "tracepoint/syscalls/sys_enter_close", false, true, ""},
-    {"sluice_enter_dup2", "tracepoint/syscalls/sys_enter_dup2", false, false, ""},
-    {"sluice_enter_dup3", "tracepoint/syscalls/sys_enter_dup3", false, true, ""},
-    {"sluice_enter_dup", "tracepoint/syscalls/sys_enter_dup", false, true, ""},
-    {"sluice_exit_dup", "tracepoint/syscalls/sys_exit_dup", false, true, ""},
-    {"sluice_enter_fcntl", "tracepoint/syscalls/sys_enter_fcntl", false, true, ""},
-    {"sluice_exit_fcntl", "tracepoint/syscalls/sys_exit_fcntl", false, true, ""},
-    {"sluice_file_fork", "tracepoint/sched/sched_process_fork", false, true, ""},
-    {"sluice_tls_write", "tracepoint/syscalls/sys_enter_write", false, true, ""},
-    {"sluice_tls_writev", "tracepoint/syscalls/sys_enter_writev", false, false, ""},
-    {"sluice_tls_sendto", "tracepoint/syscalls/sys_enter_sendto", false, false, ""},
-    {"sluice_tls_sendmsg", "tracepoint/syscalls/sys_enter_sendmsg", false, false, ""},
-    {"sluice_tls_read", "tracepoint/syscalls/sys_enter_read", false, true, ""},
-    {"sluice_tls_readv", "tracepoint/syscalls/sys_enter_readv", false, false, ""},
-    {"sluice_tls_recvfrom", "tracepoint/syscalls/sys_enter_recvfrom", false, false, ""},
-    {"sluice_tls_recvmsg", "tracepoint/syscalls/sys_enter_recvmsg", false, false, ""},
-    {"sluice_connect4", "cgroup/connect4", true, true, ""},
-    {"sluice_connect6", "cgroup/connect6", true, true, ""},
-    {"sluice_enforce_sendmsg4", "cgroup/sendmsg4", true, true, ""},
-    {"sluice_enforce_sendmsg6", "cgroup/sendmsg6", true, true, ""},
+    {"sluice_exec", "tracepoint/sched/sched_process_exec", false, true},
+    {"sluice_exit", "tracepoint/sched/sched_process_exit", false, true},
+    {"sluice_fork", "tracepoint/sched/sched_process_fork", false, true},
+    {"sluice_cgroup_mkdir", "tracepoint/cgroup/cgroup_mkdir", false, true},
+    {"sluice_enter_connect", "tracepoint/syscalls/sys_enter_connect", false, true},
+    {"sluice_exit_connect", "tracepoint/syscalls/sys_exit_connect", false, true},
+    {"sluice_sock_state", "tp_btf/inet_sock_set_state", false, true},
+    {"sluice_exit_accept4", "tracepoint/syscalls/sys_exit_accept4", false, true},
+    {"sluice_exit_accept", "tracepoint/syscalls/sys_exit_accept", false, false},
+    {"sluice_sendmsg4", "cgroup/sendmsg4", true, true},
+    {"sluice_sendmsg6", "cgroup/sendmsg6", true, true},
+    {"sluice_skb_egress", "cgroup_skb/egress", true, true},
+    {"sluice_skb_ingress", "cgroup_skb/ingress", true, true},
+    {"sluice_sock_release", "cgroup/sock_release", true, true},
+    {"sluice_dns_ingress", "cgroup_skb/ingress", true, true},
+    {"sluice_enter_openat", "tracepoint/syscalls/sys_enter_openat", false, true},
+    {"sluice_exit_openat", "tracepoint/syscalls/sys_exit_openat", false, true},
+    {"sluice_enter_openat2", "tracepoint/syscalls/sys_enter_openat2", false, false},
+    {"sluice_exit_openat2", "tracepoint/syscalls/sys_exit_openat2", false, false},
+    {"sluice_enter_open_legacy", "tracepoint/syscalls/sys_enter_open", false, false},
+    {"sluice_exit_open_legacy", "tracepoint/syscalls/sys_exit_open", false, false},
+    {"sluice_enter_read", "tracepoint/syscalls/sys_enter_read", false, true},
+    {"sluice_exit_read", "tracepoint/syscalls/sys_exit_read", false, true},
+    {"sluice_enter_pread64", "tracepoint/syscalls/sys_enter_pread64", false, false},
+    {"sluice_exit_pread64", "tracepoint/syscalls/sys_exit_pread64", false, false},
+    {"sluice_enter_readv", "tracepoint/syscalls/sys_enter_readv", false, false},
+    {"sluice_exit_readv", "tracepoint/syscalls/sys_exit_readv", false, false},
+    {"sluice_enter_preadv", "tracepoint/syscalls/sys_enter_preadv", false, false},
+    {"sluice_exit_preadv", "tracepoint/syscalls/sys_exit_preadv", false, false},
+    {"sluice_enter_preadv2", "tracepoint/syscalls/sys_enter_preadv2", false, false},
+    {"sluice_exit_preadv2", "tracepoint/syscalls/sys_exit_preadv2", false, false},
+    {"sluice_enter_sendfile64", "tracepoint/syscalls/sys_enter_sendfile64", false, false},
+    {"sluice_exit_sendfile64", "tracepoint/syscalls/sys_exit_sendfile64", false, false},
+    {"sluice_enter_splice", "tracepoint/syscalls/sys_enter_splice", false, false},
+    {"sluice_exit_splice", "tracepoint/syscalls/sys_exit_splice", false, false},
+    {"sluice_enter_copy_file_range", "tracepoint/syscalls/sys_enter_copy_file_range", false, false},
+    {"sluice_exit_copy_file_range", "tracepoint/syscalls/sys_exit_copy_file_range", false, false},
+    {"sluice_enter_mmap", "tracepoint/syscalls/sys_enter_mmap", false, false},
+    {"sluice_exit_mmap", "tracepoint/syscalls/sys_exit_mmap", false, false},
+    {"sluice_enter_close", "tracepoint/syscalls/sys_enter_close", false, true},
+    {"sluice_enter_dup2", "tracepoint/syscalls/sys_enter_dup2", false, false},
+    {"sluice_enter_dup3", "tracepoint/syscalls/sys_enter_dup3", false, true},
+    {"sluice_enter_dup", "tracepoint/syscalls/sys_enter_dup", false, true},
+    {"sluice_exit_dup", "tracepoint/syscalls/sys_exit_dup", false, true},
+    {"sluice_enter_fcntl", "tracepoint/syscalls/sys_enter_fcntl", false, true},
+    {"sluice_exit_fcntl", "tracepoint/syscalls/sys_exit_fcntl", false, true},
+    {"sluice_file_fork", "tracepoint/sched/sched_process_fork", false, true},
+    {"sluice_tls_write", "tracepoint/syscalls/sys_enter_write", false, true},
+    {"sluice_tls_writev", "tracepoint/syscalls/sys_enter_writev", false, false},
+    {"sluice_tls_sendto", "tracepoint/syscalls/sys_enter_sendto", false, false},
+    {"sluice_tls_sendmsg", "tracepoint/syscalls/sys_enter_sendmsg", false, false},
+    {"sluice_tls_read", "tracepoint/syscalls/sys_enter_read", false, true},
+    {"sluice_tls_readv", "tracepoint/syscalls/sys_enter_readv", false, false},
+    {"sluice_tls_recvfrom", "tracepoint/syscalls/sys_enter_recvfrom", false, false},
+    {"sluice_tls_recvmsg", "tracepoint/syscalls/sys_enter_recvmsg", false, false},
+    {"sluice_connect4", "cgroup/connect4", true, true},
+    {"sluice_connect6", "cgroup/connect6", true, true},
+    {"sluice_enforce_sendmsg4", "cgroup/sendmsg4", true, true},
+    {"sluice_enforce_sendmsg6", "cgroup/sendmsg6", true, true},
 };
 
 }  // namespace
@@ -262,7 +286,8 @@ void Sensor::DropStalePins(const std::vector<std::string>& links) {
   }
 }
 
-absl::StatusOr<std::unique_ptr<Sensor>> Sensor::Load(const std::string& pin_dir) {
+absl::StatusOr<std::unique_ptr<Sensor>> Sensor::Load(const std::string& pin_dir,
+                                                     bool allow_preferred) {
   UniqueFd pin_lock;
   bool previous = false;
   if (!pin_dir.empty()) {
@@ -271,10 +296,37 @@ absl::StatusOr<std::unique_ptr<Sensor>> Sensor::Load(const std::string& pin_dir)
     pin_lock = *std::move(lock);
     previous = !PinnedNames(pin_dir, "maps").empty() || !PinnedNames(pin_dir, "links").empty();
   }
-  // Try the preferred variants first; when the kernel refuses the object, retry with the
-  // fallbacks and remember which family fell back.
+  // The feature probe: which families can use their preferred hook here. When the kernel still
+  // refuses the object with them (a verifier difference the probe cannot see), load again with
+  // every family on its fallback.
+  std::vector<FamilyChoice> choices;
+  {
+    const std::string lsms = allow_preferred ? ReadActiveLsms() : "";
+    for (const Family& f : kFamilies) {
+      FamilyChoice c{f.name, HookName(f.kind, f.target), false,
+                     "preferred hooks turned off (--hooks fallback)"};
+      if (allow_preferred) {
+        HookSupport h = ProbeHook(f.kind, f.target, lsms);
+        c.preferred = h.ok;
+        c.reason = h.reason;
+      }
+      choices.push_back(std::move(c));
+    }
+  }
   std::string first_error;
-  for (bool preferred : {true, false}) {
+  for (bool with_preferred : {true, false}) {
+    if (!with_preferred) {
+      if (std::none_of(choices.begin(), choices.end(),
+                       [](const FamilyChoice& c) { return c.preferred; })) {
+        break;  // the first pass already loaded every fallback
+      }
+      for (auto& c : choices) {
+        if (c.preferred) {
+          c.preferred = false;
+          c.reason = "the kernel refused the object with the preferred programs";
+        }
+      }
+    }
     LibbpfLogCapture capture;
     std::unique_ptr<Sensor> sensor(new Sensor());  // private constructor: make_unique cannot
     sensor->skel_.reset(sluice_sensor__open());
@@ -300,16 +352,22 @@ absl::StatusOr<std::unique_ptr<Sensor>> Sensor::Load(const std::string& pin_dir)
         }
       }
     }
-    for (const Variant& v : kVariants) {
-      bpf_program* pref = bpf_object__find_program_by_name(sensor->skel_->obj, v.preferred);
-      bpf_program* fall = bpf_object__find_program_by_name(sensor->skel_->obj, v.fallback);
-      if (pref) bpf_program__set_autoload(pref, preferred);
-      if (fall) bpf_program__set_autoload(fall, !preferred);
+    for (size_t i = 0; i < std::size(kFamilies); ++i) {
+      for (const char* name : kFamilies[i].preferred) {
+        if (name == nullptr) break;
+        bpf_program* prog = bpf_object__find_program_by_name(sensor->skel_->obj, name);
+        if (prog) bpf_program__set_autoload(prog, choices[i].preferred);
+      }
+      for (const char* name : kFamilies[i].fallback) {
+        if (name == nullptr) break;
+        bpf_program* prog = bpf_object__find_program_by_name(sensor->skel_->obj, name);
+        if (prog) bpf_program__set_autoload(prog, !choices[i].preferred);
+      }
     }
     // Uprobes are attached per process later; they load like any program.
     int err = sluice_sensor__load(sensor->skel_.get());
     if (err == 0) {
-      sensor->preferred_variants_ = preferred;
+      sensor->families_ = choices;
       if (sensor->pin_state_ == PinState::kFresh) {
         sensor->owns_pins_ = true;
         if (auto s = sensor->PinMaps(); !s.ok()) return s;
@@ -320,7 +378,6 @@ absl::StatusOr<std::unique_ptr<Sensor>> Sensor::Load(const std::string& pin_dir)
     std::string msg = absl::StrCat("BPF programs were rejected by the kernel (", strerror(-err),
                                    "); verifier log tail:\n", capture.Tail());
     if (first_error.empty()) first_error = msg;
-    if (!preferred) return absl::FailedPreconditionError(msg);
   }
   return absl::FailedPreconditionError(first_error);
 }
@@ -395,14 +452,27 @@ absl::Status Sensor::Attach(const std::string& cgroup2_root) {
     std::string tail = capture.Tail();
     return tail.empty() ? s : absl::Status(s.code(), absl::StrCat(s.message(), "\n", tail));
   };
-  for (const Variant& v : kVariants) {
-    const char* prog = preferred_variants_ ? v.preferred : v.fallback;
-    const char* hook = preferred_variants_ ? v.preferred_hook : v.fallback_hook;
-    absl::Status s = AttachOne(prog, hook, -1, preferred_variants_ ? "" : v.preferred_hook);
-    if (!s.ok()) return fail(s);
-  }
   for (const Hook& h : kHooks) {
-    absl::Status s = AttachOne(h.prog, h.hook, h.cgroup ? cgroup_fd.get() : -1, h.preferred);
+    // A family's fallback programs, or in the place of its first one, its preferred programs
+    // (the order of kHooks is kept either way).
+    const Family* family = nullptr;
+    const FamilyChoice* choice = nullptr;
+    for (size_t i = 0; i < std::size(kFamilies); ++i) {
+      if (Names(kFamilies[i].fallback, h.prog)) {
+        family = &kFamilies[i];
+        choice = &families_[i];
+      }
+    }
+    if (family != nullptr && choice->preferred) {
+      if (absl::string_view(h.prog) != family->fallback[0]) continue;
+      for (const char* name : family->preferred) {
+        if (name == nullptr) break;
+        if (absl::Status s = AttachOne(name, choice->hook, -1, ""); !s.ok()) return fail(s);
+      }
+      continue;
+    }
+    absl::Status s = AttachOne(h.prog, h.hook, h.cgroup ? cgroup_fd.get() : -1,
+                               family != nullptr ? choice->hook : "");
     // Optional hooks (syscalls an older kernel may lack) are reported, not fatal.
     if (!s.ok() && h.required) return fail(s);
   }

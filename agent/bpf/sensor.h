@@ -50,6 +50,14 @@ struct ProbeStatus {
   std::string error;           // why the attach failed
 };
 
+// The feature probe's decision for one hook family (DESIGN §4 table).
+struct FamilyChoice {
+  std::string family;  // e.g. "file open"
+  std::string hook;    // its preferred hook, e.g. "lsm/file_open"
+  bool preferred = false;  // the preferred programs are loaded (else the fallbacks)
+  std::string reason;      // why not, when not
+};
+
 // Ring reservation failures and full-map updates, summed over CPUs, indexed by event type.
 struct LossCounters {
   std::array<uint64_t, SLUICE_EV_TYPE_MAX> ring_full{};
@@ -75,8 +83,10 @@ class Sensor {
 
   // Opens and loads the programs. On a verifier rejection the status carries the tail of the
   // verifier log. Nothing is attached yet.
-  // `pin_dir` empty: nothing is pinned.
-  static absl::StatusOr<std::unique_ptr<Sensor>> Load(const std::string& pin_dir = "");
+  // `pin_dir` empty: nothing is pinned. `allow_preferred` false loads every family's fallback
+  // (`sluiced --hooks fallback`), as on a kernel without fentry/fexit, BPF-LSM or tp_btf.
+  static absl::StatusOr<std::unique_ptr<Sensor>> Load(const std::string& pin_dir = "",
+                                                      bool allow_preferred = true);
   enum class PinState { kOff, kFresh, kAdopted, kReplaced };
   PinState pin_state() const { return pin_state_; }
   const std::string& pin_dir() const { return pin_dir_; }
@@ -100,6 +110,7 @@ class Sensor {
 
   LossCounters ReadLoss() const;
   const std::vector<ProbeStatus>& probes() const { return probes_; }
+  const std::vector<FamilyChoice>& families() const { return families_; }
 
   // Map fds for the enforce stage (agent/bpf/policy_maps.h).
   int selector_cfg_fd() const;
@@ -144,7 +155,7 @@ class Sensor {
   std::unique_ptr<::sluice_sensor, SkelDeleter> skel_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
   std::unique_ptr<ring_buffer, RingDeleter> rings_[kRingCount];
-  bool preferred_variants_ = true;
+  std::vector<FamilyChoice> families_;  // one per family, in the order of kFamilies
   RecordHandler handler_;
   std::vector<std::vector<uint8_t>> batch_;  // records of one Poll(), merged before dispatch
   std::vector<ProbeStatus> probes_;

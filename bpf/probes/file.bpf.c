@@ -2,11 +2,20 @@
 /*
  * File family: opens of sensitive files by watched workloads and the bytes read from them.
  *
- * Why these hooks: LSM file_open and fexit vfs_read are refused on the dev host (DESIGN §4
- * table), so the fallback is the syscall tracepoints: sys_enter/exit_open, openat and openat2 for
- * opens; read, pread64, readv, preadv, preadv2, sendfile64, splice, copy_file_range and mmap for
- * bytes. Cost control: only watched workloads pay for an open (path copy + LPM lookup); the read
- * probes of every other task stop at one hash lookup of (tgid, fd) in `open_files`.
+ * Why these hooks (DESIGN §4 table; the agent's feature probe picks per family, agent/bpf/
+ * hook_probe.h):
+ * - open: LSM file_open where the BPF LSM is active. It sees the opened file itself, so the path
+ *   matched is the resolved absolute one (bpf_d_path: no relative path, `..` or symlink games)
+ *   and no user memory is copied. The fd is only known when the syscall returns, so the
+ *   sys_exit_open* tracepoints stay and check that the fd holds the very file LSM saw.
+ *   Fallback: sys_enter_open/openat/openat2 copy the path as the caller passed it.
+ * - read: fexit vfs_read / vfs_readv, one program run per call that keys the totals by the file's
+ *   inode (no fd bookkeeping, no enter/exit pair). Fallback: the sys_enter/exit pairs of read,
+ *   pread64, readv, preadv and preadv2.
+ * - sendfile64, splice, copy_file_range and mmap: syscall tracepoints on every kernel (no hook
+ *   tells the length of a mapping or the input of a splice more cheaply).
+ * Cost control: only watched workloads pay for an open (path + LPM lookup); the read probes of
+ * every other task stop at one hash lookup (`open_files` by fd, or `file_io` by inode).
  *
  * A file is sensitive when its path (as opened, absolute) falls under a configured prefix, or
  * when its inode is already known to be sensitive: the kernel adds the inode of every
@@ -20,8 +29,10 @@
 #include "emit.bpf.h"
 #include "workload.bpf.h"
 #include "sock.bpf.h"
+#include <bpf/bpf_tracing.h>
 
 struct sluice_open_pending {
+	__u64 file;       /* the struct file LSM file_open saw; 0 from the syscall fallback */
 	__u32 class_id;   /* from the path match, 0 when the path matched nothing */
 	__u32 workload_id;
 	__u32 flags;
@@ -68,6 +79,28 @@ struct {
 	__type(value, struct sluice_file_scratch);
 } file_scratch SEC(".maps");
 
+/* Matches the path (n bytes with its NUL) against the prefixes and records the open in flight
+ * for the syscall's exit. */
+static __always_inline void sluice_open_record(struct sluice_file_scratch *s, long n,
+					       __u32 workload, __u32 flags, __u64 file)
+{
+	s->pending.file = file;
+	s->pending.class_id = 0;
+	s->pending.workload_id = workload;
+	s->pending.flags = flags;
+	s->pending._pad = 0;
+	if (n > 0 && s->pending.path[0] == '/') {
+		s->key.prefixlen = (__u32)(n - 1) * 8;  /* without the NUL */
+		__builtin_memcpy(s->key.path, s->pending.path, sizeof(s->key.path));
+		struct sluice_file_class *c = bpf_map_lookup_elem(&sensitive_prefix, &s->key);
+		if (c)
+			s->pending.class_id = c->class_id;
+	}
+	__u64 id = bpf_get_current_pid_tgid();
+	if (bpf_map_update_elem(&open_inflight, &id, &s->pending, BPF_ANY))
+		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
+}
+
 static __always_inline void sluice_enter_open(const char *upath, __u32 flags)
 {
 	__u32 workload = sluice_current_workload();
@@ -80,20 +113,27 @@ static __always_inline void sluice_enter_open(const char *upath, __u32 flags)
 	long n = bpf_probe_read_user_str(s->pending.path, sizeof(s->pending.path), upath);
 	if (n <= 0)
 		return;
-	s->pending.class_id = 0;
-	s->pending.workload_id = workload;
-	s->pending.flags = flags;
-	s->pending._pad = 0;
-	if (s->pending.path[0] == '/') {
-		s->key.prefixlen = (__u32)(n - 1) * 8;  /* without the NUL */
-		__builtin_memcpy(s->key.path, s->pending.path, sizeof(s->key.path));
-		struct sluice_file_class *c = bpf_map_lookup_elem(&sensitive_prefix, &s->key);
-		if (c)
-			s->pending.class_id = c->class_id;
-	}
-	__u64 id = bpf_get_current_pid_tgid();
-	if (bpf_map_update_elem(&open_inflight, &id, &s->pending, BPF_ANY))
-		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
+	sluice_open_record(s, n, workload, flags, 0);
+}
+
+/* Preferred open hook. Runs for every open in the kernel (exec of a binary too): the record is
+ * used only by an open syscall's exit whose new fd holds this file; a stale one is replaced by
+ * the next open or dropped by that exit. Always allows the open (returns 0). */
+SEC("lsm/file_open")
+int BPF_PROG(sluice_lsm_file_open, struct file *file)
+{
+	__u32 workload = sluice_current_workload();
+	if (workload == SLUICE_NO_WORKLOAD)
+		return 0;
+	__u32 zero = 0;
+	struct sluice_file_scratch *s = bpf_map_lookup_elem(&file_scratch, &zero);
+	if (!s)
+		return 0;
+	long n = bpf_d_path((struct path *)&file->f_path, s->pending.path, sizeof(s->pending.path));
+	if (n <= 0)
+		s->pending.path[0] = 0;  /* too long: the inode check still applies */
+	sluice_open_record(s, n, workload, file->f_flags, (__u64)file);
+	return 0;
 }
 
 static __always_inline void sluice_exit_open(long ret)
@@ -105,8 +145,8 @@ static __always_inline void sluice_exit_open(long ret)
 	if (ret < 0)
 		goto out;
 	struct file *f = sluice_fd_file((int)ret);
-	if (!f)
-		goto out;
+	if (!f || (p->file && p->file != (__u64)f))
+		goto out;  /* LSM saw another file: not this open's (e.g. left by an exec) */
 	struct sluice_exe_key ik = {};
 	ik.ino = BPF_CORE_READ(f, f_inode, i_ino);
 	ik.dev = sluice_user_dev(BPF_CORE_READ(f, f_inode, i_sb, s_dev));
@@ -228,6 +268,41 @@ static __always_inline void sluice_exit_io(long ret)
 		io->last_ns = bpf_ktime_get_boot_ns();
 	}
 	bpf_map_delete_elem(&io_inflight, &id);
+}
+
+/* Preferred read hooks: the file is an argument, so its totals are found by (tgid, inode)
+ * directly; every fd of it counts, inherited and duplicated ones included. */
+static __always_inline void sluice_file_read(struct file *file, long ret)
+{
+	struct inode *inode = file->f_inode;
+	struct sluice_file_io_key k = {
+		.tgid = bpf_get_current_pid_tgid() >> 32,
+		.dev = sluice_user_dev(inode->i_sb->s_dev),
+		.ino = inode->i_ino,
+	};
+	struct sluice_file_io *io = bpf_map_lookup_elem(&file_io, &k);
+	if (!io)
+		return;
+	if (ret > 0)
+		__sync_fetch_and_add(&io->bytes_read, (__u64)ret);
+	__sync_fetch_and_add(&io->calls, 1);
+	io->last_ns = bpf_ktime_get_boot_ns();
+}
+
+SEC("fexit/vfs_read")
+int BPF_PROG(sluice_fexit_vfs_read, struct file *file, char *buf, size_t count, loff_t *pos,
+	     ssize_t ret)
+{
+	sluice_file_read(file, ret);
+	return 0;
+}
+
+SEC("fexit/vfs_readv")
+int BPF_PROG(sluice_fexit_vfs_readv, struct file *file, const struct iovec *vec,
+	     unsigned long vlen, loff_t *pos, rwf_t flags, ssize_t ret)
+{
+	sluice_file_read(file, ret);
+	return 0;
 }
 
 #define SLUICE_IO_PROBES(name, fdarg)                                              \

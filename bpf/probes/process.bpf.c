@@ -2,11 +2,12 @@
 /*
  * Process family: exec, fork, exit, and cgroup creation.
  *
- * Why these hooks: the sched_process_* tracepoints are stable ABI on every kernel sluice targets
- * and work where kprobes/fentry do not. Fork has a tp_btf variant (preferred: it sees the child
- * task and so tells threads from processes) and a tracepoint fallback; the agent's feature probe
- * loads one of the two (DESIGN §4 table). cgroup_mkdir lets the agent put a new cgroup under watch
- * without polling the cgroup filesystem.
+ * Why these hooks: exec, fork and exit each have a tp_btf program (preferred: typed arguments, no
+ * trace-event buffer to format, and fork sees the child task and so tells threads from
+ * processes) and a sched_process_* tracepoint fallback, stable ABI on every kernel sluice
+ * targets. The agent's feature probe loads one of each pair (DESIGN §4 table; agent/bpf/
+ * hook_probe.h). cgroup_mkdir lets the agent put a new cgroup under watch without polling the
+ * cgroup filesystem.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -15,8 +16,8 @@
 #include "workload.bpf.h"
 #include <bpf/bpf_tracing.h>
 
-SEC("tracepoint/sched/sched_process_exec")
-int sluice_exec(struct trace_event_raw_sched_process_exec *ctx)
+/* `filename`: the path execve was given, a kernel string. */
+static __always_inline void sluice_on_exec(const void *filename)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 	struct sluice_exe_key key = {};
@@ -39,7 +40,7 @@ int sluice_exec(struct trace_event_raw_sched_process_exec *ctx)
 	struct sluice_exec_event *e =
 		sluice_reserve(&proc_events, sizeof(*e), SLUICE_EV_EXEC);
 	if (!e)
-		return 0;
+		return;
 	sluice_fill_header(&e->hdr, SLUICE_EV_EXEC, sizeof(*e));
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->uid = (__u32)bpf_get_current_uid_gid();
@@ -47,8 +48,7 @@ int sluice_exec(struct trace_event_raw_sched_process_exec *ctx)
 	e->exe_dev = key.dev;
 	e->workload_id = sluice_current_workload();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	unsigned int off = BPF_CORE_READ(ctx, __data_loc_filename) & 0xffff;
-	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + off);
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
 	/* argv of the new image is already on its stack. */
 	unsigned long arg_start = BPF_CORE_READ(task, mm, arg_start);
 	unsigned long arg_end = BPF_CORE_READ(task, mm, arg_end);
@@ -71,6 +71,20 @@ int sluice_exec(struct trace_event_raw_sched_process_exec *ctx)
 		sluice_submit_now(&proc_events, e);  /* the agent attaches TLS probes to it */
 	else
 		sluice_submit(&proc_events, e);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sluice_exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	sluice_on_exec(BPF_CORE_READ(bprm, filename));
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int sluice_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	unsigned int off = BPF_CORE_READ(ctx, __data_loc_filename) & 0xffff;
+	sluice_on_exec((void *)ctx + off);
 	return 0;
 }
 
@@ -126,24 +140,37 @@ int sluice_fork(struct trace_event_raw_sched_process_fork *ctx)
 	return 0;
 }
 
-SEC("tracepoint/sched/sched_process_exit")
-int sluice_exit(void *ctx)
+static __always_inline void sluice_on_exit(void)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
 	bpf_map_delete_elem(&task_match, &tid);
 	if ((id >> 32) != tid)
-		return 0;  /* a thread, not the process */
+		return;  /* a thread, not the process */
 
 	struct sluice_exit_event *e =
 		sluice_reserve(&proc_events, sizeof(*e), SLUICE_EV_EXIT);
 	if (!e)
-		return 0;
+		return;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 	sluice_fill_header(&e->hdr, SLUICE_EV_EXIT, sizeof(*e));
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->_pad = 0;
 	sluice_submit(&proc_events, e);
+}
+
+/* The exiting task is current in both. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sluice_exit_btf, struct task_struct *p)
+{
+	sluice_on_exit();
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int sluice_exit(void *ctx)
+{
+	sluice_on_exit();
 	return 0;
 }
 

@@ -413,7 +413,8 @@ void PrintStatus(const sluice::v1::StatusResponse& st) {
     for (const auto& p : st.probes()) {
       std::string state = p.attached() ? "attached" : "NOT ATTACHED";
       if (p.attached() && p.fallback_used()) {
-        absl::StrAppend(&state, " (fallback for ", p.preferred_hook(), ")");
+        absl::StrAppend(&state, " (fallback for ", p.preferred_hook(),
+                        p.fallback_reason().empty() ? "" : ": ", p.fallback_reason(), ")");
       }
       if (!p.attached() && !p.error().empty()) absl::StrAppend(&state, ": ", p.error());
       rows.push_back({p.name(), p.hook(), state});

@@ -302,6 +302,7 @@ struct Options {
   std::string resolv_conf = "/etc/resolv.conf";
   std::string pin_dir = sluice::bpf::kDefaultPinDir;
   bool keep_pinned_on_exit = false;
+  std::string hooks = "auto";
   std::string metrics_listen;
   std::string config_path;
 };
@@ -429,7 +430,8 @@ int Run(const Options& opt) {
     events = std::make_unique<JsonLinesEvents>(f);
   }
 
-  auto sensor = sluice::bpf::Sensor::Load(opt.pin_dir == "none" ? "" : opt.pin_dir);
+  auto sensor = sluice::bpf::Sensor::Load(opt.pin_dir == "none" ? "" : opt.pin_dir,
+                                          opt.hooks == "auto");
   if (!sensor.ok()) return Fail(kExitRuntime, sensor.status());
   std::string pinning;
   switch ((*sensor)->pin_state()) {
@@ -631,8 +633,21 @@ int Run(const Options& opt) {
   }
   fprintf(stderr, "sluiced: cgroup v2 at %s; probes: %s\n", cgroup_root->c_str(),
           absl::StrJoin(hooks, ", ").c_str());
-  fprintf(stderr, "sluiced: feature probe: %zu hooks attached; fallbacks in use: %s\n",
-          hooks.size() - missing.size(), absl::StrJoin(fallbacks, ", ").c_str());
+  std::vector<std::string> preferred_used;
+  std::vector<std::string> preferred_not;
+  for (const auto& f : (*sensor)->families()) {
+    if (f.preferred) {
+      preferred_used.push_back(absl::StrCat(f.family, ": ", f.hook));
+    } else {
+      preferred_not.push_back(absl::StrCat(f.family, ": ", f.hook, " (", f.reason, ")"));
+    }
+  }
+  fprintf(stderr, "sluiced: feature probe: %zu hooks attached; preferred hooks in use: %s; "
+                  "preferred hooks not usable: %s; fallbacks in use: %s\n",
+          hooks.size() - missing.size(),
+          preferred_used.empty() ? "none" : absl::StrJoin(preferred_used, ", ").c_str(),
+          preferred_not.empty() ? "none" : absl::StrJoin(preferred_not, ", ").c_str(),
+          fallbacks.empty() ? "none" : absl::StrJoin(fallbacks, ", ").c_str());
   if (!missing.empty()) {
     fprintf(stderr, "sluiced: optional hooks not available: %s\n",
             absl::StrJoin(missing, ", ").c_str());
@@ -670,6 +685,9 @@ int Run(const Options& opt) {
       out->set_attached(p.attached);
       out->set_preferred_hook(p.preferred);
       out->set_fallback_used(p.fallback_used);
+      for (const auto& f : (*sensor)->families()) {
+        if (p.fallback_used && f.hook == p.preferred) out->set_fallback_reason(f.reason);
+      }
       out->set_error(p.error);
     }
     const auto loss = (*sensor)->ReadLoss();
@@ -1064,6 +1082,12 @@ int main(int argc, char** argv) {
                "On SIGTERM/SIGINT, leave the pinned enforcement in force when it blocks "
                "(--mode enforce and armed, or a quarantine) for the next sluiced to adopt; "
                "without it a clean stop detaches everything");
+  app.add_option("--hooks", opt.hooks,
+                 "Kernel hooks: \"auto\" uses each family's preferred hook (tp_btf, fexit, "
+                 "BPF-LSM) where the feature probe finds it works and its tracepoint fallback "
+                 "elsewhere; \"fallback\" uses the tracepoints everywhere (troubleshooting)")
+      ->check(CLI::IsMember({"auto", "fallback"}))
+      ->capture_default_str();
   app.add_option("--test-container-root", opt.test_container_root,
                  "Testing only: read container labels from DIR/docker, DIR/containerd and "
                  "DIR/oci instead of the runtimes' own directories")
