@@ -1,7 +1,9 @@
 #!/bin/busybox sh
 # /init of the test VM (busybox sh; no python in the guest). Mounts what sluiced needs, starts
 # sluiced in enforce mode with a cgroup-selected workload, runs the connect client inside and
-# outside that cgroup, checks the alerts, prints one machine-readable result block on the console
+# outside that cgroup, checks the alerts, reads a sensitive file through every read path; then
+# starts sluiced again with --hooks fallback and reads the file the same ways (the preferred
+# hooks and the fallbacks must count the same bytes), prints one machine-readable result block on the console
 # between SLUICE-VM-RESULT-BEGIN and SLUICE-VM-RESULT-END (key=value lines), and powers off.
 # Copied into the initramfs by vmtests/run.sh.
 
@@ -43,12 +45,18 @@ ip addr add $ALLOWED/32 dev lo
 ip addr add $DENIED/32 dev lo
 echo "nameserver 192.0.2.53" > /etc/resolv.conf
 mkdir -p $CG
+# A sensitive file: 100000 bytes under the watched prefix.
+mkdir -p $W/cache
+dd if=/dev/urandom of=$W/cache/kv.bin bs=1000 count=100 2>/dev/null
 # A persistent TCP server on every address (busybox nc: -ll with -e).
 nc -ll -p $PORT -e /bin/cat >/dev/null 2>&1 &
 NCPID=$!
 
 cat > $W/rules.yaml <<EOF
 version: 1
+files:
+  - class: inference-cache
+    paths: ["$W/cache"]
 alerts:
   aggregate_window: 0
 workloads:
@@ -75,16 +83,55 @@ res pre_denied "$(in_cg inet $DENIED)"
 
 /bin/sluiced --rules $W/rules.yaml --mode enforce --alerts $W/alerts.jsonl \
 	--api-socket $W/api.sock --pin-dir /sys/fs/bpf/sluice-vm --state-dir $W/state \
-	>/dev/null 2>$W/sluiced.log &
+	--events $W/events.jsonl >/dev/null 2>$W/sluiced.log &
 SPID=$!
-ready=no
-i=0
-while [ $i -lt 1200 ]; do   # up to 120 s (TCG is slow)
-	if grep -q 'sluiced: ready' $W/sluiced.log; then ready=yes; break; fi
-	kill -0 $SPID 2>/dev/null || break
-	usleep 100000
-	i=$((i + 1))
-done
+wait_ready() { # LOG PID: "yes" once sluiced is ready, else "no"
+	i=0
+	while [ $i -lt 1200 ]; do   # up to 120 s (TCG is slow)
+		if grep -q 'sluiced: ready' $1; then echo yes; return; fi
+		kill -0 $2 2>/dev/null || break
+		usleep 100000
+		i=$((i + 1))
+	done
+	echo no
+}
+stop_sluiced() { # PID KEY: SIGTERM, wait, record the exit status under KEY
+	kill -TERM $1
+	i=0
+	while kill -0 $1 2>/dev/null && [ $i -lt 300 ]; do usleep 100000; i=$((i + 1)); done
+	if kill -0 $1 2>/dev/null; then res $2 hung; kill -KILL $1; else
+		wait $1; res $2 $?; fi
+}
+# Reads the sensitive file through each path from inside the workload's cgroup, waits for the
+# totals sluiced reports for each reader (after it exits), records them as
+# file_TAG_MODE=read:N,mapped:M,class:C (or "missing").
+file_checks() { # TAG EVENTS
+	pids=""
+	for mode in read pread readv preadv2 mmap sendfile; do
+		out="$(sh -c "echo \$\$ > $CG/cgroup.procs && exec /bin/sluice_test_fileread $mode $W/cache/kv.bin" 2>&1)"
+		pid="$(echo "$out" | sed -n 's/^pid=\([0-9]*\) .*/\1/p')"
+		pids="$pids $mode:${pid:-0}"
+	done
+	i=0
+	while [ $i -lt 300 ]; do   # up to 30 s: totals are reaped after the readers exit
+		n=0
+		for mp in $pids; do
+			grep '"type":"file_read"' $2 2>/dev/null | grep -q "\"pid\":${mp#*:}," && n=$((n + 1))
+		done
+		[ $n -eq 6 ] && break
+		usleep 100000
+		i=$((i + 1))
+	done
+	for mp in $pids; do
+		line="$(grep '"type":"file_read"' $2 2>/dev/null | grep "\"pid\":${mp#*:}," | head -1)"
+		if [ -z "$line" ]; then res file_$1_${mp%%:*} missing; continue; fi
+		r="$(echo "$line" | sed -n 's/.*"bytes_read":\([0-9]*\).*/\1/p')"
+		m="$(echo "$line" | sed -n 's/.*"bytes_mapped":\([0-9]*\).*/\1/p')"
+		c="$(echo "$line" | sed -n 's/.*"class":"\([^"]*\)".*/\1/p')"
+		res file_$1_${mp%%:*} "read:$r,mapped:$m,class:$c"
+	done
+}
+ready=$(wait_ready $W/sluiced.log $SPID)
 T1=$(cut -d' ' -f1 /proc/uptime)
 res sluiced_ready $ready
 res sluiced_start_s "$(awk -v a=$T0 -v b=$T1 'BEGIN{printf "%.1f", b-a}')"
@@ -110,13 +157,20 @@ if [ $ready = yes ]; then
 	res alerts_blocked_egress "$(grep '"Blocked"' $W/alerts.jsonl 2>/dev/null | grep -c 'unexpected_egress')"
 	res alert_allowed_dst "$(grep -c "\"$ALLOWED\"" $W/alerts.jsonl 2>/dev/null)"
 	res status "$(/bin/sluicectl --socket $W/api.sock status 2>&1 | head -3 | tr '\n' ' ')"
-	kill -TERM $SPID
-	i=0
-	while kill -0 $SPID 2>/dev/null && [ $i -lt 300 ]; do usleep 100000; i=$((i + 1)); done
-	if kill -0 $SPID 2>/dev/null; then res sluiced_exit hung; kill -KILL $SPID; else
-		wait $SPID; res sluiced_exit $?; fi
+	file_checks auto $W/events.jsonl
+	stop_sluiced $SPID sluiced_exit
 	res pins_left "$(ls /sys/fs/bpf/sluice-vm 2>/dev/null | tr '\n' ' ')"
 	res post_denied "$(in_cg inet $DENIED)"
+
+	# The same file checks on the tracepoint fallbacks of this kernel.
+	/bin/sluiced --rules $W/rules.yaml --mode monitor --alerts $W/alerts-fb.jsonl \
+		--api-socket $W/api-fb.sock --pin-dir none --hooks fallback \
+		--events $W/events-fb.jsonl >/dev/null 2>$W/sluiced-fb.log &
+	FPID=$!
+	res fallback_ready "$(wait_ready $W/sluiced-fb.log $FPID)"
+	res fallback_probe_line "$(grep 'sluiced: feature probe:' $W/sluiced-fb.log | head -1)"
+	file_checks fallback $W/events-fb.jsonl
+	stop_sluiced $FPID fallback_exit
 else
 	kill -KILL $SPID 2>/dev/null
 	# Diagnosis: sluiced keeps only the first 4 KiB of libbpf's verifier log. bpftool (when
@@ -143,6 +197,7 @@ cat $R
 echo SLUICE-VM-RESULT-END
 echo SLUICE-VM-LOG-BEGIN
 sed 's/^/sluiced| /' $W/sluiced.log
+[ -e $W/sluiced-fb.log ] && sed 's/^/sluiced-fb| /' $W/sluiced-fb.log
 sed 's/^/alert| /' $W/alerts.jsonl 2>/dev/null
 [ -e $W/bpftool.log ] && grep -v -E '^(libbpf: )?(CO-RE|sec |elf:|map |prog .*: relo|.*relocating)' $W/bpftool.log | tail -60 | sed 's/^/bpftool| /'
 echo SLUICE-VM-LOG-END

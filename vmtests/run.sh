@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Boots the Debian kernels of vmtests/kernels.txt in qemu with a busybox initramfs holding the
-# built sluiced, sluicectl and connect client (and every shared library they load), runs the
-# in-VM checks of vmtests/init.sh and prints one report line per kernel.
+# built sluiced, sluicectl, connect client and file reader (and every shared library they load),
+# runs the in-VM checks of vmtests/init.sh and prints one report line per kernel.
 #
 # Usage: vmtests/run.sh [--kernel NAME]... [--build DIR] [--sluiced P] [--sluicectl P]
-#                       [--client P] [--accel kvm|tcg|auto] [--timeout SECONDS] [--cache DIR]
+#                       [--client P] [--reader P] [--accel kvm|tcg|auto] [--timeout SECONDS] [--cache DIR]
 #   --kernel NAME   only this kernel of kernels.txt (repeatable; default: all)
-#   --build DIR     build tree with the three binaries (default: $SLUICE_BUILD_DIR or ../build)
+#   --build DIR     build tree with the four binaries (default: $SLUICE_BUILD_DIR or ../build)
 #   --accel         tcg (default, or $SLUICE_VM_ACCEL), kvm, or auto (kvm when /dev/kvm is
 #                   usable). On the dev host (nested KVM, -cpu host) the guest died at once:
 #                   "KVM internal error. Suberror: 1 / emulation failure".
@@ -23,7 +23,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 KERNELS=()
 BUILD="${SLUICE_BUILD_DIR:-$HERE/../build}"
-SLUICED="" SLUICECTL="" CLIENT="" BPFOBJ=""
+SLUICED="" SLUICECTL="" CLIENT="" READER="" BPFOBJ=""
 ACCEL="${SLUICE_VM_ACCEL:-tcg}"
 TIMEOUT=900
 CACHE="$HERE/.cache"
@@ -34,6 +34,7 @@ while [ $# -gt 0 ]; do
     --sluiced) SLUICED="$2"; shift 2 ;;
     --sluicectl) SLUICECTL="$2"; shift 2 ;;
     --client) CLIENT="$2"; shift 2 ;;
+    --reader) READER="$2"; shift 2 ;;
     --accel) ACCEL="$2"; shift 2 ;;
     --timeout) TIMEOUT="$2"; shift 2 ;;
     --cache) CACHE="$2"; shift 2 ;;
@@ -46,7 +47,8 @@ done
 SLUICED="${SLUICED:-$BUILD/agent/cmd/sluiced/sluiced}"
 SLUICECTL="${SLUICECTL:-$BUILD/agent/cmd/sluicectl/sluicectl}"
 CLIENT="${CLIENT:-$BUILD/tests/sluice_test_connect}"
-for b in "$SLUICED" "$SLUICECTL" "$CLIENT"; do
+READER="${READER:-$BUILD/tests/sluice_test_fileread}"
+for b in "$SLUICED" "$SLUICECTL" "$CLIENT" "$READER"; do
   [ -x "$b" ] || { echo "run.sh: missing binary $b (use --build DIR)" >&2; exit 2; }
 done
 if ! command -v qemu-system-x86_64 >/dev/null; then
@@ -95,7 +97,8 @@ ln -s busybox "$ROOT/bin/sh"
 objcopy --strip-debug "$SLUICED" "$ROOT/bin/sluiced"
 objcopy --strip-debug "$SLUICECTL" "$ROOT/bin/sluicectl"
 cp "$CLIENT" "$ROOT/bin/sluice_test_connect"
-for lib in $(ldd "$SLUICED" "$SLUICECTL" "$CLIENT" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}' | sort -u); do
+cp "$READER" "$ROOT/bin/sluice_test_fileread"
+for lib in $(ldd "$SLUICED" "$SLUICECTL" "$CLIENT" "$READER" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}' | sort -u); do
   dest="$ROOT$lib"
   case "$lib" in /usr/lib/*) dest="$ROOT${lib#/usr}" ;; esac
   mkdir -p "$(dirname "$dest")"
@@ -164,16 +167,17 @@ for idx in "${!NAMES[@]}"; do
   tr -d '\r' < "$log" | sed -n '/^SLUICE-VM-RESULT-BEGIN$/,/^SLUICE-VM-RESULT-END$/p' > "$res"
   boot="$(get boot "$res")"; ready="$(get sluiced_ready "$res")"
   probe="$(get probe_line "$res")"
-  fallbacks="${probe#*fallbacks in use: }"
   lsm="$(get lsm "$res")"
-  # Preferred families (DESIGN §4): a fallback whose preferred side is one of these means the
-  # feature probe did not pick the preferred hook.
-  pref_fb="$(echo "$fallbacks" | tr ',' '\n' | sed 's/^ *//' | grep -E '^(fentry|fexit|lsm|tp_btf)/' || true)"
+  # The feature probe's line: "preferred hooks in use: F: HOOK, ...; preferred hooks not usable:
+  # F: HOOK (reason), ...; fallbacks in use: ..." (agent/cmd/sluiced). "preferred" = every family
+  # (DESIGN §4: tp_btf, fexit, BPF-LSM) on its preferred hook.
+  notusable="$(echo "$probe" | sed -n 's/.*preferred hooks not usable: \(.*\); fallbacks in use.*/\1/p')"
+  inuse="$(echo "$probe" | sed -n 's/.*preferred hooks in use: \(.*\); preferred hooks not usable.*/\1/p')"
   if [ "$ready" != yes ] || [ -z "$probe" ]; then hooks="none (not loaded)"
-  elif [ -z "$pref_fb" ]; then hooks="preferred"
-  else hooks="fallback ($(echo "$pref_fb" | wc -l) of $(echo "$probe" | sed -n 's/.*probe: \([0-9]*\) hooks.*/\1/p'))"; fi
+  elif [ "$notusable" = none ]; then hooks="preferred ($(echo "$inuse" | tr ',' '\n' | sed 's/^ *//; s/^[^:]*: //' | tr '\n' ' ' | sed 's/ *$//'))"
+  else hooks="fallback for: $notusable"; fi
   case "$expect" in
-    preferred) [ "$hooks" = preferred ] && hookchk=ok || hookchk="fail (want preferred)" ;;
+    preferred) case "$hooks" in preferred*) hookchk=ok ;; *) hookchk="fail (want preferred)" ;; esac ;;
     fallback) case "$hooks" in fallback*) hookchk=ok ;; *) hookchk="fail (want fallback)" ;; esac ;;
     *) hookchk="n/a" ;;
   esac
@@ -186,11 +190,26 @@ for idx in "${!NAMES[@]}"; do
   [ "$(get alerts_blocked_egress "$res")" = 3 ] && [ "$(get alert_allowed_dst "$res")" = 0 ] && alert=ok
   stop=fail
   [ "$(get sluiced_exit "$res")" = 0 ] && [ -z "$(get pins_left "$res")" ] && stop=ok
+  # File totals through every read path, on the feature probe's hooks and with --hooks fallback:
+  # both exactly what the reader did (tests/privileged/file_reader.c).
+  files=ok
+  for want in read:read:100000,mapped:0 pread:read:5000,mapped:0 readv:read:7000,mapped:0 \
+              preadv2:read:7000,mapped:0 mmap:read:0,mapped:40960 sendfile:read:100000,mapped:0; do
+    m="${want%%:*}" exp="${want#*:},class:inference-cache"
+    for tag in auto fallback; do
+      got="$(get file_${tag}_$m "$res")"
+      [ "$got" = "$exp" ] || { files=fail; echo "run.sh: $name: $tag $m: got '$got', want '$exp'" >&2; }
+    done
+  done
+  fbprobe="$(get fallback_probe_line "$res")"
+  case "$fbprobe" in *"preferred hooks in use: none;"*) ;; *) files=fail
+    echo "run.sh: $name: --hooks fallback still used a preferred hook: $fbprobe" >&2 ;; esac
+  [ "$(get fallback_exit "$res")" = 0 ] || files=fail
   verdict=PASS
   hookfail=0; case "$hookchk" in fail*) hookfail=1 ;; esac
-  [ "$boot" = ok ] && [ "$ready" = yes ] && [ $hookfail = 0 ] && [ $deny = ok ] && [ $alert = ok ] && [ $stop = ok ] || { verdict=FAIL; FAIL=1; }
+  [ "$boot" = ok ] && [ "$ready" = yes ] && [ $hookfail = 0 ] && [ $deny = ok ] && [ $alert = ok ] && [ $stop = ok ] && [ $files = ok ] || { verdict=FAIL; FAIL=1; }
   offers="BTF=$(get btf "$res"),LSM-bpf=$(case ",$lsm," in *,bpf,*) echo yes ;; *) echo no ;; esac)"
-  ROWS+=("$name|$(get kernel "$res")|${boot:-no (qemu rc $qrc)}|$offers|${ready:-no}|$hooks|$expect: $hookchk|$deny|$alert|$stop|${dur}s|$verdict")
+  ROWS+=("$name|$(get kernel "$res")|${boot:-no (qemu rc $qrc)}|$offers|${ready:-no}|$hooks|$expect: $hookchk|$deny|$alert|$files|$stop|${dur}s|$verdict")
   echo "run.sh: $name: $verdict in ${dur}s; ${probe:-no feature probe line}; lsm=$lsm btf=$(get btf "$res")" >&2
   if [ $verdict = FAIL ]; then
     echo "----- $name result block / sluiced log (console: ${SLUICE_VM_LOGDIR:-$CACHE/logs}/$name.console)" >&2
@@ -198,12 +217,12 @@ for idx in "${!NAMES[@]}"; do
     tr -d '\r' < "$log" | sed -n '/^SLUICE-VM-LOG-BEGIN$/,/^SLUICE-VM-LOG-END$/p' | tail -40 >&2
     [ -s "$res" ] || tail -30 "$log" >&2
   else
-    sed 's/^/  /' "$res" | grep -E 'verifier_|probe_line|optional_missing|lsm=|sluiced_start_s|guest_s' >&2 || true
+    sed 's/^/  /' "$res" | grep -E 'verifier_|probe_line|optional_missing|lsm=|sluiced_start_s|guest_s|^ *file_' >&2 || true
   fi
 done
 
 echo
-echo "| kernel | uname -r | boot | kernel offers | sluiced ready | hooks (feature probe) | hooks check | deny checks | alert check | clean stop | duration | result |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| kernel | uname -r | boot | kernel offers | sluiced ready | hooks (feature probe) | hooks check | deny checks | alert check | file bytes (preferred = fallback = exact) | clean stop | duration | result |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for r in "${ROWS[@]}"; do echo "| $r |" | sed 's/|/ | /g; s/^ //; s/  */ /g'; done
 exit $FAIL
