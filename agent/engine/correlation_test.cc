@@ -179,6 +179,70 @@ TEST_F(CorrelationTest, CacheReadThenUploadIsACacheDump) {
   EXPECT_EQ(sink_.alerts.size(), 1u);
 }
 
+// A shell started into the workload's cgroup by a process elsewhere (the runner, cgroup 5),
+// then a child of that shell: one process tree (ProcessEntry::tree) rooted at the shell.
+void StartTree(Engine& engine, uint32_t shell, uint32_t child, uint64_t cgroup, uint64_t ts,
+               const std::string& child_exe) {
+  events::ExecEvent sh;
+  sh.hdr = {SLUICE_EV_EXEC, ts, shell, shell, cgroup};
+  sh.ppid = 4999999;  // the runner: not in this cgroup
+  sh.filename = "/bin/sh";
+  engine.OnInput(sh);
+  engine.OnInput(events::ForkEvent{{SLUICE_EV_FORK, ts + 1, shell, shell, cgroup}, child, 0});
+  events::ExecEvent ex;
+  ex.hdr = {SLUICE_EV_EXEC, ts + 2, child, child, cgroup};
+  ex.ppid = shell;
+  ex.filename = child_exe;
+  engine.OnInput(ex);
+}
+
+TEST_F(CorrelationTest, ASendJudgedBeforeItsReadsArriveIsJudgedAgainWhenTheyDo) {
+  // `nc host port < inference.log`: the flow closes, and only on the reaper's next pass do the
+  // read totals of the short-lived nc arrive.
+  StartTree(*engine_, kPid, kPid + 1, kLlm, 10 * kSec, "/usr/bin/nc");
+  engine_->OnInput(FlowTotals{11 * kSec, 9, FlowOf(kPid + 1, kLlm, 1, V4(203, 0, 113, 9), 9000,
+                                                  1 << 20), true});
+  EXPECT_TRUE(sink_.alerts.empty());
+  Read(kPid + 1, 2, 2, 1, 1 << 20, 12 * kSec);
+  ASSERT_EQ(sink_.Detectors(), std::vector<std::string>{"log_export"});
+  EXPECT_EQ(sink_.alerts[0].process.exe, "/usr/bin/nc");
+  EXPECT_EQ(sink_.alerts[0].files.size(), 1u);
+  // More reads later judge it no more.
+  Read(kPid + 1, 2, 2, 1, 2 << 20, 13 * kSec);
+  EXPECT_EQ(sink_.alerts.size(), 1u);
+  // Past the rejudge horizon (5 s after the close) a late read is no longer tied to the flow.
+  StartTree(*engine_, kPid + 10, kPid + 11, kLlm, 20 * kSec, "/usr/bin/nc");
+  engine_->OnInput(FlowTotals{21 * kSec, 10, FlowOf(kPid + 11, kLlm, 1, V4(198, 51, 100, 7), 9000,
+                                                   1 << 20), true});
+  Read(kPid + 11, 2, 2, 1, 1 << 20, 27 * kSec);
+  EXPECT_EQ(sink_.alerts.size(), 1u) << sink_.alerts.back().title;
+}
+
+TEST_F(CorrelationTest, FileDetectorsCorrelateWithinAProcessTree) {
+  // Two jobs in the same workload: one reads the cache (and keeps it), the other ships logs.
+  StartTree(*engine_, kPid, kPid + 1, kLlm, 10 * kSec, "/usr/bin/cat");
+  Read(kPid + 1, 1, 1, 1, 8 << 20, 11 * kSec);
+  StartTree(*engine_, kPid + 2, kPid + 3, kLlm, 12 * kSec, "/usr/bin/nc");
+  Read(kPid + 3, 2, 2, 1, 1 << 20, 13 * kSec);
+  engine_->OnInput(FlowTotals{14 * kSec, 11, FlowOf(kPid + 3, kLlm, 1, V4(203, 0, 113, 9), 9000,
+                                                   1 << 20), true});
+  // The log job's upload is a log export, not a dump of the cache the other job read.
+  ASSERT_EQ(sink_.Detectors(), std::vector<std::string>{"log_export"});
+  ASSERT_EQ(sink_.alerts[0].files.size(), 1u);
+  EXPECT_EQ(sink_.alerts[0].files[0].file_class, "inference-log");
+  // A sibling in the cache job's tree sending is that tree's cache dump.
+  engine_->OnInput(events::ForkEvent{{SLUICE_EV_FORK, 15 * kSec, kPid, kPid, kLlm}, kPid + 4, 0});
+  engine_->OnInput(FlowTotals{16 * kSec, 12, FlowOf(kPid + 4, kLlm, 1, V4(203, 0, 113, 9), 443,
+                                                   6 << 20), true});
+  ASSERT_EQ(sink_.alerts.size(), 2u);
+  EXPECT_EQ(sink_.alerts[1].detector, "cache_dump");
+  // A process of unknown lineage (seeded from /proc) is judged against the whole workload.
+  Process(kPid + 5, kLlm, "/usr/bin/python3");
+  engine_->OnInput(FlowTotals{17 * kSec, 13, FlowOf(kPid + 5, kLlm, 1, V4(198, 51, 100, 7), 443,
+                                                   6 << 20), true});
+  ASSERT_EQ(sink_.alerts.size(), 4u);
+}
+
 TEST_F(CorrelationTest, InferenceServerAnsweringClientsIsQuiet) {
   Process(kPid, kLlm, "/usr/bin/python3");
   Read(kPid, 1, 1, 1, 8 << 20, 10 * kSec);

@@ -757,11 +757,14 @@ void Engine::OnFlow(const events::FlowEvent& e) {
     if (it != open_flows_.end()) {
       it->second.flow = e.flow;
       EvaluateFlow(it->second, e.hdr.ts_ns);
+      KeepForRejudge(std::move(it->second), e.hdr.ts_ns);
       open_flows_.erase(it);
     } else {
       FlowState fs;
       fs.flow = e.flow;
+      fs.cookie = e.cookie;
       EvaluateFlow(fs, e.hdr.ts_ns);
+      KeepForRejudge(std::move(fs), e.hdr.ts_ns);
     }
     if (!closed_reported_.insert(e.cookie).second) return;
     ++stats_.flows_closed;
@@ -798,12 +801,15 @@ void Engine::OnFlowTotals(const FlowTotals& t) {
   if (auto it = open_flows_.find(t.cookie); it != open_flows_.end()) {
     it->second.flow = t.flow;
     EvaluateFlow(it->second, t.ts_ns);
+    KeepForRejudge(std::move(it->second), t.ts_ns);
     open_flows_.erase(it);
   } else if (!closed_reported_.contains(t.cookie)) {
     // Neither its open nor its close record arrived: judge the final totals once.
     FlowState fs;
     fs.flow = t.flow;
+    fs.cookie = t.cookie;
     EvaluateFlow(fs, t.ts_ns);
+    KeepForRejudge(std::move(fs), t.ts_ns);
   }
   if (closed_reported_.erase(t.cookie) > 0) return;  // its close record was published already
   ++stats_.flows_closed;
@@ -837,7 +843,10 @@ void Engine::EvaluateFlow(FlowState& fs, uint64_t ts_ns) {
   // workload read sensitive files within it.
   const double window_s = flow_params_.file_window_s;
   const int64_t since_ms = EpochMs(ts_ns) - static_cast<int64_t>(window_s * 1000);
-  const bool read_lately = may_carry_files && reads_.LastReadMs(rule->id) >= since_ms;
+  // Only the reads of the sender's own process tree count (ProcessEntry::tree): the workload's
+  // other trees (another job, another shell) read for their own reasons.
+  const uint32_t tree = TreeOf(f.pid);
+  const bool read_lately = may_carry_files && reads_.LastReadMs(rule->id, tree) >= since_ms;
   if (!budgeted && !learning && !read_lately) return;
 
   const detect::Subject subject = SubjectFor(*rule, f.pid, f.cgroup_id, ts_ns);
@@ -886,11 +895,13 @@ void Engine::EvaluateFlow(FlowState& fs, uint64_t ts_ns) {
       send.sink == nullptr || send.sink->kind != detect::SinkDestination::Kind::kLog;
   if (!could_dump && !could_export) return;
   const uint32_t workload_id = rule->id;
-  send.read_bytes = [this, workload_id](const std::vector<std::string>& classes, int64_t since) {
-    return reads_.GrowthSince(workload_id, classes, since);
+  send.read_bytes = [this, workload_id, tree](const std::vector<std::string>& classes,
+                                              int64_t since) {
+    return reads_.GrowthSince(workload_id, tree, classes, since);
   };
-  send.read_files = [this, workload_id](const std::vector<std::string>& classes, int64_t since) {
-    return reads_.ForWorkload(workload_id, since, classes, detect::kMaxFilesPerFinding);
+  send.read_files = [this, workload_id, tree](const std::vector<std::string>& classes,
+                                              int64_t since) {
+    return reads_.ForWorkload(workload_id, tree, since, classes, detect::kMaxFilesPerFinding);
   };
   bool specific = false;
   if (!(fs.fired & kFiredCacheDump)) {
@@ -912,6 +923,35 @@ void Engine::EvaluateFlow(FlowState& fs, uint64_t ts_ns) {
       fs.fired |= kFiredExfilChain;
       EmitForFlow(std::move(*a), *rule, fs);
     }
+  }
+}
+
+uint32_t Engine::TreeOf(uint32_t pid) const {
+  const state::ProcessEntry* p = processes_->Find(pid);
+  return p != nullptr ? p->tree : 0;
+}
+
+void Engine::KeepForRejudge(FlowState fs, uint64_t closed_ns) {
+  const events::Flow& f = fs.flow;
+  // Only what a file detector could still report (the checks EvaluateFlow starts with).
+  if ((f.flags & SLUICE_FLOW_F_INBOUND) || f.bytes_out < detect::kMinExfilSend ||
+      (fs.fired & (kFiredCacheDump | kFiredLogExport | kFiredExfilChain)) != 0 ||
+      detect::IsLoopback(detect::IpAddr{f.daddr})) {
+    return;
+  }
+  if (recently_closed_.size() >= kMaxRejudge) recently_closed_.pop_front();
+  fs.volume_counted = std::max(fs.volume_counted, f.bytes_out);  // volume is counted already
+  recently_closed_.push_back({std::move(fs), closed_ns});
+}
+
+void Engine::RejudgeClosedFlows() {
+  while (!recently_closed_.empty() && recently_closed_.front().closed_ns + kRejudgeNs < now_ns_) {
+    recently_closed_.pop_front();
+  }
+  for (ClosedFlow& c : recently_closed_) {
+    if ((c.fs.fired & (kFiredCacheDump | kFiredLogExport | kFiredExfilChain)) != 0) continue;
+    // As of the close: the window reaches back from there, and the reads just reported count.
+    EvaluateFlow(c.fs, c.closed_ns);
   }
 }
 
@@ -945,7 +985,11 @@ void Engine::OnFileTotals(const FileTotals& t) {
   // A file's totals belong to the workload of the reading process: the kernel's answer, or the
   // cgroup of the process as the table knows it.
   uint64_t cgroup_id = 0;
-  if (const state::ProcessEntry* p = processes_->Find(t.pid)) cgroup_id = p->cgroup_id;
+  uint32_t tree = 0;
+  if (const state::ProcessEntry* p = processes_->Find(t.pid)) {
+    cgroup_id = p->cgroup_id;
+    tree = p->tree;
+  }
   if (const detect::Workload* rule = WorkloadFor(t.workload_id, t.pid, cgroup_id, /*attributed_ns=*/0)) {
     state::ReadLedger::Update u;
     u.workload_id = rule->id;
@@ -957,9 +1001,11 @@ void Engine::OnFileTotals(const FileTotals& t) {
     u.path = path;
     u.file_class = ClassName(t.class_id);
     u.time_ms = EpochMs(t.ts_ns);
+    u.tree = tree;
     const detect::Subject subject = SubjectFor(*rule, t.pid, cgroup_id, t.ts_ns);
     u.exe = subject.process.exe;
     const uint64_t grew = reads_.Observe(u);
+    if (grew > 0 && !recently_closed_.empty()) RejudgeClosedFlows();
     if (grew > 0 && rule->mode == detect::Mode::kLearn) learn_.OnFileRead(*rule, u.file_class, grew);
     if (grew > 0 && !archivers_reported_.contains(t.pid) &&
         detect::ArchiveStagingDetector::IsArchiver(subject.process.Image())) {

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -270,6 +271,13 @@ class Engine {
   // The detectors of a flow's bytes: send-after-read and volume. `ts_ns` is when the totals
   // were read.
   void EvaluateFlow(FlowState& fs, uint64_t ts_ns);
+  // A closed flow that could still be judged a send-after-read: the read totals of a short-lived
+  // chain (`nc host port < file`) reach the agent after the flow's close, on the reaper's next
+  // pass. Kept kRejudgeNs and judged again (file detectors only) when the workload's reads grow.
+  void KeepForRejudge(FlowState fs, uint64_t closed_ns);
+  void RejudgeClosedFlows();
+  // The sender's process tree (ProcessEntry::tree), 0 when unknown.
+  uint32_t TreeOf(uint32_t pid) const;
   // A connect unexpected_egress would report unless the flow's TLS server name is allowed.
   struct PendingEgress {
     const detect::Workload* rule = nullptr;  // valid until ReplaceRules (which judges first)
@@ -351,6 +359,13 @@ class Engine {
   state::DnsCache dns_;
   // Open flows by socket cookie (from their open records), to give TLS records their peer.
   absl::flat_hash_map<uint64_t, FlowState> open_flows_;
+  struct ClosedFlow {
+    FlowState fs;
+    uint64_t closed_ns = 0;
+  };
+  static constexpr uint64_t kRejudgeNs = 5'000'000'000ULL;  // > the reaper's period, with margin
+  static constexpr size_t kMaxRejudge = 4096;
+  std::deque<ClosedFlow> recently_closed_;  // oldest first
   absl::flat_hash_map<EgressKey, PendingEgress> pending_egress_;
   struct ContainerState {
     state::ContainerLabels labels;

@@ -14,12 +14,11 @@ uint64_t ReadLedger::Observe(const Update& u) {
     if (entries_.size() >= max_entries_) EvictOldest();
     Entry e;
     e.workload_id = u.workload_id;
+    e.tree = u.tree;
     e.read = {u.path, u.file_class, u.bytes_read, u.bytes_mapped, u.pid, u.exe, u.time_ms};
     entries_.emplace(key, std::move(e));
     by_workload_[u.workload_id].insert(key);
-    AddGrowth(u.workload_id, u.file_class, u.bytes_read + u.bytes_mapped, u.time_ms);
-    int64_t& last = last_read_ms_.try_emplace(u.workload_id, INT64_MIN).first->second;
-    last = std::max(last, u.time_ms);
+    AddGrowth(u.workload_id, u.tree, u.file_class, u.bytes_read + u.bytes_mapped, u.time_ms);
     return u.bytes_read + u.bytes_mapped;
   }
   detect::SensitiveRead& r = it->second.read;
@@ -29,36 +28,45 @@ uint64_t ReadLedger::Observe(const Update& u) {
   r.bytes_mapped = std::max(r.bytes_mapped, u.bytes_mapped);
   if (r.bytes() == before) return 0;
   r.last_read_ms = std::max(r.last_read_ms, u.time_ms);
-  int64_t& last = last_read_ms_.try_emplace(u.workload_id, INT64_MIN).first->second;
-  last = std::max(last, u.time_ms);
   if (r.path.empty()) r.path = u.path;
   if (r.exe.empty()) r.exe = u.exe;
-  AddGrowth(u.workload_id, r.file_class, r.bytes() - before, u.time_ms);
+  if (it->second.tree == 0) it->second.tree = u.tree;  // lineage learnt since
+  AddGrowth(u.workload_id, it->second.tree, r.file_class, r.bytes() - before, u.time_ms);
   return r.bytes() - before;
 }
 
-void ReadLedger::AddGrowth(uint32_t workload_id, const std::string& file_class, uint64_t bytes,
-                           int64_t time_ms) {
+void ReadLedger::AddGrowth(uint32_t workload_id, uint32_t tree, const std::string& file_class,
+                           uint64_t bytes, int64_t time_ms) {
   constexpr int64_t kRetentionMinutes = 24 * 60;
-  std::deque<Bucket>& buckets = growth_[workload_id][file_class];
   const int64_t minute = time_ms / 60000;
-  if (!buckets.empty() && buckets.back().minute >= minute) {
-    buckets.back().bytes += bytes;  // same minute, or a late update
-  } else {
-    buckets.push_back({minute, bytes});
+  auto add = [&](Growth& g) {
+    std::deque<Bucket>& buckets = g.classes[file_class];
+    if (!buckets.empty() && buckets.back().minute >= minute) {
+      buckets.back().bytes += bytes;  // same minute, or a late update
+    } else {
+      buckets.push_back({minute, bytes});
+    }
+    while (!buckets.empty() && buckets.front().minute < minute - kRetentionMinutes) {
+      buckets.pop_front();
+    }
+    g.last_ms = std::max(g.last_ms, time_ms);
+  };
+  WorkloadGrowth& w = growth_[workload_id];
+  add(w.all);
+  if (!w.trees.contains(tree) && w.trees.size() >= kMaxTreesPerWorkload) {
+    auto oldest = w.trees.begin();
+    for (auto t = w.trees.begin(); t != w.trees.end(); ++t) {
+      if (t->second.last_ms < oldest->second.last_ms) oldest = t;
+    }
+    w.trees.erase(oldest);
   }
-  while (!buckets.empty() && buckets.front().minute < minute - kRetentionMinutes) {
-    buckets.pop_front();
-  }
+  add(w.trees[tree]);
 }
 
-uint64_t ReadLedger::GrowthSince(uint32_t workload_id, const std::vector<std::string>& classes,
-                                 int64_t since_ms) const {
-  auto w = growth_.find(workload_id);
-  if (w == growth_.end()) return 0;
-  const int64_t since_minute = since_ms >= 0 ? since_ms / 60000 : (since_ms - 59999) / 60000;
+uint64_t ReadLedger::SumSince(const Growth& g, const std::vector<std::string>& classes,
+                              int64_t since_minute) {
   uint64_t sum = 0;
-  for (const auto& [cls, buckets] : w->second) {
+  for (const auto& [cls, buckets] : g.classes) {
     if (!classes.empty() && std::find(classes.begin(), classes.end(), cls) == classes.end()) {
       continue;
     }
@@ -69,24 +77,52 @@ uint64_t ReadLedger::GrowthSince(uint32_t workload_id, const std::vector<std::st
   return sum;
 }
 
-int64_t ReadLedger::LastReadMs(uint32_t workload_id) const {
-  auto it = last_read_ms_.find(workload_id);
-  return it == last_read_ms_.end() ? INT64_MIN : it->second;
+uint64_t ReadLedger::GrowthSince(uint32_t workload_id, uint32_t tree,
+                                 const std::vector<std::string>& classes,
+                                 int64_t since_ms) const {
+  auto w = growth_.find(workload_id);
+  if (w == growth_.end()) return 0;
+  const int64_t since_minute = since_ms >= 0 ? since_ms / 60000 : (since_ms - 59999) / 60000;
+  if (tree == kAnyTree) return SumSince(w->second.all, classes, since_minute);
+  uint64_t sum = 0;
+  for (uint32_t t : {tree, 0u}) {
+    if (auto g = w->second.trees.find(t); g != w->second.trees.end()) {
+      sum += SumSince(g->second, classes, since_minute);
+    }
+  }
+  return sum;
 }
 
-std::vector<detect::SensitiveRead> ReadLedger::ForWorkload(uint32_t workload_id,
+int64_t ReadLedger::LastReadMs(uint32_t workload_id, uint32_t tree) const {
+  auto w = growth_.find(workload_id);
+  if (w == growth_.end()) return INT64_MIN;
+  if (tree == kAnyTree) return w->second.all.last_ms;
+  int64_t last = INT64_MIN;
+  for (uint32_t t : {tree, 0u}) {
+    if (auto g = w->second.trees.find(t); g != w->second.trees.end()) {
+      last = std::max(last, g->second.last_ms);
+    }
+  }
+  return last;
+}
+
+std::vector<detect::SensitiveRead> ReadLedger::ForWorkload(uint32_t workload_id, uint32_t tree,
                                                            int64_t since_ms,
                                                            const std::vector<std::string>& classes,
                                                            size_t limit) const {
   std::vector<detect::SensitiveRead> out;
   auto keys = by_workload_.find(workload_id);
-  if (keys == by_workload_.end() || LastReadMs(workload_id) < since_ms || limit == 0) return out;
+  if (keys == by_workload_.end() || LastReadMs(workload_id, tree) < since_ms || limit == 0) {
+    return out;
+  }
   // Chosen by pointer, copied once: a busy workload has thousands of entries and an alert shows
   // a few dozen files.
   std::vector<const detect::SensitiveRead*> picked;
   for (const Key& key : keys->second) {
-    const detect::SensitiveRead& r = entries_.at(key).read;
+    const Entry& e = entries_.at(key);
+    const detect::SensitiveRead& r = e.read;
     if (r.last_read_ms < since_ms) continue;
+    if (tree != kAnyTree && e.tree != tree && e.tree != 0) continue;
     if (!classes.empty() &&
         std::find(classes.begin(), classes.end(), r.file_class) == classes.end()) {
       continue;
@@ -138,19 +174,12 @@ void ReadLedger::Renumber(const absl::flat_hash_map<uint32_t, uint32_t>& old_to_
     by_workload[k.workload_id].insert(k);
     entries.emplace(k, std::move(e));
   }
-  absl::flat_hash_map<uint32_t, int64_t> last_read_ms;
-  for (const auto& [id, ms] : last_read_ms_) {
-    if (auto to = old_to_new.find(id); to != old_to_new.end()) last_read_ms[to->second] = ms;
-  }
   decltype(growth_) growth;
-  for (auto& [id, classes] : growth_) {
-    if (auto to = old_to_new.find(id); to != old_to_new.end()) {
-      growth[to->second] = std::move(classes);
-    }
+  for (auto& [id, g] : growth_) {
+    if (auto to = old_to_new.find(id); to != old_to_new.end()) growth[to->second] = std::move(g);
   }
   entries_ = std::move(entries);
   by_workload_ = std::move(by_workload);
-  last_read_ms_ = std::move(last_read_ms);
   growth_ = std::move(growth);
 }
 

@@ -36,14 +36,21 @@ class ReadLedger {
     std::string file_class;
     std::string exe;
     int64_t time_ms = 0;
+    uint32_t tree = 0;  // the reader's process tree (ProcessEntry::tree); 0 = unknown lineage
   };
   // Records new totals; returns by how many bytes (read + mapped) they grew since the last
   // update of the same (workload, process, file): 0 when nothing was read since.
   uint64_t Observe(const Update& u);
 
-  // Reads of the workload whose last growth is at or after since_ms, of `classes` (every class
-  // when empty), oldest first; at most `limit`, the newest. One entry per (process, file).
-  std::vector<detect::SensitiveRead> ForWorkload(uint32_t workload_id, int64_t since_ms,
+  // Queries take a process tree: kAnyTree for the whole workload, else the reads of that tree
+  // and those of unknown lineage (tree 0), which may belong to any tree.
+  static constexpr uint32_t kAnyTree = 0;
+
+  // Reads of the workload (of `tree`) whose last growth is at or after since_ms, of `classes`
+  // (every class when empty), oldest first; at most `limit`, the newest. One entry per
+  // (process, file).
+  std::vector<detect::SensitiveRead> ForWorkload(uint32_t workload_id, uint32_t tree,
+                                                 int64_t since_ms,
                                                  const std::vector<std::string>& classes = {},
                                                  size_t limit = SIZE_MAX) const;
   // Reads of one process (all times).
@@ -53,12 +60,12 @@ class ReadLedger {
   // (every class when empty) since `since_ms`, at one-minute granularity: the minute holding
   // since_ms counts whole. Kept for a day. Cheap: the send-after-read detectors ask on every
   // flow update.
-  uint64_t GrowthSince(uint32_t workload_id, const std::vector<std::string>& classes,
-                       int64_t since_ms) const;
+  uint64_t GrowthSince(uint32_t workload_id, uint32_t tree,
+                       const std::vector<std::string>& classes, int64_t since_ms) const;
 
-  // The latest growth of any of the workload's entries (INT64_MIN when none): a cheap check
-  // before ForWorkload, which copies.
-  int64_t LastReadMs(uint32_t workload_id) const;
+  // The latest growth of any of the workload's (tree's) entries (INT64_MIN when none): a cheap
+  // check before ForWorkload, which copies.
+  int64_t LastReadMs(uint32_t workload_id, uint32_t tree = kAnyTree) const;
 
   // Drops entries whose last growth is before `before_ms`.
   void Expire(int64_t before_ms);
@@ -85,6 +92,7 @@ class ReadLedger {
   struct Entry {
     detect::SensitiveRead read;
     uint32_t workload_id = 0;
+    uint32_t tree = 0;
   };
   void EvictOldest();
 
@@ -92,15 +100,28 @@ class ReadLedger {
   absl::flat_hash_map<Key, Entry> entries_;
   // Keys of each workload's entries, so that a workload's reads are found without a full scan.
   absl::flat_hash_map<uint32_t, absl::flat_hash_set<Key>> by_workload_;
-  absl::flat_hash_map<uint32_t, int64_t> last_read_ms_;
   struct Bucket {
     int64_t minute = 0;
     uint64_t bytes = 0;
   };
-  // workload -> class -> growth per minute, oldest first.
-  absl::flat_hash_map<uint32_t, absl::flat_hash_map<std::string, std::deque<Bucket>>> growth_;
-  void AddGrowth(uint32_t workload_id, const std::string& file_class, uint64_t bytes,
-                 int64_t time_ms);
+  // One workload's (or one tree's) growth: class -> growth per minute, oldest first; and its
+  // latest growth.
+  struct Growth {
+    absl::flat_hash_map<std::string, std::deque<Bucket>> classes;
+    int64_t last_ms = INT64_MIN;
+  };
+  struct WorkloadGrowth {
+    Growth all;                                  // every tree
+    absl::flat_hash_map<uint32_t, Growth> trees;  // per tree (0: unknown lineage), bounded
+  };
+  absl::flat_hash_map<uint32_t, WorkloadGrowth> growth_;
+  // Trees kept per workload; past it the tree that grew longest ago goes (its reads then count
+  // for the workload as a whole only).
+  static constexpr size_t kMaxTreesPerWorkload = 4096;
+  void AddGrowth(uint32_t workload_id, uint32_t tree, const std::string& file_class,
+                 uint64_t bytes, int64_t time_ms);
+  static uint64_t SumSince(const Growth& g, const std::vector<std::string>& classes,
+                           int64_t since_minute);
   uint64_t evicted_ = 0;
 };
 

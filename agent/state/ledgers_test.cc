@@ -25,12 +25,12 @@ TEST(ReadLedgerTest, KeepsCumulativeTotalsPerProcessAndFile) {
   EXPECT_EQ(l.Observe(Read(0, 10, 1, 100, 2000)), 0u);  // no growth: last read time stays
   EXPECT_EQ(l.Observe(Read(0, 10, 1, 300, 3000)), 200u);
   EXPECT_EQ(l.Observe(Read(0, 10, 1, 200, 4000)), 0u);  // a stale read of the map
-  auto reads = l.ForWorkload(0, 0);
+  auto reads = l.ForWorkload(0, ReadLedger::kAnyTree, 0);
   ASSERT_EQ(reads.size(), 1u);
   EXPECT_EQ(reads[0].bytes(), 300u);
   EXPECT_EQ(reads[0].last_read_ms, 3000);
-  EXPECT_TRUE(l.ForWorkload(0, 3001).empty());
-  EXPECT_TRUE(l.ForWorkload(1, 0).empty());
+  EXPECT_TRUE(l.ForWorkload(0, ReadLedger::kAnyTree, 3001).empty());
+  EXPECT_TRUE(l.ForWorkload(1, ReadLedger::kAnyTree, 0).empty());
 }
 
 TEST(ReadLedgerTest, RenumberFollowsReloadedIds) {
@@ -40,15 +40,15 @@ TEST(ReadLedgerTest, RenumberFollowsReloadedIds) {
   l.Observe(Read(2, 12, 3, 70, 60000));   // workload 2 becomes 0
   l.Renumber({{0, 1}, {2, 0}});
   EXPECT_EQ(l.size(), 2u);
-  ASSERT_EQ(l.ForWorkload(1, 0).size(), 1u);
-  EXPECT_EQ(l.ForWorkload(1, 0)[0].pid, 10u);
-  EXPECT_EQ(l.GrowthSince(1, {}, 60000), 100u);
+  ASSERT_EQ(l.ForWorkload(1, ReadLedger::kAnyTree, 0).size(), 1u);
+  EXPECT_EQ(l.ForWorkload(1, ReadLedger::kAnyTree, 0)[0].pid, 10u);
+  EXPECT_EQ(l.GrowthSince(1, ReadLedger::kAnyTree, {}, 60000), 100u);
   EXPECT_EQ(l.LastReadMs(1), 60000);
-  ASSERT_EQ(l.ForWorkload(0, 0).size(), 1u);
-  EXPECT_EQ(l.ForWorkload(0, 0)[0].pid, 12u);
-  EXPECT_EQ(l.GrowthSince(0, {}, 60000), 70u);
-  EXPECT_TRUE(l.ForWorkload(2, 0).empty());
-  EXPECT_EQ(l.GrowthSince(2, {}, 0), 0u);
+  ASSERT_EQ(l.ForWorkload(0, ReadLedger::kAnyTree, 0).size(), 1u);
+  EXPECT_EQ(l.ForWorkload(0, ReadLedger::kAnyTree, 0)[0].pid, 12u);
+  EXPECT_EQ(l.GrowthSince(0, ReadLedger::kAnyTree, {}, 60000), 70u);
+  EXPECT_TRUE(l.ForWorkload(2, ReadLedger::kAnyTree, 0).empty());
+  EXPECT_EQ(l.GrowthSince(2, ReadLedger::kAnyTree, {}, 0), 0u);
   EXPECT_EQ(l.LastReadMs(2), INT64_MIN);
   // Later totals of a moved entry grow it, not a second copy.
   EXPECT_EQ(l.Observe(Read(1, 10, 1, 150, 61000)), 50u);
@@ -62,15 +62,45 @@ TEST(ReadLedgerTest, ForWorkloadFiltersClassesAndKeepsTheNewest) {
     if (ino % 2 == 0) u.file_class = "inference-log";
     l.Observe(u);
   }
-  auto newest = l.ForWorkload(0, 0, {}, 3);
+  auto newest = l.ForWorkload(0, ReadLedger::kAnyTree, 0, {}, 3);
   ASSERT_EQ(newest.size(), 3u);
   EXPECT_EQ(newest[0].last_read_ms, 8000);  // oldest first among the newest three
   EXPECT_EQ(newest[2].last_read_ms, 10000);
-  auto logs = l.ForWorkload(0, 0, {"inference-log"});
+  auto logs = l.ForWorkload(0, ReadLedger::kAnyTree, 0, {"inference-log"});
   ASSERT_EQ(logs.size(), 5u);
   for (const auto& r : logs) EXPECT_EQ(r.file_class, "inference-log");
-  EXPECT_EQ(l.ForWorkload(0, 5000, {"inference-cache"}, 10).size(), 3u);  // 5, 7, 9
-  EXPECT_TRUE(l.ForWorkload(0, 0, {}, 0).empty());
+  EXPECT_EQ(l.ForWorkload(0, ReadLedger::kAnyTree, 5000, {"inference-cache"}, 10).size(), 3u);  // 5, 7, 9
+  EXPECT_TRUE(l.ForWorkload(0, ReadLedger::kAnyTree, 0, {}, 0).empty());
+}
+
+TEST(ReadLedgerTest, QueriesByProcessTree) {
+  ReadLedger l;
+  auto in_tree = [](ReadLedger::Update u, uint32_t tree) {
+    u.tree = tree;
+    return u;
+  };
+  l.Observe(in_tree(Read(1, 10, 1, 100, 60000), 10));  // tree 10
+  l.Observe(in_tree(Read(1, 20, 2, 300, 61000), 20));  // tree 20
+  l.Observe(in_tree(Read(1, 30, 3, 5, 62000), 0));     // lineage unknown: every tree's
+  EXPECT_EQ(l.GrowthSince(1, 10, {}, 0), 105u);
+  EXPECT_EQ(l.GrowthSince(1, 20, {}, 0), 305u);
+  EXPECT_EQ(l.GrowthSince(1, 99, {}, 0), 5u);
+  EXPECT_EQ(l.GrowthSince(1, ReadLedger::kAnyTree, {}, 0), 405u);
+  EXPECT_EQ(l.LastReadMs(1, 10), 62000);  // the unknown-lineage read is the newest
+  EXPECT_EQ(l.LastReadMs(2, 10), INT64_MIN);
+  auto files = l.ForWorkload(1, 20, 0);
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0].pid, 20u);
+  EXPECT_EQ(files[1].pid, 30u);
+  EXPECT_EQ(l.ForWorkload(1, ReadLedger::kAnyTree, 0).size(), 3u);
+  // Growth of an entry stays in its tree.
+  l.Observe(in_tree(Read(1, 10, 1, 150, 63000), 10));
+  EXPECT_EQ(l.GrowthSince(1, 10, {}, 0), 155u);
+  EXPECT_EQ(l.GrowthSince(1, 20, {}, 0), 305u);
+  // Renumbering keeps the trees.
+  l.Renumber({{1, 4}});
+  EXPECT_EQ(l.GrowthSince(4, 20, {}, 0), 305u);
+  EXPECT_EQ(l.LastReadMs(4, 20), 62000);
 }
 
 TEST(ReadLedgerTest, ZeroTotalsAreNotReads) {

@@ -162,6 +162,22 @@ void ProcessTable::OnExec(const events::ExecEvent& e) {
   p.exe_dev = e.exe_dev;
   p.start_ns = static_cast<int64_t>(e.hdr.ts_ns);
   p.exe = e.filename;  // what execve was given: possibly relative, or a script's path
+  // Its tree: kept across an exec in the same cgroup; else its parent's when the parent is in
+  // the same cgroup; else a tree of its own (it entered the cgroup, or its parent is unknown).
+  // Only what the table holds: no /proc lookup, no change of the eviction order.
+  auto held = [this](uint32_t pid) -> const ProcessEntry* {
+    auto it = entries_.find(pid);
+    return it == entries_.end() ? nullptr : &it->second.entry;
+  };
+  if (const ProcessEntry* before = held(p.pid);
+      before != nullptr && before->tree != 0 && before->cgroup_id == p.cgroup_id) {
+    p.tree = before->tree;
+  } else if (const ProcessEntry* parent = held(p.ppid);
+             parent != nullptr && parent->cgroup_id != 0 && parent->cgroup_id == p.cgroup_id) {
+    p.tree = parent->tree;
+  } else {
+    p.tree = p.pid;
+  }
 
   // Best effort: by the time the record is consumed the process may have exited, or exec'd
   // again, or (rarely) its pid may belong to someone else. /proc is trusted only while it shows
@@ -183,7 +199,9 @@ void ProcessTable::OnExec(const events::ExecEvent& e) {
 void ProcessTable::OnFork(const events::ForkEvent& e) {
   if (e.child_pid == 0 || e.child_pid == e.hdr.pid) return;
   ProcessEntry child;
-  if (const ProcessEntry* parent = Lookup(e.hdr.pid)) child = *parent;
+  if (const ProcessEntry* parent = Lookup(e.hdr.pid)) {
+    child = *parent;  // its tree too (0 for a parent of unknown lineage)
+  }
   child.pid = e.child_pid;
   child.ppid = e.hdr.pid;
   child.cgroup_id = e.hdr.cgroup_id;

@@ -31,6 +31,12 @@ struct ProcessEntry {
   uint32_t exe_dev = 0;    // new_encode_dev() form, as the exec probe reports it
   int64_t start_ns = 0;    // CLOCK_BOOTTIME ns: process start (from /proc) or exec time (event)
   uint64_t exited_ns = 0;  // CLOCK_BOOTTIME ns of its exit; 0 while it runs
+  // The process tree it belongs to within its cgroup: the pid of its outermost ancestor in the
+  // same cgroup (itself when it was started into the cgroup, e.g. by a service manager or
+  // `echo $$ > cgroup.procs; exec ...`). Set from exec/fork events and inherited, so it holds
+  // after the ancestors exit. 0 when its lineage is unknown (seeded from /proc, or a parent the
+  // table never saw): such a process is taken to share every tree of its workload.
+  uint32_t tree = 0;
 };
 
 // How long an exited process stays known: what it did reaches the agent after its exit too

@@ -213,6 +213,40 @@ TEST(ProcessTableTest, ExecOfAGoneProcessUsesTheEvent) {
   EXPECT_EQ(p->cgroup_id, 42u);
 }
 
+TEST(ProcessTableTest, ProcessTreesFollowTheCgroup) {
+  ProcessTable table;
+  table.DisableProcLookup();
+  // A shell started into cgroup 42 by a parent elsewhere (cgroup 7) roots a tree.
+  auto runner = Exec(kFake, 1, "/bin/bash");
+  runner.hdr.cgroup_id = 7;
+  table.OnExec(runner);
+  events::ForkEvent fork{{SLUICE_EV_FORK, 1100, kFake, kFake, 7}, kFake + 1, 0};
+  table.OnFork(fork);
+  EXPECT_EQ(table.Find(kFake + 1)->tree, kFake);  // a fork copy is its parent's
+  auto sh = Exec(kFake + 1, kFake, "/bin/sh");    // moved itself into 42, then exec'd
+  table.OnExec(sh);
+  EXPECT_EQ(table.Find(kFake + 1)->tree, kFake + 1);
+  // Its children in the same cgroup join its tree, across their own execs.
+  table.OnFork({{SLUICE_EV_FORK, 1200, kFake + 1, kFake + 1, 42}, kFake + 2, 0});
+  table.OnExec(Exec(kFake + 2, kFake + 1, "/bin/nc"));
+  EXPECT_EQ(table.Find(kFake + 2)->tree, kFake + 1);
+  table.OnExec(Exec(kFake + 2, kFake + 1, "/bin/nc.openbsd"));
+  EXPECT_EQ(table.Find(kFake + 2)->tree, kFake + 1);
+  // Another shell started into the same cgroup is another tree.
+  table.OnFork({{SLUICE_EV_FORK, 1300, kFake, kFake, 7}, kFake + 3, 0});
+  table.OnExec(Exec(kFake + 3, kFake, "/bin/sh"));
+  EXPECT_EQ(table.Find(kFake + 3)->tree, kFake + 3);
+  // Lineage unknown: a process whose parent the table never saw roots its own tree; one seeded
+  // as a snapshot has none (0: it may belong to any tree of its workload).
+  table.OnExec(Exec(kFake + 4, kFake + 99, "/bin/true"));
+  EXPECT_EQ(table.Find(kFake + 4)->tree, kFake + 4);
+  ProcessEntry seeded;
+  seeded.pid = kFake + 5;
+  seeded.cgroup_id = 42;
+  table.Upsert(seeded);
+  EXPECT_EQ(table.Find(kFake + 5)->tree, 0u);
+}
+
 TEST(ProcessTableTest, ExecReplacesAndAnExitedProcessLingers) {
   ProcessTable table;
   table.OnExec(Exec(kFake, 1, "/bin/sh"));
