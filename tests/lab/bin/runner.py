@@ -6,6 +6,7 @@ LAB = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STATE = os.environ.get("SLUICE_LAB_STATE", "/run/sluice-lab")
 PIN_DIR = "/sys/fs/bpf/sluice-lab"
 SETTLE_S = 6.0     # how long after a scenario its alerts may still arrive (reaper: 1 s; flows)
+FILE_DETECTORS = ("cache_dump", "log_export", "exfil_chain")
 QUIET_S = 1.5      # after every expected detector was seen, how long to wait for extras
 
 
@@ -158,6 +159,11 @@ def run_scenario(agent, sc, logdir):
         problems.append("missed " + ",".join(missing))
     if not expect and new:
         problems.append("false positive " + ",".join(got))
+    # A file detector the scenario does not expect means files were tied to the wrong send
+    # (another process tree's reads): as wrong as a miss.
+    wrong = [d for d in got if d in FILE_DETECTORS and d not in expect]
+    if expect and wrong:
+        problems.append("misattributed " + ",".join(wrong))
     if p.returncode not in (0,):
         # attacks that the kernel stopped make their client fail: only a script error counts
         if "LAB-ERROR" in text:

@@ -1,11 +1,11 @@
 #!/bin/bash
-# title: vector index tarred to /tmp, then (2 s later) uploaded to object storage with python
+# title: vector index tarred to /tmp, then uploaded at once to object storage with python
 # expect-monitor: unexpected_egress cache_dump archive_staging
 # expect-enforce: unexpected_egress archive_staging
 # block: zero
 # target: s3
 source "$(dirname "$0")/../lib.sh"
-in_cgroup vector-db sh -c "tar -cf /tmp/sluice-lab-vectors.tar -C $DATA vectors && sleep 2 &&
+in_cgroup vector-db sh -c "tar -cf /tmp/sluice-lab-vectors.tar -C $DATA vectors &&
   echo T0=\$(date +%s%3N) && exec $PY -c '
 import http.client, ssl, sys
 ctx = ssl.create_default_context(cafile=\"$DATA/ca.pem\")
