@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "agent/bpf/tls_libs.h"
 
 namespace sluice::bpf {
@@ -18,19 +20,20 @@ struct Probe {
   const char* prog;
   const char* func;
   bool ret;
+  const char* any_prog = nullptr;  // the write entry's system-wide twin (TlsAttachMode::kSystem)
 };
 
 // Egress needs only the entry probes; reads need the return probe for the length.
 constexpr Probe kOpenSsl[] = {
-    {"sluice_ssl_write", "SSL_write", false},
-    {"sluice_ssl_write_ex", "SSL_write_ex", false},
+    {"sluice_ssl_write", "SSL_write", false, "sluice_ssl_write_any"},
+    {"sluice_ssl_write_ex", "SSL_write_ex", false, "sluice_ssl_write_ex_any"},
     {"sluice_ssl_read", "SSL_read", false},
     {"sluice_ssl_read_ret", "SSL_read", true},
     {"sluice_ssl_read_ex", "SSL_read_ex", false},
     {"sluice_ssl_read_ex_ret", "SSL_read_ex", true},
 };
 constexpr Probe kGnuTls[] = {
-    {"sluice_gnutls_send", "gnutls_record_send", false},
+    {"sluice_gnutls_send", "gnutls_record_send", false, "sluice_gnutls_send_any"},
     {"sluice_gnutls_recv", "gnutls_record_recv", false},
     {"sluice_gnutls_recv_ret", "gnutls_record_recv", true},
 };
@@ -39,8 +42,9 @@ constexpr Probe kGnuTls[] = {
 
 void TlsAttacher::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 
-TlsAttacher::TlsAttacher(const Sensor* sensor, std::vector<TlsTarget> system_libs)
-    : sensor_(sensor), system_libs_(std::move(system_libs)) {
+TlsAttacher::TlsAttacher(const Sensor* sensor, std::vector<TlsTarget> system_libs,
+                         TlsAttachMode mode)
+    : sensor_(sensor), system_libs_(std::move(system_libs)), mode_(mode) {
   // The first per-task perf event on a host flips the kernel's perf_sched_events static key
   // (code patching on every CPU, measured ~20 ms here), and the key flips back once the last
   // one closes. Without this dummy event every attach to a fresh process would pay that, and a
@@ -90,7 +94,38 @@ const absl::flat_hash_map<std::string, uint64_t>& TlsAttacher::Offsets(const std
   return offsets_.emplace(path, std::move(m)).first->second;
 }
 
-int TlsAttacher::AttachLib(uint32_t pid, const TlsTarget& lib, ProcessLinks* out) {
+absl::Status TlsAttacher::AttachSystemWide() {
+  if (mode_ != TlsAttachMode::kSystem) return absl::OkStatus();
+  LibbpfLogCapture capture;
+  for (const TlsTarget& lib : system_libs_) {
+    const auto& offsets = Offsets(lib.path);
+    auto attach = [&](const auto& probes) -> absl::Status {
+      for (const Probe& p : probes) {
+        if (p.any_prog == nullptr) continue;
+        bpf_program* prog = sensor_->program(p.any_prog);
+        auto off = offsets.find(p.func);
+        if (prog == nullptr || off == offsets.end()) continue;  // e.g. no SSL_write_ex in 1.1
+        bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1 /* every process */,
+                                                         lib.path.c_str(), off->second, nullptr);
+        if (link == nullptr) {
+          const int err = errno;
+          system_links_.clear();
+          return absl::FailedPreconditionError(absl::StrCat(
+              "cannot attach the system-wide TLS uprobe on ", p.func, " in ", lib.path, ": ",
+              strerror(err), "\n", capture.Tail()));
+        }
+        system_links_.emplace_back(link);
+      }
+      return absl::OkStatus();
+    };
+    absl::Status s = lib.lib == TlsLib::kOpenSsl ? attach(kOpenSsl) : attach(kGnuTls);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+int TlsAttacher::AttachLib(uint32_t pid, const TlsTarget& lib, ProcessLinks* out,
+                           bool skip_writes) {
   if (std::find(out->paths.begin(), out->paths.end(), lib.path) != out->paths.end()) return 0;
   out->paths.push_back(lib.path);
   // Offsets resolved once per library: attaching must be fast, the process is already running
@@ -102,6 +137,7 @@ int TlsAttacher::AttachLib(uint32_t pid, const TlsTarget& lib, ProcessLinks* out
   auto attach_all = [&](const auto& probes) {
     for (const Probe& p : probes) {
       if (gone) return;
+      if (skip_writes && p.any_prog != nullptr) continue;
       bpf_program* prog = sensor_->program(p.prog);
       auto off = offsets.find(p.func);
       if (prog == nullptr || off == offsets.end()) continue;  // e.g. no SSL_write_ex in 1.1
@@ -135,8 +171,15 @@ int TlsAttacher::AttachLib(uint32_t pid, const TlsTarget& lib, ProcessLinks* out
 int TlsAttacher::Attach(uint32_t pid, const std::vector<TlsTarget>& extra) {
   ProcessLinks& links = links_[pid];
   int n = 0;
-  for (const TlsTarget& lib : system_libs_) n += AttachLib(pid, lib, &links);
-  for (const TlsTarget& lib : extra) n += AttachLib(pid, lib, &links);
+  const bool system_writes = mode_ == TlsAttachMode::kSystem;
+  for (const TlsTarget& lib : system_libs_) n += AttachLib(pid, lib, &links, system_writes);
+  for (const TlsTarget& lib : extra) {
+    // A library the system-wide probes cover already (the same file), or one of its own.
+    const bool covered = system_writes &&
+        std::any_of(system_libs_.begin(), system_libs_.end(),
+                    [&](const TlsTarget& t) { return t.path == lib.path; });
+    n += AttachLib(pid, lib, &links, covered);
+  }
   return n;
 }
 
@@ -157,6 +200,7 @@ TlsAttachStats TlsAttacher::stats() const {
   for (const auto& [pid, l] : links_) st.links += l.links.size();
   st.failures = failures_;
   st.last_errno = static_cast<uint64_t>(last_errno_);
+  st.system_links = system_links_.size();
   return st;
 }
 

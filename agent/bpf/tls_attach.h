@@ -31,17 +31,30 @@ struct TlsTarget {
   std::string path;  // as the agent can open it (may be /proc/PID/root/... for containers)
 };
 
+// Per process (default): every uprobe is attached with the pid of a watched process, so no other
+// process pays for them, but one that reaches its first TLS call before the agent attached to it
+// (tens of ms after its birth) is missed. System: the write-entry uprobes of the host's libraries
+// are attached once for every process (their programs check the workload in the kernel), so a
+// watched process is covered from its first write; every process of the host using those
+// libraries pays a trap per write. Reads and a container's own libraries stay per process.
+enum class TlsAttachMode { kPerProcess, kSystem };
+
 struct TlsAttachStats {
   uint64_t processes = 0;  // processes with probes attached now
   uint64_t links = 0;      // uprobes attached now
   uint64_t failures = 0;   // attach attempts that failed (process gone, kernel refusal)
   uint64_t last_errno = 0; // errno of the most recent failure
+  uint64_t system_links = 0;  // system-wide write uprobes (TlsAttachMode::kSystem)
 };
 
 class TlsAttacher {
  public:
   // `system_libs`: the TLS libraries installed on the host, attached for every watched process.
-  TlsAttacher(const Sensor* sensor, std::vector<TlsTarget> system_libs);
+  TlsAttacher(const Sensor* sensor, std::vector<TlsTarget> system_libs,
+              TlsAttachMode mode = TlsAttachMode::kPerProcess);
+  // kSystem: attaches the write-entry uprobes of every system library for every process. An
+  // error names the library and function the kernel refused; nothing stays attached then.
+  absl::Status AttachSystemWide();
   ~TlsAttacher();
   TlsAttacher(const TlsAttacher&) = delete;
   TlsAttacher& operator=(const TlsAttacher&) = delete;
@@ -64,7 +77,8 @@ class TlsAttacher {
     std::vector<std::string> paths;  // libraries attached
     std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
   };
-  int AttachLib(uint32_t pid, const TlsTarget& lib, ProcessLinks* out);
+  // `skip_writes`: the write entries are attached system-wide already.
+  int AttachLib(uint32_t pid, const TlsTarget& lib, ProcessLinks* out, bool skip_writes);
   // Symbol name -> file offset in `path`, resolved on first use.
   const absl::flat_hash_map<std::string, uint64_t>& Offsets(const std::string& path);
 
@@ -72,6 +86,8 @@ class TlsAttacher {
   // A per-task perf event kept open for the agent's lifetime: see the constructor.
   UniqueFd keep_perf_sched_;
   std::vector<TlsTarget> system_libs_;
+  TlsAttachMode mode_;
+  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> system_links_;
   absl::flat_hash_map<uint32_t, ProcessLinks> links_;
   absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, uint64_t>> offsets_;
   uint64_t failures_ = 0;

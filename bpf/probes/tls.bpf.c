@@ -4,8 +4,10 @@
  *
  * Why uprobes on the library: the payload is encrypted by the time any kernel hook sees it; the
  * library's write/read functions are the last place with plaintext. They are the most expensive
- * hook (a trap per call), so the agent attaches them per watched process (libbpf with a pid), never
- * system-wide (DESIGN §4, measured 1.00x for other processes vs 1.3x system-wide).
+ * hook (a trap per call), so by default the agent attaches them per watched process (libbpf with
+ * a pid; DESIGN §4, measured 1.00x for other processes vs 1.3x system-wide). A process that makes
+ * its first TLS call before the agent has attached to it (tens of ms after its birth) is missed
+ * that way; `--tls-attach system` trades the cost for coverage with the *_any write programs.
  *
  * Egress needs only the entry of SSL_write/SSL_write_ex/gnutls_record_send (buffer and length are
  * arguments). The call is tied to its socket through the fd of the write/send syscall the library
@@ -184,6 +186,34 @@ SEC("uprobe")
 int BPF_KPROBE(sluice_gnutls_send, void *session, const void *data, size_t size)
 {
 	if (size > 0)
+		sluice_tls_enter((__u64)data, (__u64)size, SLUICE_TLS_DIR_WRITE, SLUICE_TLS_LIB_GNUTLS, 0, 0);
+	return 0;
+}
+
+/* System-wide variants of the three write entries (sluiced --tls-attach system): attached once
+ * with no pid, so a process is covered from its first call however soon after its birth it makes
+ * it, at the price of a trap per call in every process of the host that uses the library. The
+ * workload check keeps everyone else to that trap plus two hash lookups. */
+SEC("uprobe")
+int BPF_KPROBE(sluice_ssl_write_any, void *ssl, const void *buf, int num)
+{
+	if (num > 0 && sluice_current_workload() != SLUICE_NO_WORKLOAD)
+		sluice_tls_enter((__u64)buf, (__u64)num, SLUICE_TLS_DIR_WRITE, SLUICE_TLS_LIB_OPENSSL, 0, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(sluice_ssl_write_ex_any, void *ssl, const void *buf, size_t num)
+{
+	if (num > 0 && sluice_current_workload() != SLUICE_NO_WORKLOAD)
+		sluice_tls_enter((__u64)buf, (__u64)num, SLUICE_TLS_DIR_WRITE, SLUICE_TLS_LIB_OPENSSL, 0, 1);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(sluice_gnutls_send_any, void *session, const void *data, size_t size)
+{
+	if (size > 0 && sluice_current_workload() != SLUICE_NO_WORKLOAD)
 		sluice_tls_enter((__u64)data, (__u64)size, SLUICE_TLS_DIR_WRITE, SLUICE_TLS_LIB_GNUTLS, 0, 0);
 	return 0;
 }

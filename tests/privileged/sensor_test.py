@@ -611,6 +611,50 @@ class LostRecordsTest(unittest.TestCase):
         self.assertEqual(agent.stop(), 0)
 
 
+class TlsAtBirthTest(unittest.TestCase):
+    """--tls-attach system: a process is covered from its very first TLS write, however soon
+    after its birth it makes it (per-process attach needs the agent to see the process first)."""
+
+    event = SensorTest.event
+    tls_server = SensorTest.tls_server
+    assert_http_over_tls = SensorTest.assert_http_over_tls
+
+    def test_clients_started_straight_into_the_workload_are_covered(self):
+        self.lab = Lab()
+        self.addCleanup(self.lab.down)
+        self.lab.up()
+        self.agent = Sluiced(ARGS.sluiced, self.lab.tmp, rules_for(self.lab), "monitor",
+                             events=True, extra=["--tls-attach", "system", "--hooks", ARGS.hooks])
+        self.addCleanup(self.agent.stop)
+        self.assertIn("write uprobes for every process", self.agent.log())
+        self.tls_server(9446)
+        request = os.path.join(self.lab.tmp, "request.txt")
+        with open(request, "w") as f:
+            f.write("GET /export/records HTTP/1.1\r\nHost: vectors.internal\r\n\r\n")
+        # No shell that is watched before the client starts: each client execs straight into
+        # the cgroup and writes as soon as its handshake is done.
+        for i in range(5):
+            with self.subTest(client="curl", run=i):
+                pid, _ = self.lab.run_in(
+                    ["curl", "-sk", "-o", "/dev/null", "--max-time", "10",
+                     "https://%s:9446/birth/%d" % (V4, i)])
+                self.assert_http_over_tls(pid, "openssl", "GET", "/birth/%d" % i, 9446)
+            with self.subTest(client="gnutls-cli", run=i):
+                pid, _ = self.lab.run_in(
+                    ["/bin/sh", "-c", "exec gnutls-cli --insecure --logfile=/dev/null -p 9446 "
+                     "%s < %s > /dev/null 2>&1" % (V4, request)])
+                self.assert_http_over_tls(pid, "gnutls", "GET", "/export/records", 9446)
+        # Other processes of the host trap too, but their writes go no further: nothing of a
+        # client outside the watched cgroup reaches the agent.
+        out = run(["ip", "netns", "exec", self.lab.netns, "curl", "-sk", "-o", "/dev/null",
+                   "--max-time", "10", "https://%s:9446/outside" % V4], check=False)
+        self.assertEqual(out.returncode, 0)
+        time.sleep(1.5)
+        self.assertIsNone(self.agent.wait_event(
+            lambda e: e["type"] == "tls" and e.get("http", {}).get("path") == "/outside", 0.5))
+        self.assertEqual(self.agent.stop(), 0)
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser()

@@ -295,6 +295,7 @@ struct Options {
   std::string alerts = "-";
   std::string events;
   uint32_t tls_capture = 1024;
+  std::string tls_attach = "per-process";
   std::string api_socket = sluice::api::kDefaultSocketPath;
   std::string state_dir;
   bool test_drop_flow_records = false;
@@ -558,7 +559,10 @@ int Run(const Options& opt) {
   engine.SetContainment(&enforcer);
   std::vector<sluice::bpf::TlsTarget> system_tls;
   for (const auto& lib : sluice::bpf::SystemTlsLibraries()) system_tls.push_back(TlsHooks::Target(lib));
-  sluice::bpf::TlsAttacher tls(sensor->get(), system_tls);
+  sluice::bpf::TlsAttacher tls(sensor->get(), system_tls,
+                               opt.tls_attach == "system" ? sluice::bpf::TlsAttachMode::kSystem
+                                                          : sluice::bpf::TlsAttachMode::kPerProcess);
+  if (auto s = tls.AttachSystemWide(); !s.ok()) return Fail(kExitRuntime, s);
   TlsHooks tls_hooks(&tls, events || api ? &fanout : nullptr);
   engine.SetProcessHooks(&tls_hooks);
   sluice::bpf::Reaper reaper((*sensor)->flows_fd(), (*sensor)->file_io_fd(),
@@ -656,9 +660,13 @@ int Run(const Options& opt) {
     std::vector<std::string> libs;
     for (const auto& t : system_tls) libs.push_back(t.path);
     const auto ts = tls.stats();
-    fprintf(stderr, "sluiced: TLS libraries: %s; uprobes on %llu process(es)\n",
+    fprintf(stderr, "sluiced: TLS libraries: %s; uprobes on %llu process(es)%s\n",
             libs.empty() ? "none found" : absl::StrJoin(libs, ", ").c_str(),
-            static_cast<unsigned long long>(ts.processes));
+            static_cast<unsigned long long>(ts.processes),
+            ts.system_links > 0
+                ? absl::StrCat("; ", ts.system_links, " write uprobes for every process "
+                               "(--tls-attach system)").c_str()
+                : "");
   }
   fprintf(stderr, "sluiced: sensitive files: %zu prefix(es), %zu inode(s) seeded%s\n",
           file_seed.prefixes, file_seed.inodes,
@@ -1051,6 +1059,14 @@ int main(int argc, char** argv) {
                  "Plaintext bytes of each TLS call sent to the agent for classification "
                  "(never stored)")
       ->check(CLI::Range(0, SLUICE_TLS_CAPTURE_MAX))
+      ->capture_default_str();
+  app.add_option("--tls-attach", opt.tls_attach,
+                 "TLS uprobes: \"per-process\" attaches them to each watched process (no cost "
+                 "to any other; a process that makes its first TLS call within tens of ms of its "
+                 "birth is missed), \"system\" attaches the write probes once for every process "
+                 "(covered from the first call; every process using libssl/libgnutls pays a trap "
+                 "per write)")
+      ->check(CLI::IsMember({"per-process", "system"}))
       ->capture_default_str();
   app.add_option("--api-socket", opt.api_socket,
                  "Control API unix socket (root only; sluicectl status/events/alerts); "
