@@ -81,8 +81,17 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
 }
 
 MetricsServer::~MetricsServer() {
-  if (ctx_ != nullptr) mg_stop(ctx_);  // waits for the handlers in progress
+  if (stopper_.joinable()) {
+    stopper_.join();
+  } else if (ctx_ != nullptr) {
+    mg_stop(ctx_);  // waits for the handlers in progress
+  }
   mg_exit_library();
+}
+
+void MetricsServer::BeginStop() {
+  if (ctx_ == nullptr || stopper_.joinable()) return;
+  stopper_ = std::thread([ctx = ctx_] { mg_stop(ctx); });
 }
 
 void MetricsServer::Heartbeat() {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -33,6 +34,10 @@ class MetricsServer {
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
       const Options& options, std::vector<std::weak_ptr<prometheus::Collectable>> collectables);
   ~MetricsServer();
+  // Starts stopping the server in the background: civetweb's stop waits out its poll quantum
+  // (up to ~2 s), which the agent's other shutdown work (detaching the probes) can hide. The
+  // destructor waits for it. Requests in progress complete; no new ones are served.
+  void BeginStop();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
@@ -47,6 +52,7 @@ class MetricsServer {
   static int OnReady(mg_connection* conn, void* self);
 
   mg_context* ctx_ = nullptr;
+  std::thread stopper_;  // BeginStop's mg_stop
   int port_ = 0;
   absl::Duration stall_;
   std::vector<std::weak_ptr<prometheus::Collectable>> collectables_;

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <thread>
 
 #include "agent/bpf/hook_probe.h"
 #include "agent/bpf/pins.h"
@@ -392,7 +393,21 @@ Sensor::~Sensor() {
 }
 
 void Sensor::DetachAll() {
+  // Releasing a tracepoint link waits for an RCU grace period in the kernel (~80 ms measured
+  // on the dev host): one after the other, the ~50 links took 3-4 s to stop the agent. Released
+  // from several threads at once, the waits overlap.
+  constexpr size_t kThreads = 16;
+  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links = std::move(links_);
   links_.clear();
+  std::vector<std::thread> threads;
+  const size_t per = (links.size() + kThreads - 1) / kThreads;
+  for (size_t first = 0; first < links.size(); first += per) {
+    const size_t last = std::min(links.size(), first + per);
+    threads.emplace_back([&links, first, last] {
+      for (size_t i = first; i < last; ++i) links[i].reset();
+    });
+  }
+  for (std::thread& t : threads) t.join();
   for (auto& p : probes_) p.attached = false;
 }
 

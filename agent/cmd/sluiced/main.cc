@@ -1013,6 +1013,7 @@ int Run(const Options& opt) {
   if (events) events->Flush();
 
   (void)pipeline.Flush();
+  if (metrics) metrics->BeginStop();  // overlaps civetweb's stop with the rest of the shutdown
   pipeline.Stop();  // what a network sink has not acknowledged waits in the spool
   // --keep-pinned-on-exit: a host whose policy blocks keeps it while no agent runs (a service
   // restart, an upgrade); the next agent adopts it. Otherwise everything is released here.
