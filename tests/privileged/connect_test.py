@@ -830,14 +830,47 @@ workloads:
         out = run(["bpftool", "cgroup", "show", self.lab.root, "--json"], check=False).stdout
         return [p for p in json.loads(out or "[]") if p.get("name") == name]
 
+    def pinned_enforcing_agent(self):
+        """sluiced in enforce mode with its pins, blocking the denied peer; the pins are
+        released at the end whatever the test did to the agent."""
+        s = Sluiced(ARGS.sluiced, self.lab.tmp, rules_for(self.lab, "enforce"), "enforce")
+        self.addCleanup(s.stop)
+        self.addCleanup(release_pins, s.pin_dir)
+        self.assertEqual(self.lab.client("inet", DENIED_V4, self.lab.cgroup_rel), "ERR EPERM")
+        return s
+
+    def hammer_denied(self, seconds):
+        """A workload process connecting to the denied peer every 5 ms for `seconds`; it prints
+        how many connects succeeded and how many got EPERM (assert_hammer_blocked)."""
+        loop = ("import socket,sys,time\n"
+                "ok=eperm=0\n"
+                "end=time.time()+float(sys.argv[1])\n"
+                "while time.time()<end:\n"
+                "  s=socket.socket()\n"
+                "  try:\n"
+                "    s.connect(('%s',%d)); ok+=1\n"
+                "  except PermissionError: eperm+=1\n"
+                "  finally: s.close()\n"
+                "  time.sleep(0.005)\n"
+                "print(ok,eperm,flush=True)\n") % (DENIED_V4, PORT)
+        inner = "echo $$ > %s/cgroup.procs && exec ip netns exec %s %s -c '%s' %d" % (
+            self.lab.cgroup, self.lab.netns, sys.executable, loop.replace("'", "'\\''"),
+            seconds)
+        hammer = subprocess.Popen(["sh", "-c", inner], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: (hammer.kill(), hammer.wait()))
+        time.sleep(0.5)
+        return hammer
+
+    def assert_hammer_blocked(self, hammer):
+        ok, eperm = map(int, hammer.communicate(timeout=60)[0].split())
+        self.assertEqual(ok, 0, "a denied connect got through during the restart")
+        self.assertGreater(eperm, 50)
+
     def test_sigkill_leaves_policy_restart_adopts_disarm_releases(self):
         cg = self.lab.cgroup_rel
         # Both agents here die by SIGKILL: their cleanups only make sure of that.
-        s = Sluiced(ARGS.sluiced, self.lab.tmp, rules_for(self.lab, "enforce"), "enforce")
-        self.addCleanup(s.stop)
+        s = self.pinned_enforcing_agent()
         pin_dir = s.pin_dir
-        self.addCleanup(release_pins, pin_dir)
-        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "ERR EPERM")
         link_before = self.links_of("sluice_connect4")
         self.assertEqual(len(link_before), 1)
         s.kill()
@@ -850,28 +883,11 @@ workloads:
 
         # A workload process hammers the denied peer through the restart: not one connect may
         # get through while the new agent loads, attaches and switches the policy.
-        loop = ("import socket,sys,time\n"
-                "ok=eperm=0\n"
-                "end=time.time()+float(sys.argv[1])\n"
-                "while time.time()<end:\n"
-                "  s=socket.socket()\n"
-                "  try:\n"
-                "    s.connect(('%s',%d)); ok+=1\n"
-                "  except PermissionError: eperm+=1\n"
-                "  finally: s.close()\n"
-                "  time.sleep(0.005)\n"
-                "print(ok,eperm,flush=True)\n") % (DENIED_V4, PORT)
-        inner = "echo $$ > %s/cgroup.procs && exec ip netns exec %s %s -c '%s' 12" % (
-            self.lab.cgroup, self.lab.netns, sys.executable, loop.replace("'", "'\\''"))
-        hammer = subprocess.Popen(["sh", "-c", inner], stdout=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: (hammer.kill(), hammer.wait()))
-        time.sleep(0.5)
+        hammer = self.hammer_denied(12)
         s2 = Sluiced(ARGS.sluiced, self.lab.tmp, rules_for(self.lab, "enforce"), "enforce")
         self.addCleanup(s2.stop)
         self.assertIn("adopting the pinned sensor and policy", s2.log())
-        ok, eperm = map(int, hammer.communicate(timeout=60)[0].split())
-        self.assertEqual(ok, 0, "a denied connect got through during the restart")
-        self.assertGreater(eperm, 50)
+        self.assert_hammer_blocked(hammer)
         self.assertEqual([a for a, _ in self.accepted_since(n0, expect=1)], [ALLOWED_V4])
         # Adopted, not doubled: the same link now runs the new program.
         self.assertEqual(self.links_of("sluice_connect4"), link_before)
@@ -900,6 +916,36 @@ workloads:
         r = run([ARGS.sluicectl, "--socket", s2.api_socket, "disarm", "--pin-dir", pin_dir],
                 check=False)
         self.assertIn("nothing to disarm", r.stdout)
+
+    def test_restart_across_a_layout_change_replaces_the_pinned_sensor_without_a_gap(self):
+        cg = self.lab.cgroup_rel
+        s = self.pinned_enforcing_agent()
+        pin_dir = s.pin_dir
+        s.kill()
+        # An upgrade whose maps differ (an ABI change): the pinned `severed` map has another
+        # layout than this build's. Its links keep the real map; only the pin is swapped.
+        pin = os.path.join(pin_dir, "maps", "severed")
+        os.unlink(pin)
+        run(["bpftool", "map", "create", pin, "type", "hash", "key", "4", "value", "4",
+             "entries", "1", "name", "severed"])
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "ERR EPERM")
+        hammer = self.hammer_denied(12)
+        s2 = Sluiced(ARGS.sluiced, self.lab.tmp, rules_for(self.lab, "enforce"), "enforce")
+        self.addCleanup(s2.stop)
+        self.assertIn("replacing the pinned sensor", s2.log())
+        self.assertIn("map severed has another layout", s2.log())
+        self.assert_hammer_blocked(hammer)
+        # The old programs are gone, the new ones attached once, on fresh maps it pinned.
+        self.assertEqual(len(self.root_attachments("sluice_connect4")), 1)
+        st = json.loads(self.ctl(s2, "status", "--json").stdout)
+        self.assertEqual(st["pinning"], "replaced")
+        self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "ERR EPERM")
+        self.assertEqual(self.lab.client("inet", ALLOWED_V4, cg), "OK")
+        info = json.loads(run(["bpftool", "map", "show", "pinned", pin, "--json"]).stdout)
+        self.assertNotEqual((info["bytes_key"], info["bytes_value"]), (4, 4))
+        self.assertEqual(s2.stop(), 0, s2.log())
+        self.assertEqual(sluice_programs(), [])
+        self.assertFalse(os.path.exists(pin_dir))
 
     def test_keep_pinned_on_exit_keeps_enforcement_across_a_clean_restart(self):
         cg = self.lab.cgroup_rel
