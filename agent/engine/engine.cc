@@ -466,6 +466,16 @@ void Engine::ReplaceRules(detect::RuleSet rules, uint32_t kernel_id_base,
     }
   }
   reads_.Renumber(renumber);
+  // Closed flows awaiting their reads follow their workload too (or go with it).
+  for (auto it = recently_closed_.begin(); it != recently_closed_.end();) {
+    auto to = renumber.find(it->rule_id);
+    if (to == renumber.end()) {
+      it = recently_closed_.erase(it);
+    } else {
+      it->rule_id = to->second;
+      ++it;
+    }
+  }
   rules_ = std::move(rules);
   flow_params_ = FlowParams::Of(rules_);
   aggregator_ = detect::AlertAggregator(detect::AlertAggregator::Options{
@@ -939,16 +949,22 @@ void Engine::KeepForRejudge(FlowState fs, uint64_t closed_ns) {
       detect::IsLoopback(detect::IpAddr{f.daddr})) {
     return;
   }
+  const detect::Workload* rule = WorkloadFor(f.workload_id, f.pid, f.cgroup_id, f.start_ns);
+  if (rule == nullptr) return;
   if (recently_closed_.size() >= kMaxRejudge) recently_closed_.pop_front();
   fs.volume_counted = std::max(fs.volume_counted, f.bytes_out);  // volume is counted already
-  recently_closed_.push_back({std::move(fs), closed_ns});
+  const uint32_t tree = TreeOf(f.pid);
+  recently_closed_.push_back({std::move(fs), closed_ns, rule->id, tree});
 }
 
-void Engine::RejudgeClosedFlows() {
+void Engine::RejudgeClosedFlows(uint32_t rule_id, uint32_t tree) {
   while (!recently_closed_.empty() && recently_closed_.front().closed_ns + kRejudgeNs < now_ns_) {
     recently_closed_.pop_front();
   }
   for (ClosedFlow& c : recently_closed_) {
+    // Only the flows these reads can count for: the same workload, and the same process tree
+    // unless either side's lineage is unknown.
+    if (c.rule_id != rule_id || (tree != 0 && c.tree != 0 && c.tree != tree)) continue;
     if ((c.fs.fired & (kFiredCacheDump | kFiredLogExport | kFiredExfilChain)) != 0) continue;
     // As of the close: the window reaches back from there, and the reads just reported count.
     EvaluateFlow(c.fs, c.closed_ns);
@@ -1005,7 +1021,7 @@ void Engine::OnFileTotals(const FileTotals& t) {
     const detect::Subject subject = SubjectFor(*rule, t.pid, cgroup_id, t.ts_ns);
     u.exe = subject.process.exe;
     const uint64_t grew = reads_.Observe(u);
-    if (grew > 0 && !recently_closed_.empty()) RejudgeClosedFlows();
+    if (grew > 0 && !recently_closed_.empty()) RejudgeClosedFlows(rule->id, tree);
     if (grew > 0 && rule->mode == detect::Mode::kLearn) learn_.OnFileRead(*rule, u.file_class, grew);
     if (grew > 0 && !archivers_reported_.contains(t.pid) &&
         detect::ArchiveStagingDetector::IsArchiver(subject.process.Image())) {

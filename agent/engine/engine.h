@@ -275,7 +275,9 @@ class Engine {
   // chain (`nc host port < file`) reach the agent after the flow's close, on the reaper's next
   // pass. Kept kRejudgeNs and judged again (file detectors only) when the workload's reads grow.
   void KeepForRejudge(FlowState fs, uint64_t closed_ns);
-  void RejudgeClosedFlows();
+  // Judges again the kept flows of workload `rule_id` (and of process tree `tree`, 0: any) that
+  // a file detector has not reported yet.
+  void RejudgeClosedFlows(uint32_t rule_id, uint32_t tree);
   // The sender's process tree (ProcessEntry::tree), 0 when unknown.
   uint32_t TreeOf(uint32_t pid) const;
   // A connect unexpected_egress would report unless the flow's TLS server name is allowed.
@@ -362,6 +364,8 @@ class Engine {
   struct ClosedFlow {
     FlowState fs;
     uint64_t closed_ns = 0;
+    uint32_t rule_id = 0;  // its workload (renumbered by a reload)
+    uint32_t tree = 0;     // the sender's process tree (0: unknown)
   };
   static constexpr uint64_t kRejudgeNs = 5'000'000'000ULL;  // > the reaper's period, with margin
   static constexpr size_t kMaxRejudge = 4096;
