@@ -65,9 +65,11 @@ class ManifestTest(unittest.TestCase):
     def test_kernel_filesystems_are_mounted(self):
         mounts = {m["mountPath"]: m for m in self.c["volumeMounts"]}
         vols = {v["name"]: v for v in self.pod["volumes"]}
-        for path in ("/sys/fs/bpf", "/sys/kernel/tracing", "/sys/fs/cgroup"):
+        for path in ("/sys/fs/bpf", "/sys/kernel/tracing", "/sys/fs/cgroup",
+                     "/sys/kernel/security"):
             self.assertIn(path, mounts)
             self.assertEqual(vols[mounts[path]["name"]]["hostPath"]["path"], path)
+        self.assertTrue(mounts["/sys/kernel/security"]["readOnly"])
         # Pins made in the container must be seen by the host (and the next pod).
         self.assertEqual(mounts["/sys/fs/bpf"]["mountPropagation"], "Bidirectional")
         for path in ("/var/lib/sluice", "/var/log/sluice", "/run/sluice"):
