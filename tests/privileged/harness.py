@@ -85,7 +85,8 @@ class Sluiced:
         if not os.path.exists(self.alerts):
             return []
         with open(self.alerts) as f:
-            return [json.loads(l) for l in f if l.strip()]
+            # A line still being written is read next time (as events_now does).
+            return [json.loads(l) for l in f if l.endswith("\n") and l.strip()]
 
     def wait_alerts(self, n, timeout=2.0):
         deadline = time.time() + timeout
