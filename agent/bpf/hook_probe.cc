@@ -3,10 +3,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
-#include <linux/magic.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
 
 #include <cerrno>
 #include <cstring>
@@ -16,14 +12,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "agent/bpf/mounts.h"
 #include "agent/common/unique_fd.h"
 
 namespace sluice::bpf {
 namespace {
-
-#ifndef SECURITYFS_MAGIC
-#define SECURITYFS_MAGIC 0x73636673
-#endif
 
 constexpr const char* kLsmList = "/sys/kernel/security/lsm";
 
@@ -37,13 +30,9 @@ bool LsmListHasBpf(absl::string_view lsm_list) {
 }
 
 std::string ReadActiveLsms() {
-  struct statfs st;
-  if (statfs("/sys/kernel/security", &st) != 0 ||
-      static_cast<int64_t>(st.f_type) != SECURITYFS_MAGIC) {
-    // Not mounted: the list of active LSMs lives only there. A failure leaves "" (LSM hooks are
-    // then not used, and the probe says why).
-    mount("securityfs", "/sys/kernel/security", "securityfs", 0, nullptr);
-  }
+  // The list lives only in securityfs. A failure to mount it leaves "" (LSM hooks are then not
+  // used, and the probe says why).
+  (void)EnsureSecurityfs();
   std::ifstream in(kLsmList);
   if (!in) return "";
   std::stringstream ss;

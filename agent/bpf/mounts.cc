@@ -27,6 +27,9 @@ namespace {
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
 #endif
+#ifndef SECURITYFS_MAGIC
+#define SECURITYFS_MAGIC 0x73636673
+#endif
 
 bool HasFsType(const char* path, int64_t magic) {
   struct statfs st;
@@ -61,6 +64,10 @@ absl::Status EnsureTracefs() {
 }
 
 absl::Status EnsureBpffs() { return EnsureMounted("/sys/fs/bpf", "bpf", BPF_FS_MAGIC); }
+
+absl::Status EnsureSecurityfs() {
+  return EnsureMounted("/sys/kernel/security", "securityfs", SECURITYFS_MAGIC);
+}
 
 absl::StatusOr<std::string> EnsureCgroup2() {
   auto mounts = ReadFile("/proc/mounts");

@@ -14,6 +14,9 @@ namespace sluice::bpf {
 absl::Status EnsureTracefs();
 // Mounts bpffs at /sys/fs/bpf when it is not there (pinning, DESIGN §6).
 absl::Status EnsureBpffs();
+// Mounts securityfs at /sys/kernel/security when it is not there (the active-LSM list the
+// feature probe reads, hook_probe.h).
+absl::Status EnsureSecurityfs();
 // Returns the cgroup v2 mount point from /proc/mounts (hybrid hosts have it at
 // /sys/fs/cgroup/unified); mounts one at /run/sluice/cgroup2 when the host has none.
 absl::StatusOr<std::string> EnsureCgroup2();
