@@ -855,7 +855,7 @@ void Engine::EvaluateFlow(FlowState& fs, uint64_t ts_ns) {
   const int64_t since_ms = EpochMs(ts_ns) - static_cast<int64_t>(window_s * 1000);
   // Only the reads of the sender's own process tree count (ProcessEntry::tree): the workload's
   // other trees (another job, another shell) read for their own reasons.
-  const uint32_t tree = TreeOf(f.pid);
+  const uint32_t tree = may_carry_files ? TreeOf(f.pid) : 0;
   const bool read_lately = may_carry_files && reads_.LastReadMs(rule->id, tree) >= since_ms;
   if (!budgeted && !learning && !read_lately) return;
 

@@ -598,18 +598,18 @@ int Run(const Options& opt) {
   // until Attach puts ours in their place, and ours decide on our fresh maps from that instant,
   // so the watch set must be in them first (else a watched workload is unknown for a moment:
   // the layout-change test saw a denied connect get through). Done again after Attach.
-  const bool replacing = (*sensor)->pin_state() == sluice::bpf::Sensor::PinState::kReplaced;
-  if (replacing) {
-    if (auto s = processes.SeedFromProc(); !s.ok()) return Fail(kExitRuntime, s);
-    if (auto s = cgroups.Scan(); !s.ok()) return Fail(kExitRuntime, s);
-    if (auto s = engine.SeedWatchSet(); !s.ok()) return Fail(kExitRuntime, s);
+  auto seed_watch_set = [&]() -> absl::Status {
+    if (auto s = processes.SeedFromProc(); !s.ok()) return s;
+    if (auto s = cgroups.Scan(); !s.ok()) return s;
+    return engine.SeedWatchSet();
+  };
+  if ((*sensor)->pin_state() == sluice::bpf::Sensor::PinState::kReplaced) {
+    if (auto s = seed_watch_set(); !s.ok()) return Fail(kExitRuntime, s);
   }
   // Attach before seeding from /proc: a process started in between is then seen by the exec
   // probe (its record waits in the ring), so nothing falls between the scan and the probes.
   if (auto s = (*sensor)->Attach(*cgroup_root); !s.ok()) return Fail(kExitRuntime, s);
-  if (auto s = processes.SeedFromProc(); !s.ok()) return Fail(kExitRuntime, s);
-  if (auto s = cgroups.Scan(); !s.ok()) return Fail(kExitRuntime, s);
-  if (auto s = engine.SeedWatchSet(); !s.ok()) return Fail(kExitRuntime, s);
+  if (auto s = seed_watch_set(); !s.ok()) return Fail(kExitRuntime, s);
   if (staged_adoption) {
     absl::Status cleanup;
     if (auto s = maps.Commit(&cleanup); !s.ok()) {
