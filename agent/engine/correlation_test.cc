@@ -125,6 +125,18 @@ class CorrelationTest : public ::testing::Test {
     return f;
   }
 
+  static events::ConnectEvent ConnectOf(uint32_t pid, uint64_t cgroup, uint32_t workload,
+                                        std::array<uint8_t, 16> daddr, uint16_t port,
+                                        uint8_t protocol, uint64_t ts) {
+    events::ConnectEvent c{};
+    c.hdr = {SLUICE_EV_CONNECT, ts, pid, pid, cgroup};
+    c.workload_id = workload;
+    c.dport = port;
+    c.protocol = protocol;
+    c.daddr = daddr;
+    return c;
+  }
+
   void Open(uint64_t cookie, const events::Flow& f, uint64_t ts) {
     engine_->OnInput(events::FlowEvent{{SLUICE_EV_FLOW, ts, f.pid, f.pid, f.cgroup_id}, cookie,
                                        SLUICE_FLOW_CONNECTED, f});
@@ -276,12 +288,7 @@ TEST_F(CorrelationTest, TarOfTheCacheIsStaging) {
 TEST_F(CorrelationTest, ResolvedNamesDecideHostAllowEntries) {
   Process(kPid, kCrm, "/usr/bin/python3");
   Dns(kCrm, "acme.my.salesforce.com", V4(198, 51, 100, 4), 1 * kSec);
-  events::ConnectEvent c{};
-  c.hdr = {SLUICE_EV_CONNECT, 2 * kSec, kPid, kPid, kCrm};
-  c.workload_id = 0;
-  c.dport = 443;
-  c.protocol = 6;
-  c.daddr = V4(198, 51, 100, 4);
+  events::ConnectEvent c = ConnectOf(kPid, kCrm, 0, V4(198, 51, 100, 4), 443, 6, 2 * kSec);
   engine_->OnInput(c);
   EXPECT_TRUE(sink_.alerts.empty());
   Dns(kCrm, "paste.evil.test", V4(198, 51, 100, 66), 3 * kSec);
@@ -297,13 +304,8 @@ TEST_F(CorrelationTest, ResolvedNamesDecideHostAllowEntries) {
 TEST_F(CorrelationTest, ServerNameDecidesAHostEntryWhenNoDnsAnswerNamedThePeer) {
   Process(kPid, kCrm, "/usr/bin/python3");
   auto connect = [&](std::array<uint8_t, 16> daddr, uint64_t ts) {
-    events::ConnectEvent c{};
-    c.hdr = {SLUICE_EV_CONNECT, ts, kPid, kPid, kCrm};
-    c.workload_id = 0;
-    c.dport = 443;
-    c.protocol = 6;
+    events::ConnectEvent c = ConnectOf(kPid, kCrm, 0, daddr, 443, 6, ts);
     c.verdict = SLUICE_VERDICT_WOULD_DENY;
-    c.daddr = daddr;
     engine_->OnInput(c);
   };
   auto hello = [&](uint64_t cookie, std::array<uint8_t, 16> daddr, const std::string& sni,
@@ -543,13 +545,8 @@ TEST_F(CorrelationTest, EncodedDnsLabelsAreTunnelling) {
 TEST_F(CorrelationTest, CurlSpawnedByTheInferenceServer) {
   Process(kPid, kLlm, "/usr/bin/python3");
   Process(kPid + 1, kLlm, "/usr/bin/curl", kPid);
-  events::ConnectEvent c{};
-  c.hdr = {SLUICE_EV_CONNECT, 2 * kSec, kPid + 1, kPid + 1, kLlm};
-  c.workload_id = 1;
-  c.dport = 443;
-  c.protocol = 6;
-  c.daddr = V4(10, 30, 0, 5);  // even to an allowed peer
-  engine_->OnInput(c);
+  // Even to an allowed peer.
+  engine_->OnInput(ConnectOf(kPid + 1, kLlm, 1, V4(10, 30, 0, 5), 443, 6, 2 * kSec));
   ASSERT_EQ(sink_.alerts.size(), 1u);
   EXPECT_EQ(sink_.alerts[0].detector, "tool_egress");
   EXPECT_THAT(sink_.alerts[0].description, HasSubstr("started by /usr/bin/python3"));
@@ -558,21 +555,10 @@ TEST_F(CorrelationTest, CurlSpawnedByTheInferenceServer) {
 TEST_F(CorrelationTest, AToolsNameLookupIsNotItsTransfer) {
   Process(kPid, kLlm, "/usr/bin/python3");
   Process(kPid + 1, kLlm, "/usr/bin/curl", kPid);
-  events::ConnectEvent dns{};
-  dns.hdr = {SLUICE_EV_CONNECT, 2 * kSec, kPid + 1, kPid + 1, kLlm};
-  dns.workload_id = 1;
-  dns.dport = 53;
-  dns.protocol = 17;
-  dns.daddr = V4(10, 0, 0, 53);
-  engine_->OnInput(dns);
+  engine_->OnInput(ConnectOf(kPid + 1, kLlm, 1, V4(10, 0, 0, 53), 53, 17, 2 * kSec));
   EXPECT_TRUE(std::none_of(sink_.alerts.begin(), sink_.alerts.end(),
                            [](const auto& a) { return a.detector == "tool_egress"; }));
-  events::ConnectEvent up = dns;
-  up.hdr.ts_ns = 3 * kSec;
-  up.dport = 443;
-  up.protocol = 6;
-  up.daddr = V4(10, 30, 0, 5);
-  engine_->OnInput(up);
+  engine_->OnInput(ConnectOf(kPid + 1, kLlm, 1, V4(10, 30, 0, 5), 443, 6, 3 * kSec));
   ASSERT_FALSE(sink_.alerts.empty());
   EXPECT_EQ(sink_.alerts.back().detector, "tool_egress");
   EXPECT_EQ(sink_.alerts.back().destination.port, 443);
@@ -602,12 +588,7 @@ TEST_F(CorrelationTest, PlaintextHttpFromTheSyncWorkload) {
 TEST_F(CorrelationTest, LearnModeProposesWhatItSaw) {
   Process(kPid, kLearn, "/usr/bin/python3");
   Dns(kLearn, "api.partner.example", V4(192, 0, 2, 10), 1 * kSec);
-  events::ConnectEvent c{};
-  c.hdr = {SLUICE_EV_CONNECT, 2 * kSec, kPid, kPid, kLearn};
-  c.workload_id = 2;
-  c.dport = 443;
-  c.protocol = 6;
-  c.daddr = V4(192, 0, 2, 10);
+  events::ConnectEvent c = ConnectOf(kPid, kLearn, 2, V4(192, 0, 2, 10), 443, 6, 2 * kSec);
   engine_->OnInput(c);
   c.daddr = V4(192, 0, 2, 11);
   c.dport = 8443;
@@ -626,13 +607,8 @@ TEST_F(CorrelationTest, LearnModeProposesWhatItSaw) {
 TEST_F(CorrelationTest, ReplayResolvesWorkloadsFromCgroupsNotKernelIds) {
   Make(/*trust_kernel=*/false);
   Process(kPid, kLlm, "/usr/bin/python3");
-  events::ConnectEvent c{};
-  c.hdr = {SLUICE_EV_CONNECT, 2 * kSec, kPid, kPid, kLlm};
-  c.workload_id = 0;  // what the kernel said under other rules
-  c.dport = 443;
-  c.protocol = 6;
-  c.daddr = V4(203, 0, 113, 9);
-  engine_->OnInput(c);
+  // Workload 0: what the kernel said under other rules.
+  engine_->OnInput(ConnectOf(kPid, kLlm, 0, V4(203, 0, 113, 9), 443, 6, 2 * kSec));
   ASSERT_EQ(sink_.alerts.size(), 1u);
   EXPECT_EQ(sink_.alerts[0].workload.name, "llm");
 }
