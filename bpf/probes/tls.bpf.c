@@ -100,10 +100,8 @@ static __always_inline void sluice_tls_emit(struct sluice_tls_pending *p, __u64 
 	e->hdr.size = size;
 	if (size > sizeof(*e))
 		return;
-	__u64 avail = bpf_ringbuf_query(&tls_events, BPF_RB_AVAIL_DATA);
-	__u64 ring = bpf_ringbuf_query(&tls_events, BPF_RB_RING_SIZE);
 	if (bpf_ringbuf_output(&tls_events, e, size,
-			       avail > ring / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP))
+			       sluice_wakeup_flag(&tls_events, size + 8 /* ring record header */, 0)))
 		sluice_count(&event_loss, SLUICE_EV_TLS);
 }
 
