@@ -124,11 +124,13 @@ absl::Status RemoveStaleFileClasses(int prefix_fd, int inode_fd,
   return absl::OkStatus();
 }
 
-absl::Status ApplySensorConfig(int cfg_fd, uint32_t tls_capture, uint32_t agent_tgid) {
+absl::Status ApplySensorConfig(int cfg_fd, uint32_t tls_capture, uint32_t agent_tgid,
+                               uint32_t flags) {
   uint32_t zero = 0;
   sluice_sensor_cfg cfg{};
   cfg.tls_capture = tls_capture;
   cfg.agent_tgid = agent_tgid;
+  cfg.flags = flags;
   if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY) != 0) {
     return absl::InternalError(absl::StrCat("cannot write sensor config: ", strerror(errno)));
   }

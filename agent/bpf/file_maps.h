@@ -37,8 +37,9 @@ absl::Status RemoveStaleFileClasses(int prefix_fd, int inode_fd,
                                     const std::vector<detect::FileClass>& classes,
                                     size_t* prefixes_removed, size_t* inodes_removed);
 
-// Writes the capture settings (slot 0 of sensor_cfg).
-absl::Status ApplySensorConfig(int cfg_fd, uint32_t tls_capture, uint32_t agent_tgid);
+// Writes the capture settings, the agent's own tgid and SLUICE_SENSOR_F_* (slot 0 of sensor_cfg).
+absl::Status ApplySensorConfig(int cfg_fd, uint32_t tls_capture, uint32_t agent_tgid,
+                               uint32_t flags = 0);
 
 }  // namespace sluice::bpf
 

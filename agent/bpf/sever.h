@@ -34,7 +34,7 @@ class KernelSeverer : public enforce::FlowSeverer {
   // line and the stats). Call periodically.
   void Poll();
   // The flow is gone (reaped): its map entry goes too.
-  void Forget(uint64_t cookie);
+  void Forget(uint64_t cookie) override;
   // Disarm: every severed flow's packets pass again (their sockets were shut down already).
   // Returns how many entries were released.
   size_t ReleaseAll();

@@ -17,6 +17,8 @@ class FlowSeverer {
   // Cuts the flow with this socket cookie, owned by `pid` (0 when unknown). OK when nothing more
   // of it can leave the host; an error when the cut could not be put in place.
   virtual absl::Status Sever(uint64_t cookie, uint32_t pid) = 0;
+  // The flow ended and the kernel no longer tracks it: drop what Sever put in place for it.
+  virtual void Forget(uint64_t cookie) { (void)cookie; }
 };
 
 }  // namespace sluice::enforce

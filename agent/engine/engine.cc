@@ -776,7 +776,15 @@ void Engine::OnFlow(const events::FlowEvent& e) {
       EvaluateFlow(fs, e.hdr.ts_ns);
       KeepForRejudge(std::move(fs), e.hdr.ts_ns);
     }
-    if (!closed_reported_.insert(e.cookie).second) return;
+    if (e.flow.flags & SLUICE_FLOW_F_RELEASED) {
+      // The kernel deleted the entry with this record: no reap follows. A live snapshot the
+      // reaper took before the close must not bring the flow back (see BeginReap).
+      if (released_.size() >= kMaxOpenFlows) released_.clear();  // no reaper (a replay)
+      released_.insert(e.cookie);
+      if (severer_ != nullptr) severer_->Forget(e.cookie);
+    } else if (!closed_reported_.insert(e.cookie).second) {
+      return;
+    }
     ++stats_.flows_closed;
   } else if (open_flows_.size() < kMaxOpenFlows || open_flows_.contains(e.cookie)) {
     FlowState& fs = open_flows_[e.cookie];
@@ -796,6 +804,7 @@ void Engine::OnFlowProgress(uint64_t cookie, const events::Flow& flow) {
 
 void Engine::OnFlowTotals(const FlowTotals& t) {
   if (!t.final) {
+    if (released_.contains(t.cookie)) return;  // closed since the reaper read it
     ++stats_.flow_updates;
     auto it = open_flows_.find(t.cookie);
     if (it == open_flows_.end()) {

@@ -174,8 +174,11 @@ class Engine {
   // process hooks (processes that started before the agent).
   void SeedProcessHooks();
 
+  // A pass of the reaper begins: live totals it reads from now on are newer than every release
+  // seen so far (a close record with SLUICE_FLOW_F_RELEASED, whose entry the pass cannot find).
+  void BeginReap() { released_.clear(); }
   // The reaper found a closed flow in the kernel map (and deletes it after this call): the
-  // final totals. Reported once per flow whether or not its close record arrived.
+  // final totals. Reported once per flow whose close record was lost or kept its entry.
   void OnFlowReaped(uint64_t cookie, const events::Flow& flow);
   // Final read totals of a (process, file) whose process has exited.
   void OnFileReaped(const FileKey& key, uint64_t bytes_read, uint64_t bytes_mapped,
@@ -382,6 +385,8 @@ class Engine {
   std::optional<enforce::NameGrants> staged_grants_;
   void ApplyGrants(const std::vector<enforce::AllowWrite>& writes);
   absl::flat_hash_set<uint64_t> closed_reported_;       // until the reaper removes the flow
+  // Flows whose close record released the kernel entry since the reaper's last pass began.
+  absl::flat_hash_set<uint64_t> released_;
   absl::flat_hash_map<FileKey, std::string> file_paths_;  // path each (process, file) was opened by
   absl::flat_hash_map<uint64_t, uint64_t> cgroup_masks_;  // cgroup id -> CgroupMask, for replay
 };

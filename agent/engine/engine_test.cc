@@ -554,6 +554,45 @@ TEST_F(EngineTest, ClosedFlowIsReportedOnceWhetherOrNotItsRecordArrived) {
   EXPECT_EQ(engine_->stats().flows_recovered, 1u);
 }
 
+class ForgettingSeverer : public enforce::FlowSeverer {
+ public:
+  absl::Status Sever(uint64_t, uint32_t) override { return absl::OkStatus(); }
+  void Forget(uint64_t cookie) override { forgotten.push_back(cookie); }
+  std::vector<uint64_t> forgotten;
+};
+
+// A close record the kernel released its entry with is final: no reap follows it, so it is not
+// remembered for one, the severer forgets the flow, and a live snapshot the reaper read before
+// the close does not bring the flow back as open.
+TEST_F(EngineTest, ReleasedCloseRecordIsFinal) {
+  CollectingEvents events;
+  engine_->SetEventPublisher(&events);
+  ForgettingSeverer severer;
+  engine_->SetSeverer(&severer);
+  events::Flow f = FlowTo({10, 1, 2, 3}, 443);
+  f.start_ns = 1;
+  engine_->OnEvent(events::FlowEvent{{SLUICE_EV_FLOW, 1, kPid, 0, 77}, 5, SLUICE_FLOW_CONNECTED, f});
+  engine_->BeginReap();
+  events::Flow live = f;
+  live.bytes_out = 100;  // what the reaper read before the close
+  events::Flow closed = f;
+  closed.bytes_out = 1000;
+  closed.flags = SLUICE_FLOW_F_CLOSED | SLUICE_FLOW_F_RELEASED;
+  engine_->OnEvent(events::FlowEvent{{SLUICE_EV_FLOW, 2, kPid, 0, 77}, 5, SLUICE_FLOW_CLOSED, closed});
+  engine_->OnFlowProgress(5, live);
+  EXPECT_TRUE(engine_->LiveFlows("", 10).empty());
+  EXPECT_EQ(engine_->stats().flow_updates, 0u);
+  EXPECT_EQ(engine_->stats().flows_closed, 1u);
+  EXPECT_EQ(severer.forgotten, std::vector<uint64_t>{5});
+  // The next pass starts clean; a flow still open is updated as before.
+  engine_->BeginReap();
+  engine_->OnEvent(events::FlowEvent{{SLUICE_EV_FLOW, 3, kPid, 0, 77}, 6, SLUICE_FLOW_CONNECTED, f});
+  engine_->OnFlowProgress(6, live);
+  EXPECT_EQ(engine_->stats().flow_updates, 1u);
+  ASSERT_EQ(engine_->LiveFlows("", 10).size(), 1u);
+  EXPECT_EQ(events.OfType("flow").size(), 3u);
+}
+
 TEST_F(EngineTest, FileTotalsCarryThePathAndClassOfTheOpen) {
   CollectingEvents events;
   engine_->SetEventPublisher(&events);

@@ -17,7 +17,7 @@
 
 namespace sluice::events::abi_check {
 
-static_assert(SLUICE_ABI_VERSION == 5, "ABI changed: review the layout assertions below");
+static_assert(SLUICE_ABI_VERSION == 6, "ABI changed: review the layout assertions below");
 
 // Enum values are recorded in streams and must never be renumbered.
 static_assert(SLUICE_EV_EXEC == 1 && SLUICE_EV_EXIT == 2 && SLUICE_EV_CONNECT == 3 &&
@@ -186,6 +186,6 @@ static_assert(offsetof(sluice_tls_event, direction) == 52);
 static_assert(offsetof(sluice_tls_event, lib) == 53);
 static_assert(offsetof(sluice_tls_event, workload_id) == 56);
 static_assert(offsetof(sluice_tls_event, data) == SLUICE_TLS_EVENT_HEADER_SIZE);
-static_assert(sizeof(sluice_sensor_cfg) == 8);
+static_assert(sizeof(sluice_sensor_cfg) == 16 && offsetof(sluice_sensor_cfg, flags) == 8);
 
 #endif  // SLUICE_AGENT_EVENTS_ABI_CHECK_H_

@@ -88,6 +88,8 @@ static __always_inline void sluice_sk_addrs(struct sock *sk, struct sluice_flow 
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	f->family = family;
 	f->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (!f->sport)  /* a socket that reached CLOSE released its port; its header port stays */
+		f->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
 	f->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (family == SLUICE_AF_INET) {
 		__u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
@@ -138,18 +140,38 @@ static __always_inline int sluice_skb_l4(struct __sk_buff *skb, __u8 *proto, __u
 	return 0;
 }
 
-/* Emits a flow lifecycle record (a notification: the map entry holds the truth). */
-static __always_inline void sluice_emit_flow(__u64 cookie, __u32 kind, const struct sluice_flow *f)
+/* Emits a flow lifecycle record (a notification: the map entry holds the truth). Returns 0 when
+ * the record is in the ring, -1 when it was lost (counted). */
+static __always_inline int sluice_emit_flow(__u64 cookie, __u32 kind, const struct sluice_flow *f)
 {
 	struct sluice_flow_event *e = sluice_reserve(&net_events, sizeof(*e), SLUICE_EV_FLOW);
 	if (!e)
-		return;
+		return -1;
 	sluice_flow_header(&e->hdr, SLUICE_EV_FLOW, sizeof(*e), f);
 	e->cookie = cookie;
 	e->kind = kind;
 	e->_pad = 0;
 	__builtin_memcpy(&e->flow, f, sizeof(*f));
 	sluice_submit(&net_events, e);
+	return 0;
+}
+
+/* A flow's totals are final (`f` is the map entry, already marked CLOSED). The close record
+ * carries them; once it is in the ring the entry is deleted here, so the agent never reads or
+ * deletes it (three syscalls a flow, the reaper's main cost on a busy host). When the record is
+ * lost the entry stays, and the agent reaps the totals from the map: they stay exact either way.
+ * A severed flow's entry also stays: the agent forgets the sever when it reaps it. */
+static __always_inline void sluice_flow_final(__u64 cookie, struct sluice_flow *f)
+{
+	struct sluice_flow snap = *f;
+	__u32 zero = 0;
+	struct sluice_sensor_cfg *sc = bpf_map_lookup_elem(&sensor_cfg, &zero);
+	const int release = !bpf_map_lookup_elem(&severed, &cookie) &&
+			    !(sc && (sc->flags & SLUICE_SENSOR_F_KEEP_FLOWS));
+	if (release)
+		snap.flags |= SLUICE_FLOW_F_RELEASED;
+	if (sluice_emit_flow(cookie, SLUICE_FLOW_CLOSED, &snap) == 0 && release)
+		bpf_map_delete_elem(&flows, &cookie);
 }
 
 /* Opens a flow for a socket of a watched workload from a process-context hook. Returns 0 when a

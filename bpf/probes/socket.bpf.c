@@ -94,9 +94,45 @@ int sluice_exit_connect(struct trace_event_raw_sys_exit *ctx)
 #define SLUICE_TCP_ESTABLISHED 1
 #define SLUICE_TCP_SYN_SENT 2
 #define SLUICE_TCP_SYN_RECV 3
+#define SLUICE_TCP_FIN_WAIT1 4
+#define SLUICE_TCP_FIN_WAIT2 5
 #define SLUICE_TCP_CLOSE 7
-#define SLUICE_RCV_SHUTDOWN 1
-#define SLUICE_SEND_SHUTDOWN 2
+#define SLUICE_TCP_LAST_ACK 9
+#define SLUICE_TCP_CLOSING 11
+
+/* A TCP flow reached CLOSE: its totals are final. `sk` is a full TCP socket (both callers
+ * checked sk_protocol), read through CO-RE probe reads so that the syscall tracepoint (accept)
+ * can call this as well as tp_btf. `fin_sent`: this side queued a FIN (it went through
+ * FIN_WAIT1 or LAST_ACK).
+ *
+ * The kernel's counters of bytes acknowledged by the peer and received in order do not count
+ * retransmissions twice, but they count sequence space: the control flags are taken out to
+ * leave payload bytes. Out: our SYN (active opens only: a passive child starts with its SYN-ACK
+ * already acknowledged) and our FIN once acknowledged (it advanced write_seq; all of it is acked
+ * when snd_una reached it). In: the peer's FIN once received in order (tcp_fin sets SOCK_DONE).
+ * Neither is read from sk_shutdown: a reset or an abortive close (SO_LINGER 0) sets both of its
+ * bits with no FIN either way. */
+static __always_inline void sluice_tcp_flow_close(struct sock *sk, __u64 cookie,
+						  struct sluice_flow *f, int fin_sent)
+{
+	if (f->flags & SLUICE_FLOW_F_CLOSED)
+		return;
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	__u64 acked = BPF_CORE_READ(tp, bytes_acked);
+	__u64 received = BPF_CORE_READ(tp, bytes_received);
+	unsigned long sk_flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	__u64 control_out = 0;
+	if ((f->flags & SLUICE_FLOW_F_ESTABLISHED) && !(f->flags & SLUICE_FLOW_F_INBOUND))
+		control_out += 1;
+	if (fin_sent && BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
+		control_out += 1;
+	f->bytes_out = acked >= control_out ? acked - control_out : 0;
+	__u64 control_in = (sk_flags >> bpf_core_enum_value(enum sock_flags, SOCK_DONE)) & 1;
+	f->bytes_in = received >= control_in ? received - control_in : 0;
+	f->end_ns = bpf_ktime_get_boot_ns();
+	f->flags |= SLUICE_FLOW_F_CLOSED;
+	sluice_flow_final(cookie, f);
+}
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(sluice_sock_state, struct sock *sk, int oldstate, int newstate)
@@ -128,33 +164,10 @@ int BPF_PROG(sluice_sock_state, struct sock *sk, int oldstate, int newstate)
 	if (!cookie)
 		return 0;
 	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
-	if (!f || (f->flags & SLUICE_FLOW_F_CLOSED))
-		return 0;
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-	if (tp) {
-		/* The kernel's counters of bytes acknowledged by the peer and received in order:
-		 * retransmissions are not counted twice. They count sequence space, so the control
-		 * flags are taken out to leave payload bytes: our SYN (active opens only: a passive
-		 * child starts with its SYN-ACK already acknowledged), our FIN once acknowledged
-		 * (queued FIN advances write_seq; all of it acked when snd_una reached it), and the
-		 * peer's FIN once received (RCV_SHUTDOWN). */
-		__u64 acked = BPF_CORE_READ(tp, bytes_acked);
-		__u64 received = BPF_CORE_READ(tp, bytes_received);
-		__u8 shutdown = BPF_CORE_READ(sk, sk_shutdown);
-		__u64 control_out = 0;
-		if ((f->flags & SLUICE_FLOW_F_ESTABLISHED) && !(f->flags & SLUICE_FLOW_F_INBOUND))
-			control_out += 1;
-		if ((shutdown & SLUICE_SEND_SHUTDOWN) &&
-		    BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
-			control_out += 1;
-		f->bytes_out = acked >= control_out ? acked - control_out : 0;
-		__u64 control_in = (shutdown & SLUICE_RCV_SHUTDOWN) ? 1 : 0;
-		f->bytes_in = received >= control_in ? received - control_in : 0;
-	}
-	f->end_ns = bpf_ktime_get_boot_ns();
-	f->flags |= SLUICE_FLOW_F_CLOSED;
-	struct sluice_flow snap = *f;
-	sluice_emit_flow(cookie, SLUICE_FLOW_CLOSED, &snap);
+	if (f)
+		sluice_tcp_flow_close(sk, cookie, f,
+				      oldstate == SLUICE_TCP_FIN_WAIT1 || oldstate == SLUICE_TCP_FIN_WAIT2 ||
+				      oldstate == SLUICE_TCP_CLOSING || oldstate == SLUICE_TCP_LAST_ACK);
 	return 0;
 }
 
@@ -188,6 +201,16 @@ static __always_inline int sluice_on_accept(struct trace_event_raw_sys_exit *ctx
 		return 0;
 	}
 	sluice_emit_flow(cookie, SLUICE_FLOW_ACCEPTED, &f);
+	/* A peer that connects and resets at once (a health check, a port scan, a client killed
+	 * mid-request) can take the socket to CLOSE while it waits in the accept queue, before the
+	 * entry above existed: inet_sock_set_state has come and gone, and nothing else would ever
+	 * close the entry. Checked after the insert, so a CLOSE racing with it is seen by one side
+	 * or the other. */
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) == SLUICE_TCP_CLOSE) {
+		struct sluice_flow *e = bpf_map_lookup_elem(&flows, &cookie);
+		if (e)  /* closed before the application had it: it queued no FIN */
+			sluice_tcp_flow_close(sk, cookie, e, 0);
+	}
 	return 0;
 }
 
@@ -379,8 +402,7 @@ int sluice_sock_release(struct bpf_sock *sk)
 		return 1;
 	f->end_ns = bpf_ktime_get_boot_ns();
 	f->flags |= SLUICE_FLOW_F_CLOSED;
-	struct sluice_flow snap = *f;
-	sluice_emit_flow(cookie, SLUICE_FLOW_CLOSED, &snap);
+	sluice_flow_final(cookie, f);
 	return 1;
 }
 

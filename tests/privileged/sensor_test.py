@@ -69,6 +69,34 @@ s.close()
 print("GOT", n, flush=True)
 """
 
+# Accepts one connection only once the file argv[3] exists (its client has reset it by then),
+# then closes it.
+LATE_ACCEPT_SERVER = r"""
+import os, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(4)
+print("LISTENING", flush=True)
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.05)
+c, _ = s.accept()
+c.close()
+"""
+
+# Sends argv[3] bytes, lets them be acknowledged, then closes abortively (SO_LINGER 0: a RST,
+# no FIN); prints its local port.
+RESET_CLIENT = r"""
+import socket, struct, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), 5)
+s.sendall(b"q" * int(sys.argv[3]))
+time.sleep(0.3)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+port = s.getsockname()[1]
+s.close()
+print(port, flush=True)
+"""
+
 # UDP: the server answers each datagram with 50 bytes.
 UDP_SERVER = r"""
 import socket, sys
@@ -253,6 +281,25 @@ class SensorTest(unittest.TestCase):
 
     def test_tcp_exact_bytes_ipv6(self):
         self.tcp_case(V6, 9102, 654321, 12345)
+
+    def test_reset_flows_have_exact_totals_and_close_before_accept(self):
+        # A reset sets both shutdown bits with no FIN either way: the totals must not lose a
+        # byte for a FIN that never was. And the server's side reached CLOSE in the accept
+        # queue, before accept() gave it a flow entry: the entry must still be closed (it
+        # leaked, live forever, before), with what the client sent.
+        go = os.path.join(self.lab.tmp, "accept-now")
+        server = self.lab.start_in([sys.executable, "-c", LATE_ACCEPT_SERVER, V4, "9103", go])
+        pid, out = self.lab.run_in([sys.executable, "-c", RESET_CLIENT, V4, "9103", "1000"])
+        client_port = int(out)
+        open(go, "w").close()
+        server.wait(timeout=10)
+        out = self.event(lambda e: e["type"] == "flow" and e["kind"] == "closed"
+                         and e["pid"] == pid, "closed outbound flow of the client")
+        self.assertEqual((out["bytes_out"], out["bytes_in"]), (1000, 0), out)
+        inbound = self.event(lambda e: e["type"] == "flow" and e["kind"] == "closed"
+                             and e["direction"] == "inbound" and e["sport"] == 9103
+                             and e["dport"] == client_port, "closed accepted flow of the server")
+        self.assertEqual((inbound["bytes_in"], inbound["bytes_out"]), (1000, 0), inbound)
 
     def test_plaintext_tcp_prefix_is_classified_once_per_flow(self):
         # The first segment with payload of a watched flow reaches the agent (cgroup_skb egress)

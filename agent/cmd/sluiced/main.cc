@@ -500,8 +500,11 @@ int Run(const Options& opt) {
     enforcer.Prepare(loaded.rules, &*policy);
     if (auto s = maps.Apply(*policy); !s.ok()) return Fail(kExitRuntime, s);
   }
-  if (auto s = sluice::bpf::ApplySensorConfig((*sensor)->sensor_cfg_fd(), opt.tls_capture,
-                                              static_cast<uint32_t>(getpid()));
+  // --test-drop-flow-records: the kernel keeps closed flows for the reaper, as it does when a
+  // close record is lost, since the records it hands over are then discarded.
+  if (auto s = sluice::bpf::ApplySensorConfig(
+          (*sensor)->sensor_cfg_fd(), opt.tls_capture, static_cast<uint32_t>(getpid()),
+          opt.test_drop_flow_records ? SLUICE_SENSOR_F_KEEP_FLOWS : 0);
       !s.ok()) {
     return Fail(kExitRuntime, s);
   }
@@ -573,6 +576,7 @@ int Run(const Options& opt) {
   auto reap = [&](bool with_live) {
     using FlowFn = sluice::bpf::Reaper::FlowFn;
     using FileFn = sluice::bpf::Reaper::FileFn;
+    engine.BeginReap();
     last_reap = reaper.Run(
         [&](uint64_t cookie, const sluice::events::Flow& f) {
           engine.OnFlowReaped(cookie, f);

@@ -14,7 +14,7 @@
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
 
-#define SLUICE_ABI_VERSION 5
+#define SLUICE_ABI_VERSION 6
 
 /* Limits shared by both sides. */
 #define SLUICE_MAX_WORKLOADS 64     /* workload ids are bit positions in a __u64 mask */
@@ -141,6 +141,9 @@ enum sluice_flow_kind {
 #define SLUICE_FLOW_F_INBOUND 0x2    /* accepted (the peer opened it) */
 #define SLUICE_FLOW_F_ESTABLISHED 0x4
 #define SLUICE_FLOW_F_PAYLOAD_SEEN 0x8  /* the first payload prefix was sent to the agent */
+/* Only in a CLOSED record: the record carries the final totals and the kernel deleted the map
+ * entry (the reservation succeeded). Without it the entry stays for the agent to reap. */
+#define SLUICE_FLOW_F_RELEASED 0x10
 
 /* A flow of a watched workload: value of the `flows` map, keyed by socket cookie. The byte totals
  * live here (not in ring records) so they stay exact when records are lost. TCP totals are the
@@ -278,9 +281,15 @@ struct sluice_payload_event {
 };
 
 /* Agent-set capture configuration (slot 0 of an array). */
+/* sluice_sensor_cfg.flags */
+#define SLUICE_SENSOR_F_KEEP_FLOWS 0x1  /* testing: closed flows stay in the map for the reaper,
+					 * as when every close record is lost */
+
 struct sluice_sensor_cfg {
 	__u32 tls_capture;  /* bytes of plaintext per call to capture, <= SLUICE_TLS_CAPTURE_MAX */
 	__u32 agent_tgid;   /* never watched */
+	__u32 flags;        /* SLUICE_SENSOR_F_* */
+	__u32 _pad;
 };
 
 /* ---- maps written by the agent ---- */
