@@ -6,24 +6,29 @@
 # time of each mode, its ratio to no sensor and the min/max spread. A measurement, not a test: it
 # exits 0 when a target is missed and prints a "TARGET MISSED" line for it.
 #
-#   bench/overhead/run.sh [--build DIR] [--iterations N] [--rounds R] [--modes "none sluice ..."]
+#   bench/overhead/run.sh [--build DIR] [--iterations N] [--rounds R] [--cpu N|none]
+#                         [--modes "none sluice ..."]
 #
 # Modes: none (nothing watching), sluice (sluiced watching the cgroup and the data directory),
-# auditd (equivalent audit rules; installs auditd with apt-get when missing), bpftrace
-# (equivalent tracepoint probes counting into maps; installs bpftrace when missing).
+# unwatched (sluiced running, watching another cgroup: what every other process pays), auditd
+# (equivalent audit rules; installs auditd with apt-get when missing), bpftrace (tracepoint
+# probes recording the same facts as sluice, counting into maps; installs bpftrace when missing),
+# bpftrace-min (a subset: connect, sensitive opens, bytes read; for comparison only).
 # Needs root. Builds nothing: configure with -DSLUICE_BUILD_BENCH=ON and build first.
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 [--build DIR] [--iterations N] [--rounds R] [--modes \"none sluice auditd bpftrace\"]" >&2
+  echo "usage: $0 [--build DIR] [--iterations N] [--rounds R] [--cpu N|none]" \
+    "[--modes \"none sluice unwatched auditd bpftrace bpftrace-min\"]" >&2
   exit 2
 }
-build=build iterations=20000 rounds=5 modes="none sluice auditd bpftrace"
+build=build iterations=20000 rounds=5 cpu=0 modes="none sluice unwatched auditd bpftrace bpftrace-min"
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) [ $# -ge 2 ] || usage; build=$2; shift 2 ;;
     --iterations) [ $# -ge 2 ] || usage; iterations=$2; shift 2 ;;
     --rounds) [ $# -ge 2 ] || usage; rounds=$2; shift 2 ;;
+    --cpu) [ $# -ge 2 ] || usage; cpu=$2; shift 2 ;;
     --modes) [ $# -ge 2 ] || usage; modes=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "run.sh: unknown argument '$1'" >&2; usage ;;
@@ -31,8 +36,15 @@ while [ $# -gt 0 ]; do
 done
 [[ "$iterations" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --iterations must be a positive integer" >&2; exit 2; }
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --rounds must be a positive integer" >&2; exit 2; }
+if [ "$cpu" != none ]; then
+  [[ "$cpu" =~ ^[0-9]+$ ]] || { echo "run.sh: --cpu must be a CPU number or 'none'" >&2; exit 2; }
+  taskset -c "$cpu" true 2>/dev/null || { echo "run.sh: cannot pin to CPU $cpu (taskset -c $cpu)" >&2; exit 2; }
+fi
 for m in $modes; do
-  case "$m" in none|sluice|auditd|bpftrace) ;; *) echo "run.sh: unknown mode '$m'" >&2; exit 2 ;; esac
+  case "$m" in
+    none|sluice|unwatched|auditd|bpftrace|bpftrace-min) ;;
+    *) echo "run.sh: unknown mode '$m'" >&2; exit 2 ;;
+  esac
 done
 case " $modes " in *" none "*) ;; *) modes="none $modes" ;; esac  # the baseline of every ratio
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: needs root (BPF, cgroups, audit rules)" >&2; exit 1; }
@@ -110,14 +122,23 @@ mkdir "$data"
 mkdir "$cg"
 cg_made=1
 
-# Runs the workload inside the bench cgroup; prints its JSON line.
+# Runs the workload inside the bench cgroup, pinned to --cpu (its two threads share that CPU:
+# cross-CPU wakeups between them were the largest source of noise measured; the watchers'
+# consumers run on the other CPUs in every mode alike); prints its JSON line.
 run_workload() {
-  sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$cg" \
+  local pin=()
+  [ "$cpu" = none ] || pin=(taskset -c "$cpu")
+  "${pin[@]}" sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$cg" \
     "$workload" "$iterations" "$data" "$port"
 }
 
-# ---- mode sluice ----
+# ---- modes sluice and unwatched ----
+# unwatched: the same agent and rules, but the workload selector names a cgroup the workload is
+# not in: the cost sluice puts on every process it does not watch (DESIGN §9: nothing measurable).
+start_unwatched() { start_sluice "/$tag-elsewhere"; }
+stop_unwatched() { stop_sluice; }
 start_sluice() {
+  local selected=${1:-/$tag}
   cat > "$tmp/rules.yaml" <<RULES
 # The bench workload: every connect, sensitive open and read of the bench cgroup is watched;
 # loopback is allowed, so the run raises no alert.
@@ -129,7 +150,7 @@ workloads:
   - name: bench
     mode: monitor
     selector:
-      cgroup: "/$tag"
+      cgroup: "$selected"
     egress:
       allow:
         - cidr: 127.0.0.0/8
@@ -205,7 +226,7 @@ start_auditd() {
     auditctl -b 8192 >/dev/null
   fi
   audit_rules=1
-  auditctl -a always,exit -F arch=b64 -S connect -k sluicebench >/dev/null &&
+  auditctl -a always,exit -F arch=b64 -S connect,accept,accept4 -k sluicebench >/dev/null &&
     auditctl -a always,exit -F arch=b64 -S openat,read -F dir="$data" -k sluicebench >/dev/null ||
     { echo "auditctl refused the rules"; return 1; }
 }
@@ -239,12 +260,11 @@ start_bpftrace() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftrace >/dev/null 2>&1 ||
       { echo "apt-get install bpftrace failed"; return 1; }
   fi
-  # The hooks sluice uses on this kernel for the same facts: connect attempt and result (an
-  # enter/exit pair through a per-thread map), sensitive opens (path copied and prefix-matched
-  # on enter, result on exit), bytes read; all filtered by the bench cgroup first and counted in
-  # maps, never printed per event.
   local prefix="$data/"
-  cat > "$tmp/probes.bt" <<BT
+  if [ "${1:-full}" = min ]; then
+    # bpftrace-min: only connect attempts and results, sensitive opens and bytes read (any fd),
+    # i.e. less than sluice records; kept to compare with earlier measurements.
+    cat > "$tmp/probes.bt" <<BT
 BEGIN { printf("ATTACHED\n"); }
 tracepoint:syscalls:sys_enter_connect /cgroup == cgroupid("$cg")/ { @connecting[tid] = args->fd; }
 tracepoint:syscalls:sys_exit_connect /cgroup == cgroupid("$cg")/ {
@@ -262,6 +282,53 @@ tracepoint:syscalls:sys_exit_read /cgroup == cgroupid("$cg") && args->ret > 0/ {
 }
 END { clear(@connecting); clear(@opening); }
 BT
+  else
+    # The facts sluice records for this workload, on the hooks sluice uses on a kernel without
+    # kprobes/fentry: connect attempt and result (an enter/exit pair through a per-thread map),
+    # accepted connections, each TCP flow's exact byte totals at CLOSE (the tcp_sock counters),
+    # sensitive opens (path copied and prefix-matched on enter, the fd kept on exit), bytes read
+    # through those fds (a per-fd lookup for every read, as sluice's), and close dropping the
+    # fd. Filtered by the bench cgroup first, counted in maps, never printed per event. Not
+    # done (bpftrace cannot, or sluice does it besides): per-packet byte counting at cgroup_skb,
+    # the cgroup/connect policy decision, DNS answers, TLS call correlation.
+    cat > "$tmp/probes.bt" <<BT
+BEGIN { printf("ATTACHED\n"); }
+tracepoint:syscalls:sys_enter_connect /cgroup == cgroupid("$cg")/ { @connecting[tid] = args->fd; }
+tracepoint:syscalls:sys_exit_connect /cgroup == cgroupid("$cg")/ {
+  @connect[pid, args->ret] = count();
+  delete(@connecting[tid]);
+}
+tracepoint:syscalls:sys_exit_accept4 /cgroup == cgroupid("$cg") && args->ret >= 0/ {
+  @accepted[pid] = count();
+}
+tracepoint:syscalls:sys_exit_accept /cgroup == cgroupid("$cg") && args->ret >= 0/ {
+  @accepted[pid] = count();
+}
+tracepoint:sock:inet_sock_set_state /cgroup == cgroupid("$cg") && args->protocol == 6 && args->newstate == 7/ {
+  \$tp = (struct tcp_sock *)args->skaddr;
+  @flows_closed = count();
+  @flow_bytes_out = sum(\$tp->bytes_acked);
+  @flow_bytes_in = sum(\$tp->bytes_received);
+}
+tracepoint:syscalls:sys_enter_openat /cgroup == cgroupid("$cg")/ {
+  if (strncmp(str(args->filename), "$prefix", ${#prefix}) == 0) { @opening[tid] = 1; }
+}
+tracepoint:syscalls:sys_exit_openat /cgroup == cgroupid("$cg")/ {
+  if (@opening[tid]) {
+    @sensitive_open[pid, args->ret >= 0] = count();
+    if (args->ret >= 0) { @sensitive_fd[pid, args->ret] = 1; }
+    delete(@opening[tid]);
+  }
+}
+tracepoint:syscalls:sys_enter_read /@sensitive_fd[pid, args->fd]/ { @reading[tid] = 1; }
+tracepoint:syscalls:sys_exit_read /@reading[tid]/ {
+  if (args->ret > 0) { @read_bytes[pid] = sum(args->ret); }
+  delete(@reading[tid]);
+}
+tracepoint:syscalls:sys_enter_close /cgroup == cgroupid("$cg")/ { delete(@sensitive_fd[pid, args->fd]); }
+END { clear(@connecting); clear(@opening); clear(@reading); clear(@sensitive_fd); }
+BT
+  fi
   bpftrace "$tmp/probes.bt" > "$tmp/bpftrace.log" 2>&1 &
   tracer_pid=$!
   local i
@@ -280,9 +347,12 @@ stop_bpftrace() {
   stop_pid "$tracer_pid" TERM 30  # prints its maps into bpftrace.log on the way out
   tracer_pid=""
   seen=$(awk -F': ' '/^@connect\[/ { c += $2 } /^@sensitive_open\[/ { o += $2 }
-    /^@read_bytes\[/ { b += $2 } END { printf "%d connects, %d sensitive opens, %d bytes read", c, o, b }' \
+    /^@read_bytes\[/ { b += $2 } /^@accepted\[/ { a += $2 } /^@flows_closed:/ { f += $2 }
+    END { printf "%d connects, %d accepts, %d TCP flows closed, %d sensitive opens, %d bytes read", c, a, f, o, b }' \
     "$tmp/bpftrace.log")
 }
+start_bpftrace-min() { start_bpftrace min; }
+stop_bpftrace-min() { stop_bpftrace; }
 
 start_mode() { [ "$1" = none ] || "start_$1"; }
 stop_mode() { [ "$1" = none ] || "stop_$1"; }
@@ -334,16 +404,16 @@ base=$(median "${times[none]}")
 echo
 echo "overhead: $iterations iterations x $rounds round(s); per iteration a loopback connect+close," \
   "an open+4KiB read+close of a watched file, a 64 B write to /dev/null"
-printf '%-9s %11s %8s %11s %11s %8s %13s\n' mode median_ms ratio min_ms max_ms spread events/s
+printf '%-12s %11s %8s %11s %11s %8s %13s\n' mode median_ms ratio min_ms max_ms spread events/s
 for m in "${mode_list[@]}"; do
   if [ -n "${unavailable[$m]:-}" ]; then
-    printf '%-9s unavailable: %s\n' "$m" "${unavailable[$m]}"
+    printf '%-12s unavailable: %s\n' "$m" "${unavailable[$m]}"
     continue
   fi
   med=$(median "${times[$m]}")
   awk -v m="$m" -v med="$med" -v base="$base" -v lo="$(minof "${times[$m]}")" \
       -v hi="$(maxof "${times[$m]}")" -v rate="$(median "${ops[$m]}")" 'BEGIN {
-        printf "%-9s %11.1f %7.3fx %11.1f %11.1f %7.1f%% %13.0f\n", m, med / 1e6, med / base,
+        printf "%-12s %11.1f %7.3fx %11.1f %11.1f %7.1f%% %13.0f\n", m, med / 1e6, med / base,
                lo / 1e6, hi / 1e6, 100 * (hi - lo) / med, rate }'
 done
 echo "(ratio: median / median of none; spread: (max - min) / median over the rounds;" \
@@ -357,6 +427,11 @@ if [ -n "${times[sluice]:-}" ]; then
   s=$(median "${times[sluice]}")
   awk -v s="$s" -v b="$base" 'BEGIN {
     if (s / b > 1.03) printf "TARGET MISSED: sluice %.3fx > 1.03x\n", s / b }'
+  if [ -n "${times[unwatched]:-}" ]; then
+    u=$(median "${times[unwatched]}")
+    awk -v u="$u" -v b="$base" 'BEGIN {
+      if (u / b > 1.03) printf "TARGET MISSED: unwatched %.3fx > 1.03x (nothing measurable)\n", u / b }'
+  fi
   for peer in auditd bpftrace; do
     [ -n "${times[$peer]:-}" ] || continue
     p=$(median "${times[$peer]}")
