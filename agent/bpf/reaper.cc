@@ -17,10 +17,11 @@ bool Reaper::ProcessAlive(uint32_t pid) {
   return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
-Reaper::Reaper(int flows_fd, int file_io_fd, int open_files_fd, AliveFn alive)
+Reaper::Reaper(int flows_fd, int file_io_fd, int open_files_fd, int fd_holders_fd, AliveFn alive)
     : flows_fd_(flows_fd),
       file_io_fd_(file_io_fd),
       open_files_fd_(open_files_fd),
+      fd_holders_fd_(fd_holders_fd),
       alive_(std::move(alive)) {}
 
 
@@ -68,6 +69,12 @@ ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file, const DrainF
     if (!alive_(key.tgid)) {
       bpf_map_delete_elem(open_files_fd_, &key);
       ++st.open_fds_dropped;
+    }
+  }
+  for (uint32_t tgid : MapKeys<uint32_t>(fd_holders_fd_)) {
+    if (!alive_(tgid)) {
+      bpf_map_delete_elem(fd_holders_fd_, &tgid);
+      ++st.fd_holders_dropped;
     }
   }
   return st;

@@ -1,7 +1,9 @@
 // Reads the kernel's total-keeping maps and hands final totals to the engine: closed flows from
-// `flows`, and per-(process, file) read totals from `file_io` once the process has exited. The
-// kernel never deletes these entries itself, so totals are exact even when ring records were
-// lost; the reaper is what keeps the maps from filling.
+// `flows` (those the kernel kept: their close record was lost, or they were severed), and
+// per-(process, file) read totals from `file_io` once the process has exited. The kernel deletes
+// a flow entry only once its close record, carrying the same totals, is in the ring, and never
+// a file_io entry, so totals are exact even when ring records were lost; the reaper is what keeps
+// the maps from filling. It also drops the open_files and fd_holders entries of exited processes.
 #ifndef SLUICE_AGENT_BPF_REAPER_H_
 #define SLUICE_AGENT_BPF_REAPER_H_
 
@@ -20,6 +22,7 @@ struct ReapStats {
   size_t files_live = 0;
   size_t files_reaped = 0;
   size_t open_fds_dropped = 0;  // open_files entries of exited processes
+  size_t fd_holders_dropped = 0;  // fd_holders entries of exited processes
 };
 
 class Reaper {
@@ -29,7 +32,8 @@ class Reaper {
   // Whether a process still exists (tests substitute their own).
   using AliveFn = std::function<bool(uint32_t pid)>;
 
-  Reaper(int flows_fd, int file_io_fd, int open_files_fd, AliveFn alive = ProcessAlive);
+  Reaper(int flows_fd, int file_io_fd, int open_files_fd, int fd_holders_fd,
+         AliveFn alive = ProcessAlive);
 
   using DrainFn = std::function<void()>;
   // One pass over the maps. Entries are deleted after their callback ran. `drain` runs between
@@ -47,6 +51,7 @@ class Reaper {
   int flows_fd_;
   int file_io_fd_;
   int open_files_fd_;
+  int fd_holders_fd_;
   AliveFn alive_;
 };
 

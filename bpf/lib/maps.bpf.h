@@ -185,6 +185,16 @@ struct {
 	__type(value, struct sluice_file_io_key);
 } open_files SEC(".maps") __weak;
 
+/* Processes that hold, or held, an open sensitive fd (key: tgid; value unused): a fork by any
+ * other process skips the walk of open_files (that walk visits every bucket: ~120 us on the dev
+ * host, paid by every fork on the host). The agent removes the entries of exited processes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} fd_holders SEC(".maps") __weak;
+
 /* Read totals per (process, file); reaped by the agent after the process exits. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

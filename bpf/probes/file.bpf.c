@@ -79,6 +79,22 @@ struct {
 	__type(value, struct sluice_file_scratch);
 } file_scratch SEC(".maps");
 
+/* Set when fd_holders was ever full: from then on every fork walks open_files, as before the
+ * map existed, rather than miss a holder. */
+static volatile __u32 fd_holders_overflow;
+
+/* `tgid` now holds a sensitive fd (see fd_holders). */
+static __always_inline void sluice_hold_fd(__u32 tgid)
+{
+	__u32 one = 1;
+	if (bpf_map_lookup_elem(&fd_holders, &tgid))
+		return;
+	if (bpf_map_update_elem(&fd_holders, &tgid, &one, BPF_ANY)) {
+		fd_holders_overflow = 1;
+		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
+	}
+}
+
 /* Matches the path (n bytes with its NUL) against the prefixes and records the open in flight
  * for the syscall's exit. */
 static __always_inline void sluice_open_record(struct sluice_file_scratch *s, long n,
@@ -169,6 +185,7 @@ static __always_inline void sluice_exit_open(long ret)
 	struct sluice_file_io_key iok = {.tgid = tgid, .dev = ik.dev, .ino = ik.ino};
 	if (bpf_map_update_elem(&open_files, &fk, &iok, BPF_ANY))
 		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
+	sluice_hold_fd(tgid);
 	struct sluice_file_io io = {.class_id = class_id, .workload_id = p->workload_id};
 	int err = bpf_map_update_elem(&file_io, &iok, &io, BPF_NOEXIST);
 	if (err && err != -17 /* EEXIST: reopened, keep counting */)
@@ -360,6 +377,7 @@ static __always_inline void sluice_fd_copy(__s32 oldfd, __s32 newfd)
 	struct sluice_file_io_key copy = *file;
 	if (bpf_map_update_elem(&open_files, &nk, &copy, BPF_ANY))
 		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
+	sluice_hold_fd(tgid);
 }
 
 /* dup()/fcntl(F_DUPFD) in flight: pid_tgid -> old fd. */
@@ -438,7 +456,8 @@ int sluice_exit_fcntl(struct trace_event_raw_sys_exit *ctx)
 /* A child inherits its parent's open fds (a shell's `< file` redirection, a worker pool): copy
  * the parent's sensitive fds to the child, with a totals entry of its own. The copy is bounded;
  * more than SLUICE_FORK_FD_COPY open sensitive fds in one forking process is counted as map-full.
- * Iterating open_files costs little: it only holds sensitive fds of watched processes. */
+ * Only a parent in fd_holders walks open_files: the walk visits every bucket of the map however
+ * few fds it holds, and every fork on the host runs this program. */
 #define SLUICE_FORK_FD_COPY 16
 struct sluice_fork_copy {
 	struct sluice_fd_key keys[SLUICE_FORK_FD_COPY];
@@ -479,6 +498,8 @@ SEC("tracepoint/sched/sched_process_fork")
 int sluice_file_fork(struct trace_event_raw_sched_process_fork *ctx)
 {
 	struct sluice_fork_walk w = {.parent = bpf_get_current_pid_tgid() >> 32};
+	if (!fd_holders_overflow && !bpf_map_lookup_elem(&fd_holders, &w.parent))
+		return 0;  /* the common case: the parent never held a sensitive fd */
 	bpf_for_each_map_elem(&open_files, sluice_collect_fd, &w, 0);
 	if (w.overflow)
 		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
@@ -498,6 +519,7 @@ int sluice_file_fork(struct trace_event_raw_sched_process_fork *ctx)
 		nf.tgid = child;
 		if (bpf_map_update_elem(&open_files, &nk, &nf, BPF_ANY))
 			sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
+		sluice_hold_fd(child);
 		struct sluice_file_io io = {};
 		if (parent_io) {
 			io.class_id = parent_io->class_id;
