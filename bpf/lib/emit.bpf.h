@@ -38,10 +38,10 @@ static __always_inline void sluice_fill_header(struct sluice_event_header *h, __
  * `ring`. The agent consumes on a 10 ms timer; a record wakes it early only when it pushes the
  * ring's fill across one of the marks at 1/4, 3/8, 1/2, ... of its size, so a burst cannot
  * overflow the ring between two ticks, and a ring that stays above a mark (an agent busy
- * elsewhere) costs one wakeup per mark, not one per record. Measured (DESIGN §4): a wakeup is an
- * irq_work and a self-IPI, 2.5-8 us per record on the dev host, and forcing one for every record
- * above the watermark spent 12 % of a loaded benchmark in the APIC write alone. Two producers
- * racing across a mark may both skip it; the next mark or the timer catches up. */
+ * elsewhere) costs one wakeup per mark, not one per record. A wakeup is an irq_work and a
+ * self-IPI: 2.5-8 us per record on the dev host (DESIGN §4), and forcing one for every record
+ * above a single watermark spent 12 % of bench/overhead's time in the APIC write alone. Two
+ * producers racing across a mark may both skip it; the next mark or the timer catches up. */
 static __always_inline __u64 sluice_wakeup_flag(void *ring, __u64 size, int reserved)
 {
 	__u64 avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);

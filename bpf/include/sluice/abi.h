@@ -280,11 +280,11 @@ struct sluice_payload_event {
 	__u8 data[SLUICE_PAYLOAD_MAX];
 };
 
-/* Agent-set capture configuration (slot 0 of an array). */
 /* sluice_sensor_cfg.flags */
 #define SLUICE_SENSOR_F_KEEP_FLOWS 0x1  /* testing: closed flows stay in the map for the reaper,
 					 * as when every close record is lost */
 
+/* Agent-set capture configuration (slot 0 of an array). */
 struct sluice_sensor_cfg {
 	__u32 tls_capture;  /* bytes of plaintext per call to capture, <= SLUICE_TLS_CAPTURE_MAX */
 	__u32 agent_tgid;   /* never watched */
