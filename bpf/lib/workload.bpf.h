@@ -37,12 +37,19 @@ static __always_inline __u32 sluice_current_workload(void)
 	if (!cfg || !cfg->active_mask)
 		return SLUICE_NO_WORKLOAD;
 
-	__u64 cgid = bpf_get_current_cgroup_id();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct sluice_cgroup_match *cm = bpf_map_lookup_elem(&cgroup_match, &cgid);
-	struct sluice_task_match *tm = bpf_map_lookup_elem(&task_match, &tgid);
-	__u64 mc = cm ? cm->workload_mask : 0;
-	__u64 me = tm ? tm->workload_mask : 0;
+	__u64 mc = 0, me = 0;
+	/* Each lookup only when some workload has that kind of selector: most rule sets select by
+	 * cgroup alone, and every process on the host comes through here. */
+	if (cfg->has_cgroup) {
+		__u64 cgid = bpf_get_current_cgroup_id();
+		struct sluice_cgroup_match *cm = bpf_map_lookup_elem(&cgroup_match, &cgid);
+		mc = cm ? cm->workload_mask : 0;
+	}
+	if (cfg->has_exe) {
+		struct sluice_task_match *tm = bpf_map_lookup_elem(&task_match, &tgid);
+		me = tm ? tm->workload_mask : 0;
+	}
 	if (!mc && !me)
 		return SLUICE_NO_WORKLOAD;  /* every workload has at least one selector */
 	__u64 m = (mc | ~cfg->has_cgroup) & (me | ~cfg->has_exe) & cfg->active_mask;

@@ -24,6 +24,14 @@ int sluice_dns_ingress(struct __sk_buff *skb)
 	__u16 family;
 	__u8 server[16] = {};
 
+	/* Every packet of every socket on the host passes here: a socket that is not UDP (a TCP
+	 * stream, most of the traffic) is let through on a context read, before any packet load. */
+	struct bpf_sock *sk = skb->sk;
+	if (sk) {
+		sk = bpf_sk_fullsock(sk);
+		if (sk && sk->protocol != 17)
+			return 1;
+	}
 	if (skb->protocol == bpf_htons(0x0800)) {
 		__u8 vihl;
 		if (bpf_skb_load_bytes(skb, 0, &vihl, 1) || bpf_skb_load_bytes(skb, 9, &proto, 1))

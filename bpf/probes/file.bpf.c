@@ -530,13 +530,16 @@ int sluice_file_fork(struct trace_event_raw_sched_process_fork *ctx)
 	return 0;
 }
 
-/* The fd goes away; the (process, file) totals stay in file_io for the agent. */
+/* The fd goes away; the (process, file) totals stay in file_io for the agent. Every close on the
+ * host runs this: the lookup is lock-free, a delete takes the bucket's lock, so only a sensitive
+ * fd is deleted. */
 SEC("tracepoint/syscalls/sys_enter_close")
 int sluice_enter_close(struct trace_event_raw_sys_enter *ctx)
 {
 	struct sluice_fd_key fk = {.tgid = bpf_get_current_pid_tgid() >> 32,
 				   .fd = (__s32)BPF_CORE_READ(ctx, args[0])};
-	bpf_map_delete_elem(&open_files, &fk);
+	if (bpf_map_lookup_elem(&open_files, &fk))
+		bpf_map_delete_elem(&open_files, &fk);
 	return 0;
 }
 

@@ -134,10 +134,12 @@ static __always_inline void sluice_tcp_flow_close(struct sock *sk, __u64 cookie,
 	sluice_flow_final(cookie, f);
 }
 
+/* Every TCP state change on the host runs this: `sk` is a BTF pointer here, so its fields are
+ * read directly (CO-RE relocated loads), not through a helper call each. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(sluice_sock_state, struct sock *sk, int oldstate, int newstate)
 {
-	if (BPF_CORE_READ(sk, sk_protocol) != SLUICE_IPPROTO_TCP)
+	if (sk->sk_protocol != SLUICE_IPPROTO_TCP)
 		return 0;
 	if (newstate == SLUICE_TCP_ESTABLISHED) {
 		/* Give every established socket a cookie (one cmpxchg, once per socket) so that
@@ -160,7 +162,7 @@ int BPF_PROG(sluice_sock_state, struct sock *sk, int oldstate, int newstate)
 	}
 	if (newstate != SLUICE_TCP_CLOSE)
 		return 0;
-	__u64 cookie = sluice_sk_cookie(sk);
+	__u64 cookie = sk->__sk_common.skc_cookie.counter;
 	if (!cookie)
 		return 0;
 	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
@@ -275,11 +277,10 @@ static __always_inline __u64 sluice_l4_payload(struct __sk_buff *skb, __u8 proto
  * can sever it before it ends; retransmissions make it a slight overcount, and at CLOSE the
  * kernel's exact counters replace it (sluice_sock_state). A GSO packet counts its whole
  * payload once. */
-static __always_inline void sluice_count_bytes(struct __sk_buff *skb, int egress)
+static __always_inline void sluice_count_bytes(struct __sk_buff *skb, struct sluice_flow *f,
+					       int egress)
 {
-	__u64 cookie = bpf_get_socket_cookie(skb);
-	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
-	if (!f || (f->flags & SLUICE_FLOW_F_CLOSED))
+	if (f->flags & SLUICE_FLOW_F_CLOSED)
 		return;
 	__u64 n = sluice_l4_payload(skb, f->protocol);
 	if (!n)
@@ -295,11 +296,10 @@ static __always_inline void sluice_count_bytes(struct __sk_buff *skb, int egress
  * they leave whatever wrote them (a statically linked client, a kernel TLS socket, sendfile), and
  * the flow entry tells watched sockets apart with one lookup. Two segments racing on two CPUs
  * may both be sent; the agent keeps the first. */
-static __always_inline void sluice_tcp_prefix(struct __sk_buff *skb)
+static __always_inline void sluice_tcp_prefix(struct __sk_buff *skb, __u64 cookie,
+					      struct sluice_flow *f)
 {
-	__u64 cookie = bpf_get_socket_cookie(skb);
-	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
-	if (!f || f->protocol != SLUICE_IPPROTO_TCP || (f->flags & SLUICE_FLOW_F_PAYLOAD_SEEN))
+	if (f->protocol != SLUICE_IPPROTO_TCP || (f->flags & SLUICE_FLOW_F_PAYLOAD_SEEN))
 		return;
 	__u32 off = 0;
 	__u8 proto = 0;
@@ -356,11 +356,11 @@ static __always_inline void sluice_tcp_prefix(struct __sk_buff *skb)
  * ways, whatever process or thread holds the socket now. Why cgroup_skb: it sees every packet
  * of the socket before it leaves (egress) or reaches it (ingress), in any network namespace, on
  * every kernel this sensor supports; the agent also shuts the socket down so the application
- * gets an error instead of retransmitting into the void. The map is empty on a quiet host: one
- * failed lookup per packet. */
-static __always_inline int sluice_severed(struct __sk_buff *skb)
+ * gets an error instead of retransmitting into the void. Only flows are severed, and a severed
+ * flow keeps its entry until the agent forgets the sever (sluice_flow_final), so a packet of a
+ * socket without a flow entry needs no lookup here. */
+static __always_inline int sluice_severed(__u64 cookie)
 {
-	__u64 cookie = bpf_get_socket_cookie(skb);
 	struct sluice_sever *s = bpf_map_lookup_elem(&severed, &cookie);
 	if (!s)
 		return 0;
@@ -370,22 +370,32 @@ static __always_inline int sluice_severed(struct __sk_buff *skb)
 	return 1;
 }
 
+/* Every packet of every socket on the host passes here: a socket that is not a watched flow
+ * costs one cookie and one failed lookup. */
 SEC("cgroup_skb/egress")
 int sluice_skb_egress(struct __sk_buff *skb)
 {
-	if (sluice_severed(skb))
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
+	if (!f)
+		return 1;
+	if (sluice_severed(cookie))
 		return 0;
-	sluice_count_bytes(skb, 1);
-	sluice_tcp_prefix(skb);
+	sluice_count_bytes(skb, f, 1);
+	sluice_tcp_prefix(skb, cookie, f);
 	return 1;
 }
 
 SEC("cgroup_skb/ingress")
 int sluice_skb_ingress(struct __sk_buff *skb)
 {
-	if (sluice_severed(skb))
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
+	if (!f)
+		return 1;
+	if (sluice_severed(cookie))
 		return 0;
-	sluice_count_bytes(skb, 0);
+	sluice_count_bytes(skb, f, 0);
 	return 1;
 }
 
