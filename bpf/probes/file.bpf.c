@@ -169,8 +169,11 @@ static __always_inline void sluice_exit_open(long ret)
 	__u32 class_id = p->class_id;
 	__u32 matched = SLUICE_FILE_MATCH_PATH;
 	if (class_id) {
+		/* Known already (a reopen): no update, which would allocate a new element. */
+		struct sluice_file_class *known = bpf_map_lookup_elem(&sensitive_inode, &ik);
 		struct sluice_file_class c = {.class_id = class_id};
-		if (bpf_map_update_elem(&sensitive_inode, &ik, &c, BPF_ANY))
+		if ((!known || known->class_id != class_id) &&
+		    bpf_map_update_elem(&sensitive_inode, &ik, &c, BPF_ANY))
 			sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
 	} else {
 		struct sluice_file_class *c = bpf_map_lookup_elem(&sensitive_inode, &ik);
@@ -186,10 +189,12 @@ static __always_inline void sluice_exit_open(long ret)
 	if (bpf_map_update_elem(&open_files, &fk, &iok, BPF_ANY))
 		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
 	sluice_hold_fd(tgid);
-	struct sluice_file_io io = {.class_id = class_id, .workload_id = p->workload_id};
-	int err = bpf_map_update_elem(&file_io, &iok, &io, BPF_NOEXIST);
-	if (err && err != -17 /* EEXIST: reopened, keep counting */)
-		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
+	if (!bpf_map_lookup_elem(&file_io, &iok)) {  /* a reopen keeps counting into its totals */
+		struct sluice_file_io io = {.class_id = class_id, .workload_id = p->workload_id};
+		int err = bpf_map_update_elem(&file_io, &iok, &io, BPF_NOEXIST);
+		if (err && err != -17 /* EEXIST: another thread opened it just now */)
+			sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
+	}
 
 	struct sluice_file_open_event *e =
 		sluice_reserve(&file_events, sizeof(*e), SLUICE_EV_FILE_OPEN);
