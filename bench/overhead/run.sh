@@ -401,10 +401,12 @@ minof() { printf '%s\n' $1 | sort -g | head -n 1; }
 maxof() { printf '%s\n' $1 | sort -g | tail -n 1; }
 
 base=$(median "${times[none]}")
+base_min=$(minof "${times[none]}")
 echo
 echo "overhead: $iterations iterations x $rounds round(s); per iteration a loopback connect+close," \
   "an open+4KiB read+close of a watched file, a 64 B write to /dev/null"
-printf '%-12s %11s %8s %11s %11s %8s %13s\n' mode median_ms ratio min_ms max_ms spread events/s
+printf '%-12s %11s %8s %11s %11s %8s %9s %13s\n' mode median_ms ratio min_ms max_ms spread min_ratio \
+  events/s
 for m in "${mode_list[@]}"; do
   if [ -n "${unavailable[$m]:-}" ]; then
     printf '%-12s unavailable: %s\n' "$m" "${unavailable[$m]}"
@@ -412,12 +414,14 @@ for m in "${mode_list[@]}"; do
   fi
   med=$(median "${times[$m]}")
   awk -v m="$m" -v med="$med" -v base="$base" -v lo="$(minof "${times[$m]}")" \
-      -v hi="$(maxof "${times[$m]}")" -v rate="$(median "${ops[$m]}")" 'BEGIN {
-        printf "%-12s %11.1f %7.3fx %11.1f %11.1f %7.1f%% %13.0f\n", m, med / 1e6, med / base,
-               lo / 1e6, hi / 1e6, 100 * (hi - lo) / med, rate }'
+      -v hi="$(maxof "${times[$m]}")" -v rate="$(median "${ops[$m]}")" -v bmin="$base_min" 'BEGIN {
+        printf "%-12s %11.1f %7.3fx %11.1f %11.1f %7.1f%% %8.3fx %13.0f\n", m, med / 1e6,
+               med / base, lo / 1e6, hi / 1e6, 100 * (hi - lo) / med, lo / bmin, rate }'
 done
 echo "(ratio: median / median of none; spread: (max - min) / median over the rounds;" \
-  "events/s: the workload's own ops/s at its median run, 3 watched operations per iteration)"
+  "min_ratio: fastest run / fastest run of none, the steadier reading when noise only adds" \
+  "time; events/s: the workload's own ops/s at its median run, 3 watched operations per" \
+  "iteration)"
 [ -z "$sluiced_last" ] || echo "sluiced (last run): $sluiced_last"
 
 awk -v lo="$(minof "${times[none]}")" -v hi="$(maxof "${times[none]}")" -v b="$base" 'BEGIN {
