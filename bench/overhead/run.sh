@@ -261,10 +261,10 @@ start_bpftrace() {
       { echo "apt-get install bpftrace failed"; return 1; }
   fi
   local prefix="$data/"
-  if [ "${1:-full}" = min ]; then
-    # bpftrace-min: only connect attempts and results, sensitive opens and bytes read (any fd),
-    # i.e. less than sluice records; kept to compare with earlier measurements.
-    cat > "$tmp/probes.bt" <<BT
+  # Both probe sets: connect attempt and result (an enter/exit pair through a per-thread map) and
+  # the sensitive open's path copied and prefix-matched on enter; all filtered by the bench
+  # cgroup first, counted in maps, never printed per event.
+  cat > "$tmp/probes.bt" <<BT
 BEGIN { printf("ATTACHED\n"); }
 tracepoint:syscalls:sys_enter_connect /cgroup == cgroupid("$cg")/ { @connecting[tid] = args->fd; }
 tracepoint:syscalls:sys_exit_connect /cgroup == cgroupid("$cg")/ {
@@ -274,6 +274,11 @@ tracepoint:syscalls:sys_exit_connect /cgroup == cgroupid("$cg")/ {
 tracepoint:syscalls:sys_enter_openat /cgroup == cgroupid("$cg")/ {
   if (strncmp(str(args->filename), "$prefix", ${#prefix}) == 0) { @opening[tid] = 1; }
 }
+BT
+  if [ "${1:-full}" = min ]; then
+    # bpftrace-min: besides, only the result of sensitive opens and the bytes of every read of
+    # the cgroup (any fd), i.e. less than sluice records; kept to compare with earlier runs.
+    cat >> "$tmp/probes.bt" <<BT
 tracepoint:syscalls:sys_exit_openat /cgroup == cgroupid("$cg")/ {
   if (@opening[tid]) { @sensitive_open[pid, args->ret >= 0] = count(); delete(@opening[tid]); }
 }
@@ -283,21 +288,13 @@ tracepoint:syscalls:sys_exit_read /cgroup == cgroupid("$cg") && args->ret > 0/ {
 END { clear(@connecting); clear(@opening); }
 BT
   else
-    # The facts sluice records for this workload, on the hooks sluice uses on a kernel without
-    # kprobes/fentry: connect attempt and result (an enter/exit pair through a per-thread map),
-    # accepted connections, each TCP flow's exact byte totals at CLOSE (the tcp_sock counters),
-    # sensitive opens (path copied and prefix-matched on enter, the fd kept on exit), bytes read
-    # through those fds (a per-fd lookup for every read, as sluice's), and close dropping the
-    # fd. Filtered by the bench cgroup first, counted in maps, never printed per event. Not
-    # done (bpftrace cannot, or sluice does it besides): per-packet byte counting at cgroup_skb,
-    # the cgroup/connect policy decision, DNS answers, TLS call correlation.
-    cat > "$tmp/probes.bt" <<BT
-BEGIN { printf("ATTACHED\n"); }
-tracepoint:syscalls:sys_enter_connect /cgroup == cgroupid("$cg")/ { @connecting[tid] = args->fd; }
-tracepoint:syscalls:sys_exit_connect /cgroup == cgroupid("$cg")/ {
-  @connect[pid, args->ret] = count();
-  delete(@connecting[tid]);
-}
+    # The rest of the facts sluice records for this workload, on the hooks sluice uses on a
+    # kernel without kprobes/fentry: accepted connections, each TCP flow's exact byte totals at
+    # CLOSE (the tcp_sock counters), the fd of each sensitive open, bytes read through those fds
+    # (a per-fd lookup for every read, as sluice's), and close dropping the fd. Not done
+    # (bpftrace cannot, or sluice does it besides): per-packet byte counting at cgroup_skb, the
+    # cgroup/connect policy decision, DNS answers, TLS call correlation.
+    cat >> "$tmp/probes.bt" <<BT
 tracepoint:syscalls:sys_exit_accept4 /cgroup == cgroupid("$cg") && args->ret >= 0/ {
   @accepted[pid] = count();
 }
@@ -309,9 +306,6 @@ tracepoint:sock:inet_sock_set_state /cgroup == cgroupid("$cg") && args->protocol
   @flows_closed = count();
   @flow_bytes_out = sum(\$tp->bytes_acked);
   @flow_bytes_in = sum(\$tp->bytes_received);
-}
-tracepoint:syscalls:sys_enter_openat /cgroup == cgroupid("$cg")/ {
-  if (strncmp(str(args->filename), "$prefix", ${#prefix}) == 0) { @opening[tid] = 1; }
 }
 tracepoint:syscalls:sys_exit_openat /cgroup == cgroupid("$cg")/ {
   if (@opening[tid]) {
