@@ -82,29 +82,42 @@ static __always_inline __u64 sluice_sk_cookie(struct sock *sk)
 	return (__u64)BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 }
 
+/* Field readers for the socket helpers below, which come in two variants: for a socket pointer
+ * found by walking kernel memory (syscall tracepoints: the pointer is a plain number to the
+ * verifier, every field a CO-RE probe read, a helper call each) and for a BTF pointer (tp_btf
+ * arguments: direct CO-RE relocated loads, no call; the TCP state probe runs on every state
+ * change of the host). */
+#define SLUICE_RD_PROBE(p, field) BPF_CORE_READ(p, field)
+#define SLUICE_RD_BTF(p, field) ((p)->field)
+#define SLUICE_RD_INTO_PROBE(dst, p, field) BPF_CORE_READ_INTO(dst, p, field)
+#define SLUICE_RD_INTO_BTF(dst, p, field) __builtin_memcpy(dst, &(p)->field, sizeof(*(dst)))
+
 /* Local/peer addresses and ports of a socket, v4-mapped for IPv4. */
-static __always_inline void sluice_sk_addrs(struct sock *sk, struct sluice_flow *f)
-{
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	f->family = family;
-	f->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	if (!f->sport)  /* a socket that reached CLOSE released its port; its header port stays */
-		f->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
-	f->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (family == SLUICE_AF_INET) {
-		__u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-		__builtin_memset(f->saddr, 0, 16);
-		__builtin_memset(f->daddr, 0, 16);
-		f->saddr[10] = f->saddr[11] = 0xff;
-		f->daddr[10] = f->daddr[11] = 0xff;
-		__builtin_memcpy(&f->saddr[12], &s, 4);
-		__builtin_memcpy(&f->daddr[12], &d, 4);
-	} else {
-		BPF_CORE_READ_INTO(&f->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&f->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-	}
+#define SLUICE_DEFINE_SK_ADDRS(name, RD, RD_INTO)                                               \
+static __always_inline void name(struct sock *sk, struct sluice_flow *f)                       \
+{                                                                                               \
+	__u16 family = RD(sk, __sk_common.skc_family);                                           \
+	f->family = family;                                                                      \
+	f->sport = RD(sk, __sk_common.skc_num);                                                  \
+	if (!f->sport)  /* a socket that reached CLOSE released its port; the header's stays */  \
+		f->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));         \
+	f->dport = bpf_ntohs(RD(sk, __sk_common.skc_dport));                                     \
+	if (family == SLUICE_AF_INET) {                                                          \
+		__u32 s = RD(sk, __sk_common.skc_rcv_saddr);                                     \
+		__u32 d = RD(sk, __sk_common.skc_daddr);                                         \
+		__builtin_memset(f->saddr, 0, 16);                                               \
+		__builtin_memset(f->daddr, 0, 16);                                               \
+		f->saddr[10] = f->saddr[11] = 0xff;                                              \
+		f->daddr[10] = f->daddr[11] = 0xff;                                              \
+		__builtin_memcpy(&f->saddr[12], &s, 4);                                          \
+		__builtin_memcpy(&f->daddr[12], &d, 4);                                          \
+	} else {                                                                                 \
+		RD_INTO(&f->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);             \
+		RD_INTO(&f->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);                 \
+	}                                                                                        \
 }
+SLUICE_DEFINE_SK_ADDRS(sluice_sk_addrs, SLUICE_RD_PROBE, SLUICE_RD_INTO_PROBE)
+SLUICE_DEFINE_SK_ADDRS(sluice_sk_addrs_btf, SLUICE_RD_BTF, SLUICE_RD_INTO_BTF)
 
 /* The header of a record about a flow. Flow records are also emitted from softirq and socket
  * hooks: the header names the flow's owner, not the current task. */

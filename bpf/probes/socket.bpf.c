@@ -101,9 +101,8 @@ int sluice_exit_connect(struct trace_event_raw_sys_exit *ctx)
 #define SLUICE_TCP_CLOSING 11
 
 /* A TCP flow reached CLOSE: its totals are final. `sk` is a full TCP socket (both callers
- * checked sk_protocol), read through CO-RE probe reads so that the syscall tracepoint (accept)
- * can call this as well as tp_btf. `fin_sent`: this side queued a FIN (it went through
- * FIN_WAIT1 or LAST_ACK).
+ * checked sk_protocol); `tp` the same socket as a tcp_sock, RD its field reader (sock.bpf.h).
+ * `fin_sent`: this side queued a FIN (it went through FIN_WAIT1 or LAST_ACK).
  *
  * The kernel's counters of bytes acknowledged by the peer and received in order do not count
  * retransmissions twice, but they count sequence space: the control flags are taken out to
@@ -112,26 +111,48 @@ int sluice_exit_connect(struct trace_event_raw_sys_exit *ctx)
  * when snd_una reached it). In: the peer's FIN once received in order (tcp_fin sets SOCK_DONE).
  * Neither is read from sk_shutdown: a reset or an abortive close (SO_LINGER 0) sets both of its
  * bits with no FIN either way. */
+#define SLUICE_TCP_FLOW_CLOSE(sk, tp, cookie, f, fin_sent, RD)                                   \
+	do {                                                                                     \
+		__u64 acked = RD(tp, bytes_acked);                                               \
+		__u64 received = RD(tp, bytes_received);                                         \
+		unsigned long sk_flags = RD(sk, __sk_common.skc_flags);                          \
+		__u64 control_out = 0;                                                           \
+		if (((f)->flags & SLUICE_FLOW_F_ESTABLISHED) &&                                  \
+		    !((f)->flags & SLUICE_FLOW_F_INBOUND))                                       \
+			control_out += 1;                                                        \
+		if ((fin_sent) && RD(tp, snd_una) == RD(tp, write_seq))                          \
+			control_out += 1;                                                        \
+		(f)->bytes_out = acked >= control_out ? acked - control_out : 0;                 \
+		__u64 control_in =                                                               \
+			(sk_flags >> bpf_core_enum_value(enum sock_flags, SOCK_DONE)) & 1;       \
+		(f)->bytes_in = received >= control_in ? received - control_in : 0;              \
+		(f)->end_ns = bpf_ktime_get_boot_ns();                                           \
+		(f)->flags |= SLUICE_FLOW_F_CLOSED;                                              \
+		sluice_flow_final(cookie, f);                                                    \
+	} while (0)
+
+/* From the accept() exit: `sk` was found through the fd table. */
 static __always_inline void sluice_tcp_flow_close(struct sock *sk, __u64 cookie,
 						  struct sluice_flow *f, int fin_sent)
 {
 	if (f->flags & SLUICE_FLOW_F_CLOSED)
 		return;
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
-	__u64 acked = BPF_CORE_READ(tp, bytes_acked);
-	__u64 received = BPF_CORE_READ(tp, bytes_received);
-	unsigned long sk_flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
-	__u64 control_out = 0;
-	if ((f->flags & SLUICE_FLOW_F_ESTABLISHED) && !(f->flags & SLUICE_FLOW_F_INBOUND))
-		control_out += 1;
-	if (fin_sent && BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
-		control_out += 1;
-	f->bytes_out = acked >= control_out ? acked - control_out : 0;
-	__u64 control_in = (sk_flags >> bpf_core_enum_value(enum sock_flags, SOCK_DONE)) & 1;
-	f->bytes_in = received >= control_in ? received - control_in : 0;
-	f->end_ns = bpf_ktime_get_boot_ns();
-	f->flags |= SLUICE_FLOW_F_CLOSED;
-	sluice_flow_final(cookie, f);
+	SLUICE_TCP_FLOW_CLOSE(sk, tp, cookie, f, fin_sent, SLUICE_RD_PROBE);
+}
+
+/* From inet_sock_set_state: `sk` is a BTF pointer. */
+static __always_inline void sluice_tcp_flow_close_btf(struct sock *sk, __u64 cookie,
+						      struct sluice_flow *f, int fin_sent)
+{
+	if (f->flags & SLUICE_FLOW_F_CLOSED)
+		return;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp) {  /* not expected for a full TCP socket; the probe reads still work */
+		sluice_tcp_flow_close(sk, cookie, f, fin_sent);
+		return;
+	}
+	SLUICE_TCP_FLOW_CLOSE(sk, tp, cookie, f, fin_sent, SLUICE_RD_BTF);
 }
 
 /* Every TCP state change on the host runs this: `sk` is a BTF pointer here, so its fields are
@@ -152,7 +173,7 @@ int BPF_PROG(sluice_sock_state, struct sock *sk, int oldstate, int newstate)
 		if (!f)
 			return 0;
 		struct sluice_flow snap = *f;
-		sluice_sk_addrs(sk, &snap);
+		sluice_sk_addrs_btf(sk, &snap);
 		snap.flags |= SLUICE_FLOW_F_ESTABLISHED;
 		f->sport = snap.sport;
 		__builtin_memcpy(f->saddr, snap.saddr, 16);
@@ -167,9 +188,10 @@ int BPF_PROG(sluice_sock_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
 	if (f)
-		sluice_tcp_flow_close(sk, cookie, f,
-				      oldstate == SLUICE_TCP_FIN_WAIT1 || oldstate == SLUICE_TCP_FIN_WAIT2 ||
-				      oldstate == SLUICE_TCP_CLOSING || oldstate == SLUICE_TCP_LAST_ACK);
+		sluice_tcp_flow_close_btf(sk, cookie, f,
+					  oldstate == SLUICE_TCP_FIN_WAIT1 ||
+					  oldstate == SLUICE_TCP_FIN_WAIT2 ||
+					  oldstate == SLUICE_TCP_CLOSING || oldstate == SLUICE_TCP_LAST_ACK);
 	return 0;
 }
 
