@@ -65,19 +65,22 @@ ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file, const DrainF
   for (const auto& [cookie, raw] : live_flows) on_live_flow(cookie, events::DecodeFlow(raw));
   for (const auto& [key, io] : live_files) on_live_file(key, io);
   // A process that exits closes its fds without close(2): drop what the kernel cannot.
-  for (const sluice_fd_key& key : MapKeys<sluice_fd_key>(open_files_fd_)) {
-    if (!alive_(key.tgid)) {
-      bpf_map_delete_elem(open_files_fd_, &key);
-      ++st.open_fds_dropped;
-    }
-  }
-  for (uint32_t tgid : MapKeys<uint32_t>(fd_holders_fd_)) {
-    if (!alive_(tgid)) {
-      bpf_map_delete_elem(fd_holders_fd_, &tgid);
-      ++st.fd_holders_dropped;
-    }
-  }
+  st.open_fds_dropped +=
+      DropExited<sluice_fd_key>(open_files_fd_, [](const sluice_fd_key& k) { return k.tgid; });
+  st.fd_holders_dropped += DropExited<uint32_t>(fd_holders_fd_, [](uint32_t tgid) { return tgid; });
   return st;
+}
+
+template <typename K, typename TgidOf>
+size_t Reaper::DropExited(int fd, TgidOf tgid_of) {
+  size_t dropped = 0;
+  for (const K& key : MapKeys<K>(fd)) {
+    if (!alive_(tgid_of(key))) {
+      bpf_map_delete_elem(fd, &key);
+      ++dropped;
+    }
+  }
+  return dropped;
 }
 
 }  // namespace sluice::bpf

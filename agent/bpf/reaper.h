@@ -48,6 +48,10 @@ class Reaper {
   static bool ProcessAlive(uint32_t pid);
 
  private:
+  // Deletes the entries of `fd` (keyed by K) whose process, tgid_of(key), has exited.
+  template <typename K, typename TgidOf>
+  size_t DropExited(int fd, TgidOf tgid_of);
+
   int flows_fd_;
   int file_io_fd_;
   int open_files_fd_;
