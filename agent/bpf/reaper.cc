@@ -17,11 +17,13 @@ bool Reaper::ProcessAlive(uint32_t pid) {
   return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
-Reaper::Reaper(int flows_fd, int file_io_fd, int open_files_fd, int fd_holders_fd, AliveFn alive)
+Reaper::Reaper(int flows_fd, int file_io_fd, int open_files_fd, int fd_holders_fd,
+               int fd_holder_drops_fd, AliveFn alive)
     : flows_fd_(flows_fd),
       file_io_fd_(file_io_fd),
       open_files_fd_(open_files_fd),
       fd_holders_fd_(fd_holders_fd),
+      fd_holder_drops_fd_(fd_holder_drops_fd),
       alive_(std::move(alive)) {}
 
 
@@ -65,22 +67,36 @@ ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file, const DrainF
   for (const auto& [cookie, raw] : live_flows) on_live_flow(cookie, events::DecodeFlow(raw));
   for (const auto& [key, io] : live_files) on_live_file(key, io);
   // A process that exits closes its fds without close(2): drop what the kernel cannot.
-  st.open_fds_dropped +=
-      DropExited<sluice_fd_key>(open_files_fd_, [](const sluice_fd_key& k) { return k.tgid; });
-  st.fd_holders_dropped += DropExited<uint32_t>(fd_holders_fd_, [](uint32_t tgid) { return tgid; });
+  st.open_fds_dropped += DropExited<sluice_fd_key>(
+      open_files_fd_, [](const sluice_fd_key& k) { return k.tgid; }, [](const sluice_fd_key&) {});
+  st.fd_holders_dropped += DropExited<uint32_t>(
+      fd_holders_fd_, [](uint32_t tgid) { return tgid; },
+      [this](uint32_t tgid) { ReleaseHolderSlot(tgid); });
   return st;
 }
 
-template <typename K, typename TgidOf>
-size_t Reaper::DropExited(int fd, TgidOf tgid_of) {
-  size_t dropped = 0;
+template <typename K, typename TgidOf, typename Dropped>
+size_t Reaper::DropExited(int fd, TgidOf tgid_of, Dropped dropped) {
+  size_t n = 0;
   for (const K& key : MapKeys<K>(fd)) {
-    if (!alive_(tgid_of(key))) {
-      bpf_map_delete_elem(fd, &key);
-      ++dropped;
+    // Only a delete that found the entry counts: the gate's slots must stay even.
+    if (!alive_(tgid_of(key)) && bpf_map_delete_elem(fd, &key) == 0) {
+      dropped(key);
+      ++n;
     }
   }
-  return dropped;
+  return n;
+}
+
+void Reaper::ReleaseHolderSlot(uint32_t tgid) {
+  // The agent is the only writer of fd_holder_drops (the kernel writes fd_holder_adds), so a
+  // read and a write need no atomics. Should the write fail, the slot stays open: the fd probes
+  // then look up that slot's processes as before the gate, never miss one.
+  const uint32_t slot = tgid & (SLUICE_HOLDER_SLOTS - 1);
+  uint32_t removed = 0;
+  if (bpf_map_lookup_elem(fd_holder_drops_fd_, &slot, &removed) != 0) return;
+  ++removed;
+  bpf_map_update_elem(fd_holder_drops_fd_, &slot, &removed, BPF_ANY);
 }
 
 }  // namespace sluice::bpf

@@ -32,8 +32,10 @@ class Reaper {
   // Whether a process still exists (tests substitute their own).
   using AliveFn = std::function<bool(uint32_t pid)>;
 
+  // `fd_holder_drops_fd`: the agent's half of the fd probes' gate (bpf/lib/maps.bpf.h); each
+  // tgid dropped from fd_holders is counted in its slot there.
   Reaper(int flows_fd, int file_io_fd, int open_files_fd, int fd_holders_fd,
-         AliveFn alive = ProcessAlive);
+         int fd_holder_drops_fd, AliveFn alive = ProcessAlive);
 
   using DrainFn = std::function<void()>;
   // One pass over the maps. Entries are deleted after their callback ran. `drain` runs between
@@ -48,14 +50,18 @@ class Reaper {
   static bool ProcessAlive(uint32_t pid);
 
  private:
-  // Deletes the entries of `fd` (keyed by K) whose process, tgid_of(key), has exited.
-  template <typename K, typename TgidOf>
-  size_t DropExited(int fd, TgidOf tgid_of);
+  // Deletes the entries of `fd` (keyed by K) whose process, tgid_of(key), has exited; calls
+  // dropped(key) for each entry this pass deleted.
+  template <typename K, typename TgidOf, typename Dropped>
+  size_t DropExited(int fd, TgidOf tgid_of, Dropped dropped);
+  // Counts `tgid` out of its slot of the gate.
+  void ReleaseHolderSlot(uint32_t tgid);
 
   int flows_fd_;
   int file_io_fd_;
   int open_files_fd_;
   int fd_holders_fd_;
+  int fd_holder_drops_fd_;
   AliveFn alive_;
 };
 

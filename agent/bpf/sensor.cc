@@ -571,6 +571,9 @@ int Sensor::exempt_fd() const { return bpf_map__fd(skel_->maps.exempt); }
 int Sensor::file_io_fd() const { return bpf_map__fd(skel_->maps.file_io); }
 int Sensor::open_files_fd() const { return bpf_map__fd(skel_->maps.open_files); }
 int Sensor::fd_holders_fd() const { return bpf_map__fd(skel_->maps.fd_holders); }
+int Sensor::fd_holder_drops_fd() const {
+  return bpf_map__fd(skel_->maps.fd_holder_drops);
+}
 int Sensor::sensitive_prefix_fd() const { return bpf_map__fd(skel_->maps.sensitive_prefix); }
 int Sensor::sensitive_inode_fd() const { return bpf_map__fd(skel_->maps.sensitive_inode); }
 int Sensor::sensor_cfg_fd() const { return bpf_map__fd(skel_->maps.sensor_cfg); }

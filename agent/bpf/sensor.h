@@ -125,6 +125,7 @@ class Sensor {
   int file_io_fd() const;
   int open_files_fd() const;
   int fd_holders_fd() const;
+  int fd_holder_drops_fd() const;
   int sensitive_prefix_fd() const;
   int sensitive_inode_fd() const;
   int sensor_cfg_fd() const;

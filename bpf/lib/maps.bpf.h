@@ -195,6 +195,29 @@ struct {
 	__type(value, __u32);
 } fd_holders SEC(".maps") __weak;
 
+/* The gate of the fd probes (read-likes, mmap, dup, fcntl, close), which run for every such call
+ * of every process on the host. Per slot (tgid % SLUICE_HOLDER_SLOTS): how many tgids of the slot
+ * were added to fd_holders (by the kernel, fd_holder_adds) and removed from it (by the agent's
+ * reaper, fd_holder_drops). Equal counts: no process of the slot holds a sensitive fd, and the
+ * probe stops after two array loads (inlined by the verifier) instead of a hash lookup. One
+ * writer per map, so the agent needs no atomics on kernel memory. A slot shared with a holder,
+ * or left uneven by a failed insert, costs only the lookup it saves elsewhere; an add is counted
+ * before the fd it is for reaches user space. Pinned like the maps it guards, so a restarted
+ * agent that adopts fd_holders keeps counts that match it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_HOLDER_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} fd_holder_adds SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_HOLDER_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} fd_holder_drops SEC(".maps") __weak;
+
 /* Read totals per (process, file); reaped by the agent after the process exits. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -83,7 +83,7 @@ int BPF_PROG(sluice_exec_btf, struct task_struct *p, pid_t old_pid, struct linux
 SEC("tracepoint/sched/sched_process_exec")
 int sluice_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
-	unsigned int off = BPF_CORE_READ(ctx, __data_loc_filename) & 0xffff;
+	unsigned int off = ctx->__data_loc_filename & 0xffff;
 	sluice_on_exec((void *)ctx + off);
 	return 0;
 }
@@ -136,7 +136,7 @@ int BPF_PROG(sluice_fork_btf, struct task_struct *parent, struct task_struct *ch
 SEC("tracepoint/sched/sched_process_fork")
 int sluice_fork(struct trace_event_raw_sched_process_fork *ctx)
 {
-	sluice_on_fork(BPF_CORE_READ(ctx, child_pid), SLUICE_FORK_F_MAYBE_THREAD);
+	sluice_on_fork(ctx->child_pid, SLUICE_FORK_F_MAYBE_THREAD);
 	return 0;
 }
 
@@ -183,8 +183,8 @@ int sluice_cgroup_mkdir(struct trace_event_raw_cgroup *ctx)
 		return 0;
 	sluice_fill_header(&e->hdr, SLUICE_EV_CGROUP_MKDIR, sizeof(*e));
 	/* The new cgroup, not the creator's. */
-	e->hdr.cgroup_id = BPF_CORE_READ(ctx, id);
-	unsigned int off = BPF_CORE_READ(ctx, __data_loc_path) & 0xffff;
+	e->hdr.cgroup_id = ctx->id;
+	unsigned int off = ctx->__data_loc_path & 0xffff;
 	bpf_probe_read_kernel_str(e->path, sizeof(e->path), (void *)ctx + off);
 	sluice_submit(&proc_events, e);
 	return 0;

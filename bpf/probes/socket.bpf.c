@@ -24,6 +24,7 @@
 #include "workload.bpf.h"
 #include <bpf/bpf_tracing.h>
 #include "sock.bpf.h"
+#include "inflight.bpf.h"
 
 struct sluice_sockaddr {  /* the union of sockaddr_in and sockaddr_in6 that we read */
 	__u16 family;
@@ -40,7 +41,7 @@ int sluice_enter_connect(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 
 	struct sluice_sockaddr sa = {};
-	void *uaddr = (void *)BPF_CORE_READ(ctx, args[1]);
+	void *uaddr = (void *)ctx->args[1];
 	if (bpf_probe_read_user(&sa, sizeof(sa.family), uaddr))
 		return 0;
 	if (sa.family == SLUICE_AF_INET) {
@@ -65,7 +66,7 @@ int sluice_enter_connect(struct trace_event_raw_sys_enter *ctx)
 		__builtin_memcpy(ev.daddr, sa.v6, 16);
 	}
 	__u64 id = bpf_get_current_pid_tgid();
-	if (bpf_map_update_elem(&connect_inflight, &id, &ev, BPF_ANY))
+	if (sluice_inflight_put(&connect_inflight, id, &ev))
 		sluice_count(&map_full, SLUICE_EV_CONNECT);
 	return 0;
 }
@@ -74,6 +75,8 @@ SEC("tracepoint/syscalls/sys_exit_connect")
 int sluice_exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	if (sluice_inflight_none(id))
+		return 0;
 	struct sluice_connect_event *pending = bpf_map_lookup_elem(&connect_inflight, &id);
 	if (!pending)
 		return 0;
@@ -83,11 +86,11 @@ int sluice_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	if (e) {
 		__builtin_memcpy(e, pending, sizeof(*e));
 		sluice_fill_header(&e->hdr, SLUICE_EV_CONNECT, sizeof(*e));
-		e->ret = (__s32)BPF_CORE_READ(ctx, ret);
+		e->ret = (__s32)ctx->ret;
 		e->flags |= SLUICE_CONNECT_F_HAS_RESULT;
 		sluice_submit(&net_events, e);
 	}
-	bpf_map_delete_elem(&connect_inflight, &id);
+	sluice_inflight_done(&connect_inflight, id);
 	return 0;
 }
 
@@ -199,7 +202,7 @@ int BPF_PROG(sluice_sock_state, struct sock *sk, int oldstate, int newstate)
  * cookie was generated when the connection reached ESTABLISHED (above). */
 static __always_inline int sluice_on_accept(struct trace_event_raw_sys_exit *ctx)
 {
-	long fd = BPF_CORE_READ(ctx, ret);
+	long fd = ctx->ret;
 	if (fd < 0)
 		return 0;
 	__u32 workload = sluice_current_workload();

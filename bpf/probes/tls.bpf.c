@@ -24,6 +24,7 @@
 #include "emit.bpf.h"
 #include "workload.bpf.h"
 #include "sock.bpf.h"
+#include "inflight.bpf.h"
 
 struct sluice_tls_pending {
 	__u64 buf;          /* user pointer to the plaintext */
@@ -53,13 +54,14 @@ struct {
 	__type(value, struct sluice_tls_event);
 } tls_scratch SEC(".maps");
 
+
 static __always_inline void sluice_tls_enter(__u64 buf, __u64 len, __u8 dir, __u8 lib,
 					     __u64 readbytes, __u8 is_ex)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct sluice_tls_pending p = {.buf = buf, .len = len, .readbytes = readbytes,
 				       .fd = -1, .direction = dir, .lib = lib, .is_ex = is_ex};
-	if (bpf_map_update_elem(&tls_inflight, &id, &p, BPF_ANY))
+	if (sluice_inflight_put(&tls_inflight, id, &p))
 		sluice_count(&map_full, SLUICE_EV_TLS);
 }
 
@@ -109,6 +111,8 @@ static __always_inline void sluice_tls_emit(struct sluice_tls_pending *p, __u64 
 static __always_inline void sluice_tls_socket_write(long fd)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	if (sluice_inflight_none(id))
+		return;
 	struct sluice_tls_pending *p = bpf_map_lookup_elem(&tls_inflight, &id);
 	if (!p)
 		return;
@@ -119,7 +123,7 @@ static __always_inline void sluice_tls_socket_write(long fd)
 		struct sluice_tls_pending copy = *p;
 		copy.fd = (__s32)fd;
 		copy.cookie = sluice_sk_cookie(sk);
-		bpf_map_delete_elem(&tls_inflight, &id);
+		sluice_inflight_done(&tls_inflight, id);
 		sluice_tls_emit(&copy, copy.len);
 	}
 }
@@ -128,6 +132,8 @@ static __always_inline void sluice_tls_socket_write(long fd)
 static __always_inline void sluice_tls_socket_read(long fd)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	if (sluice_inflight_none(id))
+		return;
 	struct sluice_tls_pending *p = bpf_map_lookup_elem(&tls_inflight, &id);
 	if (!p || p->direction != SLUICE_TLS_DIR_READ || p->fd >= 0)
 		return;
@@ -145,7 +151,7 @@ static __always_inline void sluice_tls_read_return(long ret)
 	if (!p || p->direction != SLUICE_TLS_DIR_READ)
 		return;
 	struct sluice_tls_pending copy = *p;
-	bpf_map_delete_elem(&tls_inflight, &id);
+	sluice_inflight_done(&tls_inflight, id);
 	__u64 n = 0;
 	if (copy.is_ex) {
 		if (ret != 1 || !copy.readbytes)
@@ -262,12 +268,13 @@ int BPF_KRETPROBE(sluice_gnutls_recv_ret, long ret)
 	return 0;
 }
 
-/* The socket syscalls a TLS library makes inside a call. One LRU lookup for every other thread. */
+/* The socket syscalls a TLS library makes inside a call. Every other thread stops at the gate of
+ * inflight_calls, a thread of a busy slot after one LRU lookup. */
 #define SLUICE_TLS_SYSCALL(name, fn)                                        \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                         \
 	int sluice_tls_##name(struct trace_event_raw_sys_enter *ctx)        \
 	{                                                                   \
-		fn(BPF_CORE_READ(ctx, args[0]));                            \
+		fn(ctx->args[0]);                                           \
 		return 0;                                                   \
 	}
 

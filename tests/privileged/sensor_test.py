@@ -31,6 +31,7 @@ ARGS = None
 
 V4 = "192.0.2.1"     # TEST-NET-1, only ever on the namespace's loopback
 V6 = "2001:db8::1"   # documentation prefix, same
+HOLDER_SLOTS = 16384  # SLUICE_HOLDER_SLOTS, bpf/include/sluice/abi.h
 DNS = "192.0.2.53"   # dnsmasq, in the namespace
 
 # A TCP server that reads until EOF, answers with `reply` bytes and closes; prints what it got.
@@ -622,6 +623,44 @@ class SensorTest(unittest.TestCase):
         time.sleep(0.6)  # two reaper periods
         self.assertFalse([e for e in self.agent.events_now()
                           if e["type"] in ("file_open", "file_read") and e["pid"] == p.pid])
+
+    def gate_slot(self, pid):
+        """(adds, drops) of pid's slot of the fd probes' gate (bpf/lib/maps.bpf.h)."""
+        key = [str(b) for b in (pid & (HOLDER_SLOTS - 1)).to_bytes(4, "little")]
+        counts = []
+        for name in ("fd_holder_adds", "fd_holder_drops"):
+            out = run(["bpftool", "-j", "map", "lookup", "name", name, "key"] + key).stdout
+            counts.append(json.loads(out)["formatted"]["value"])
+        return tuple(counts)
+
+    def test_fd_gate_opens_for_a_holder_and_closes_after_it_exits(self):
+        """The fd probes (read, close, dup ...) stop at once for a process whose gate slot is
+        even. A holder's slot must be uneven before its first read, and even again once the
+        reaper saw the holder gone: a slot left uneven would make every process of that slot
+        pay the map lookups for good."""
+        path = os.path.join(self.lab.cache, "kv.bin")
+        code = ("import os, sys; f = os.open(%r, os.O_RDONLY); os.read(f, 1000); "
+                "print('HELD', flush=True); sys.stdin.readline(); os.read(f, 500)" % path)
+        p = subprocess.Popen(["sh", "-c", self.lab.wrap([sys.executable, "-c", code],
+                                                        netns=False)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.lab.procs.append(p)
+        self.assertEqual(p.stdout.readline().strip(), "HELD")
+        adds, drops = self.gate_slot(p.pid)
+        self.assertGreater(adds, drops, "a holder's slot is closed: its reads would be missed")
+        p.stdin.write("\n")
+        p.stdin.close()
+        self.assertEqual(p.wait(), 0)
+        t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == p.pid,
+                       "totals of the holder")
+        self.assertEqual(t["bytes_read"], 1500, t)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            adds, drops = self.gate_slot(p.pid)
+            if adds == drops:
+                break
+            time.sleep(0.1)
+        self.assertEqual(adds, drops, "the reaper left the slot of an exited holder open")
 
     def test_inherited_and_duplicated_fds_are_counted(self):
         path = os.path.join(self.lab.cache, "kv.bin")

@@ -569,7 +569,8 @@ int Run(const Options& opt) {
   TlsHooks tls_hooks(&tls, events || api ? &fanout : nullptr);
   engine.SetProcessHooks(&tls_hooks);
   sluice::bpf::Reaper reaper((*sensor)->flows_fd(), (*sensor)->file_io_fd(),
-                             (*sensor)->open_files_fd(), (*sensor)->fd_holders_fd());
+                             (*sensor)->open_files_fd(), (*sensor)->fd_holders_fd(),
+                             (*sensor)->fd_holder_drops_fd());
   sluice::bpf::ReapStats last_reap;
   // Live totals (uploads and reads under way) are read less often than final ones: every entry
   // of the maps is a syscall.
