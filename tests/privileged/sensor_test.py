@@ -661,6 +661,9 @@ class SensorTest(unittest.TestCase):
                 break
             time.sleep(0.1)
         self.assertEqual(adds, drops, "the reaper left the slot of an exited holder open")
+        ctl = [ARGS.sluicectl, "--socket", self.agent.api_socket]
+        counters = json.loads(run(ctl + ["status", "--json"]).stdout)["counters"]
+        self.assertGreaterEqual(int(counters["fd_holders_dropped"]), 1, counters)
 
     def test_inherited_and_duplicated_fds_are_counted(self):
         path = os.path.join(self.lab.cache, "kv.bin")

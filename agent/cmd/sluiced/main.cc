@@ -572,6 +572,8 @@ int Run(const Options& opt) {
                              (*sensor)->open_files_fd(), (*sensor)->fd_holders_fd(),
                              (*sensor)->fd_holder_drops_fd());
   sluice::bpf::ReapStats last_reap;
+  // Entries of exited processes the reaper dropped, over the agent's life (status counters).
+  uint64_t open_fds_dropped = 0, fd_holders_dropped = 0;
   // Live totals (uploads and reads under way) are read less often than final ones: every entry
   // of the maps is a syscall.
   auto reap = [&](bool with_live) {
@@ -597,6 +599,8 @@ int Run(const Options& opt) {
                                 io.class_id, io.workload_id);
         })
                   : FileFn());
+    open_fds_dropped += last_reap.open_fds_dropped;
+    fd_holders_dropped += last_reap.fd_holders_dropped;
   };
 
   // Replacing a pinned sensor of another map layout: the earlier agent's links keep deciding
@@ -736,6 +740,8 @@ int Run(const Options& opt) {
     c["flows_closed"] = es.flows_closed;
     c["flows_recovered"] = es.flows_recovered;
     c["files_reaped"] = es.files_reaped;
+    c["open_fds_dropped"] = open_fds_dropped;
+    c["fd_holders_dropped"] = fd_holders_dropped;
     c["dns_answers"] = es.dns_answers;
     c["dns_errors"] = es.dns_errors;
     c["tls_records"] = es.tls_records;
