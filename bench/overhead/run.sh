@@ -7,7 +7,11 @@
 # exits 0 when a target is missed and prints a "TARGET MISSED" line for it.
 #
 #   bench/overhead/run.sh [--build DIR] [--iterations N] [--rounds R] [--cpu N|none]
-#                         [--modes "none sluice ..."]
+#                         [--modes "none sluice ..."] [--workload mixed|files]
+#
+# Workloads: mixed (the default: per iteration a loopback TCP connect+close, an open+read+close of
+# a watched file, a write to /dev/null) and files (the same without the connect: the file and
+# write syscalls alone, without the loopback handshake's noise and its second thread).
 #
 # Modes: none (nothing watching), sluice (sluiced watching the cgroup and the data directory),
 # unwatched (sluiced running, watching another cgroup: what every other process pays), auditd
@@ -19,10 +23,11 @@ set -euo pipefail
 
 usage() {
   echo "usage: $0 [--build DIR] [--iterations N] [--rounds R] [--cpu N|none]" \
-    "[--modes \"none sluice unwatched auditd bpftrace bpftrace-min\"]" >&2
+    "[--modes \"none sluice unwatched auditd bpftrace bpftrace-min\"] [--workload mixed|files]" >&2
   exit 2
 }
 build=build iterations=20000 rounds=5 cpu=0 modes="none sluice unwatched auditd bpftrace bpftrace-min"
+workload_kind=mixed
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) [ $# -ge 2 ] || usage; build=$2; shift 2 ;;
@@ -30,12 +35,17 @@ while [ $# -gt 0 ]; do
     --rounds) [ $# -ge 2 ] || usage; rounds=$2; shift 2 ;;
     --cpu) [ $# -ge 2 ] || usage; cpu=$2; shift 2 ;;
     --modes) [ $# -ge 2 ] || usage; modes=$2; shift 2 ;;
+    --workload) [ $# -ge 2 ] || usage; workload_kind=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "run.sh: unknown argument '$1'" >&2; usage ;;
   esac
 done
 [[ "$iterations" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --iterations must be a positive integer" >&2; exit 2; }
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --rounds must be a positive integer" >&2; exit 2; }
+case "$workload_kind" in
+  mixed|files) ;;
+  *) echo "run.sh: --workload must be 'mixed' or 'files'" >&2; exit 2 ;;
+esac
 if [ "$cpu" != none ]; then
   [[ "$cpu" =~ ^[0-9]+$ ]] || { echo "run.sh: --cpu must be a CPU number or 'none'" >&2; exit 2; }
   taskset -c "$cpu" true 2>/dev/null || { echo "run.sh: cannot pin to CPU $cpu (taskset -c $cpu)" >&2; exit 2; }
@@ -65,6 +75,7 @@ cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 tag=sluice-bench-$$
 cg=$cgroot/$tag
 port=$((20000 + $$ % 20000))
+[ "$workload_kind" = mixed ] || port=0  # the workload's signal to leave the connect out
 
 # Everything the script starts or changes is recorded here and undone by cleanup().
 tmp="" cg_made=0 agent_pid="" tracer_pid="" auditd_pid="" audit_rules=0
@@ -397,8 +408,13 @@ maxof() { printf '%s\n' $1 | sort -g | tail -n 1; }
 base=$(median "${times[none]}")
 base_min=$(minof "${times[none]}")
 echo
-echo "overhead: $iterations iterations x $rounds round(s); per iteration a loopback connect+close," \
-  "an open+4KiB read+close of a watched file, a 64 B write to /dev/null"
+if [ "$workload_kind" = mixed ]; then
+  echo "overhead: $iterations iterations x $rounds round(s); per iteration a loopback connect+close," \
+    "an open+4KiB read+close of a watched file, a 64 B write to /dev/null"
+else
+  echo "overhead (files): $iterations iterations x $rounds round(s); per iteration an open+4KiB" \
+    "read+close of a watched file, a 64 B write to /dev/null"
+fi
 printf '%-12s %11s %8s %11s %11s %8s %9s %13s\n' mode median_ms ratio min_ms max_ms spread min_ratio \
   events/s
 for m in "${mode_list[@]}"; do
@@ -415,7 +431,7 @@ done
 echo "(ratio: median / median of none; spread: (max - min) / median over the rounds;" \
   "min_ratio: fastest run / fastest run of none, the steadier reading when noise only adds" \
   "time; events/s: the workload's own ops/s at its median run, 3 watched operations per" \
-  "iteration)"
+  "iteration, 2 in the files workload)"
 [ -z "$sluiced_last" ] || echo "sluiced (last run): $sluiced_last"
 
 awk -v lo="$(minof "${times[none]}")" -v hi="$(maxof "${times[none]}")" -v b="$base" 'BEGIN {
