@@ -116,6 +116,8 @@ constexpr Family kFamilies[] = {
     {"process exec", HookKind::kTpBtf, "sched_process_exec", {"sluice_exec_btf"}, {"sluice_exec"}},
     {"process exit", HookKind::kTpBtf, "sched_process_exit", {"sluice_exit_btf"}, {"sluice_exit"}},
     {"process fork", HookKind::kTpBtf, "sched_process_fork", {"sluice_fork_btf"}, {"sluice_fork"}},
+    {"file fork", HookKind::kTpBtf, "sched_process_fork", {"sluice_file_fork_btf"},
+     {"sluice_file_fork"}},
     {"file open", HookKind::kLsm, "file_open", {"sluice_lsm_file_open"},
      {"sluice_enter_openat", "sluice_enter_openat2", "sluice_enter_open_legacy"}},
     {"file read", HookKind::kFexit, "vfs_read", {"sluice_fexit_vfs_read"},
