@@ -18,12 +18,13 @@ bool Reaper::ProcessAlive(uint32_t pid) {
 }
 
 Reaper::Reaper(int flows_fd, int file_io_fd, int open_files_fd, int fd_holders_fd,
-               int fd_holder_drops_fd, AliveFn alive)
+               int fd_holder_drops_fd, std::vector<int> inflight_fds, AliveFn alive)
     : flows_fd_(flows_fd),
       file_io_fd_(file_io_fd),
       open_files_fd_(open_files_fd),
       fd_holders_fd_(fd_holders_fd),
       fd_holder_drops_fd_(fd_holder_drops_fd),
+      inflight_fds_(std::move(inflight_fds)),
       alive_(std::move(alive)) {}
 
 
@@ -72,6 +73,11 @@ ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file, const DrainF
   st.fd_holders_dropped += DropExited<uint32_t>(
       fd_holders_fd_, [](uint32_t tgid) { return tgid; },
       [this](uint32_t tgid) { ReleaseHolderSlot(tgid); });
+  // The thread id is the key's low half; a live thread's entry is a call under way.
+  for (int fd : inflight_fds_) {
+    st.inflight_swept += DropExited<uint64_t>(
+        fd, [](uint64_t id) { return static_cast<uint32_t>(id); }, [](uint64_t) {});
+  }
   return st;
 }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "agent/events/decode.h"
 
@@ -23,6 +24,7 @@ struct ReapStats {
   size_t files_reaped = 0;
   size_t open_fds_dropped = 0;  // open_files entries of exited processes
   size_t fd_holders_dropped = 0;  // fd_holders entries of exited processes
+  size_t inflight_swept = 0;  // calls in flight whose thread is gone (their exit never came)
 };
 
 class Reaper {
@@ -33,9 +35,11 @@ class Reaper {
   using AliveFn = std::function<bool(uint32_t pid)>;
 
   // `fd_holder_drops_fd`: the agent's half of the fd probes' gate (bpf/lib/maps.bpf.h); each
-  // tgid dropped from fd_holders is counted in its slot there.
+  // tgid dropped from fd_holders is counted in its slot there. `inflight_fds`: the hashes of
+  // calls in flight (key pid_tgid) that no LRU cleans: entries of threads that are gone are
+  // swept (bpf/lib/inflight.bpf.h).
   Reaper(int flows_fd, int file_io_fd, int open_files_fd, int fd_holders_fd,
-         int fd_holder_drops_fd, AliveFn alive = ProcessAlive);
+         int fd_holder_drops_fd, std::vector<int> inflight_fds, AliveFn alive = ProcessAlive);
 
   using DrainFn = std::function<void()>;
   // One pass over the maps. Entries are deleted after their callback ran. `drain` runs between
@@ -62,6 +66,7 @@ class Reaper {
   int open_files_fd_;
   int fd_holders_fd_;
   int fd_holder_drops_fd_;
+  std::vector<int> inflight_fds_;
   AliveFn alive_;
 };
 

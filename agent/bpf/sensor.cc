@@ -576,6 +576,10 @@ int Sensor::fd_holders_fd() const { return bpf_map__fd(skel_->maps.fd_holders); 
 int Sensor::fd_holder_drops_fd() const {
   return bpf_map__fd(skel_->maps.fd_holder_drops);
 }
+std::vector<int> Sensor::inflight_fds() const {
+  return {bpf_map__fd(skel_->maps.open_inflight), bpf_map__fd(skel_->maps.io_inflight),
+          bpf_map__fd(skel_->maps.connect_inflight)};
+}
 int Sensor::sensitive_prefix_fd() const { return bpf_map__fd(skel_->maps.sensitive_prefix); }
 int Sensor::sensitive_inode_fd() const { return bpf_map__fd(skel_->maps.sensitive_inode); }
 int Sensor::sensor_cfg_fd() const { return bpf_map__fd(skel_->maps.sensor_cfg); }

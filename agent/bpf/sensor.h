@@ -126,6 +126,8 @@ class Sensor {
   int open_files_fd() const;
   int fd_holders_fd() const;
   int fd_holder_drops_fd() const;
+  // The hashes of calls in flight that the reaper sweeps (Reaper).
+  std::vector<int> inflight_fds() const;
   int sensitive_prefix_fd() const;
   int sensitive_inode_fd() const;
   int sensor_cfg_fd() const;

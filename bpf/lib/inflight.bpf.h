@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Calls in flight between two probes of one thread: a syscall's enter and exit tracepoints, or a
- * TLS library's entry uprobe and the socket syscall inside the call. Each family keeps them in an
- * LRU hash keyed by pid_tgid, and the probe that finishes a call runs for every such syscall of
+ * TLS library's entry uprobe and the socket syscall inside the call. Each family keeps them in a
+ * hash keyed by pid_tgid, and the probe that finishes a call runs for every such syscall of
  * every thread on the host (each connect, open, read, write ...), nearly always with nothing in
  * flight. `inflight_calls` counts the entries of all those maps per slot of thread ids, so that
- * probe stops after one array load (inlined by the verifier) when its slot is empty, instead of an
- * LRU lookup (~30-40 ns a call on the dev host).
+ * probe stops after one array load (inlined by the verifier) when its slot is empty, instead of a
+ * hash lookup (~30-40 ns a call on the dev host).
  *
  * The kernel is the only writer: +1 when an entry is created, -1 when a delete removed one. An
- * entry the LRU evicts, or one left by a thread that died between the probes, leaves its slot
- * high, which only costs the lookup the gate would have saved. A slot is counted before the
- * finishing probe can run (both run on the same thread, in order).
+ * entry an LRU evicts, or one left by a thread that died between the probes (which the agent's
+ * reaper sweeps without touching the count), leaves its slot high, which only costs the lookup
+ * the gate would have saved. A slot is counted before the finishing probe can run (both run on
+ * the same thread, in order).
  */
 #ifndef SLUICE_INFLIGHT_BPF_H
 #define SLUICE_INFLIGHT_BPF_H

@@ -110,10 +110,11 @@ struct {
 } egress_allow SEC(".maps") __weak;
 
 /* Connect in flight, between sys_enter_connect and sys_exit_connect (key: pid_tgid). The cgroup
- * hook, which runs inside the same syscall, records its verdict here. LRU: a thread killed between
- * enter and exit must not leak an entry forever. */
+ * hook, which runs inside the same syscall, records its verdict here. A plain hash, as
+ * open_inflight (bpf/probes/file.bpf.c): cheaper than an LRU, never evicts a connect under way;
+ * the agent's reaper sweeps the entry of a thread that died between enter and exit. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u64);
 	__type(value, struct sluice_connect_event);

@@ -45,10 +45,14 @@ struct sluice_open_pending {
 	char path[SLUICE_PATH_MAX];
 };
 
-/* Open in flight (key: pid_tgid) for watched tasks only. LRU: a task killed inside open() must
- * not leak an entry. */
+/* Open in flight (key: pid_tgid) for watched tasks only. A plain hash, not an LRU: an LRU
+ * update and delete took ~150 ns more per call on the dev host, and an LRU would silently evict
+ * a live entry (an open under way, its file then uncounted) where a full hash says map-full. An
+ * entry whose exit never comes (LSM file_open parks one for an exec's open of the binary, and a
+ * static binary may never open again) is swept by the agent's reaper once its thread is gone;
+ * the next open of a live thread replaces it. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u64);
 	__type(value, struct sluice_open_pending);
@@ -64,9 +68,9 @@ struct sluice_io_pending {
 	__u32 _pad;
 };
 
-/* Read-like call in flight on a sensitive fd (key: pid_tgid). */
+/* Read-like call in flight on a sensitive fd (key: pid_tgid). A plain hash, as open_inflight. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u64);
 	__type(value, struct sluice_io_pending);

@@ -665,6 +665,36 @@ class SensorTest(unittest.TestCase):
         counters = json.loads(run(ctl + ["status", "--json"]).stdout)["counters"]
         self.assertGreaterEqual(int(counters["fd_holders_dropped"]), 1, counters)
 
+    def test_reaper_sweeps_calls_in_flight_of_threads_that_are_gone(self):
+        """The hashes of calls in flight (no LRU: it would evict calls under way) lose an entry
+        whose exit never came once its thread is gone; a live thread's entry stays."""
+        info = json.loads(run(["bpftool", "-j", "map", "show", "name", "io_inflight"]).stdout)
+        zero_value = ["0"] * info["bytes_value"]
+        gone = subprocess.Popen(["/bin/true"])
+        gone.wait()
+        live = subprocess.Popen(["/bin/sleep", "60"])
+        self.lab.procs.append(live)
+
+        def key(pid):  # pid_tgid of a single-threaded process
+            return [str(b) for b in ((pid << 32) | pid).to_bytes(8, "little")]
+
+        def present(pid):
+            return run(["bpftool", "map", "lookup", "name", "io_inflight", "key"] + key(pid),
+                       check=False).returncode == 0
+
+        for pid in (gone.pid, live.pid):
+            run(["bpftool", "map", "update", "name", "io_inflight", "key"] + key(pid)
+                + ["value"] + zero_value)
+        deadline = time.time() + 5
+        while time.time() < deadline and present(gone.pid):
+            time.sleep(0.1)
+        self.assertFalse(present(gone.pid), "the entry of a thread that is gone was kept")
+        self.assertTrue(present(live.pid), "the entry of a live thread was swept")
+        run(["bpftool", "map", "delete", "name", "io_inflight", "key"] + key(live.pid))
+        ctl = [ARGS.sluicectl, "--socket", self.agent.api_socket]
+        counters = json.loads(run(ctl + ["status", "--json"]).stdout)["counters"]
+        self.assertGreaterEqual(int(counters["inflight_swept"]), 1, counters)
+
     def test_threads_of_a_holder_read_into_its_totals(self):
         """Threads share their process's fds: their reads count in the process's totals, and
         (on the preferred fork hook, which sees the new task) a new thread gets no copy of the

@@ -570,10 +570,10 @@ int Run(const Options& opt) {
   engine.SetProcessHooks(&tls_hooks);
   sluice::bpf::Reaper reaper((*sensor)->flows_fd(), (*sensor)->file_io_fd(),
                              (*sensor)->open_files_fd(), (*sensor)->fd_holders_fd(),
-                             (*sensor)->fd_holder_drops_fd());
+                             (*sensor)->fd_holder_drops_fd(), (*sensor)->inflight_fds());
   sluice::bpf::ReapStats last_reap;
   // Entries of exited processes the reaper dropped, over the agent's life (status counters).
-  uint64_t open_fds_dropped = 0, fd_holders_dropped = 0;
+  uint64_t open_fds_dropped = 0, fd_holders_dropped = 0, inflight_swept = 0;
   // Live totals (uploads and reads under way) are read less often than final ones: every entry
   // of the maps is a syscall.
   auto reap = [&](bool with_live) {
@@ -601,6 +601,7 @@ int Run(const Options& opt) {
                   : FileFn());
     open_fds_dropped += last_reap.open_fds_dropped;
     fd_holders_dropped += last_reap.fd_holders_dropped;
+    inflight_swept += last_reap.inflight_swept;
   };
 
   // Replacing a pinned sensor of another map layout: the earlier agent's links keep deciding
@@ -742,6 +743,7 @@ int Run(const Options& opt) {
     c["files_reaped"] = es.files_reaped;
     c["open_fds_dropped"] = open_fds_dropped;
     c["fd_holders_dropped"] = fd_holders_dropped;
+    c["inflight_swept"] = inflight_swept;
     c["dns_answers"] = es.dns_answers;
     c["dns_errors"] = es.dns_errors;
     c["tls_records"] = es.tls_records;
