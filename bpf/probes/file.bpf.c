@@ -18,8 +18,8 @@
  *   tells a new thread (nothing to copy) from a new process. Fallback: the classic tracepoint.
  * Cost control: only watched workloads pay for an open (path + LPM lookup); the fd probes (reads,
  * mmap, dup, fcntl, close) of every process that holds no sensitive fd stop at the gate of
- * fd_holder_adds/_drops (two array loads, no hash lookup: unwatched read() 500 -> 290 ns, 165 ns
- * without the sensor, on the dev host); fexit reads stop at one lookup of `file_io` by inode.
+ * fd_holder_adds/_drops (two array loads instead of a hash lookup: bench/syscalls); fexit reads
+ * stop at one lookup of `file_io` by inode.
  *
  * A file is sensitive when its path (as opened, absolute) falls under a configured prefix, or
  * when its inode is already known to be sensitive: the kernel adds the inode of every

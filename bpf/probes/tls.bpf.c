@@ -54,7 +54,6 @@ struct {
 	__type(value, struct sluice_tls_event);
 } tls_scratch SEC(".maps");
 
-
 static __always_inline void sluice_tls_enter(__u64 buf, __u64 len, __u8 dir, __u8 lib,
 					     __u64 readbytes, __u8 is_ex)
 {
