@@ -624,6 +624,22 @@ class SensorTest(unittest.TestCase):
         self.assertFalse([e for e in self.agent.events_now()
                           if e["type"] in ("file_open", "file_read") and e["pid"] == p.pid])
 
+    def start_held(self, code):
+        """Starts python `code` in the workload with a pipe on stdin: the code prints its first
+        line, then waits for one line on stdin before it finishes."""
+        p = subprocess.Popen(["sh", "-c", self.lab.wrap([sys.executable, "-c", code],
+                                                        netns=False)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.lab.procs.append(p)
+        return p
+
+    def release(self, p, what):
+        """Lets a start_held process finish; returns its file_read totals."""
+        p.stdin.write("\n")
+        p.stdin.close()
+        self.assertEqual(p.wait(), 0)
+        return self.event(lambda e: e["type"] == "file_read" and e["pid"] == p.pid, what)
+
     def gate_slot(self, pid):
         """(adds, drops) of pid's slot of the fd probes' gate (bpf/lib/maps.bpf.h)."""
         key = [str(b) for b in (pid & (HOLDER_SLOTS - 1)).to_bytes(4, "little")]
@@ -641,18 +657,11 @@ class SensorTest(unittest.TestCase):
         path = os.path.join(self.lab.cache, "kv.bin")
         code = ("import os, sys; f = os.open(%r, os.O_RDONLY); os.read(f, 1000); "
                 "print('HELD', flush=True); sys.stdin.readline(); os.read(f, 500)" % path)
-        p = subprocess.Popen(["sh", "-c", self.lab.wrap([sys.executable, "-c", code],
-                                                        netns=False)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.lab.procs.append(p)
+        p = self.start_held(code)
         self.assertEqual(p.stdout.readline().strip(), "HELD")
         adds, drops = self.gate_slot(p.pid)
         self.assertGreater(adds, drops, "a holder's slot is closed: its reads would be missed")
-        p.stdin.write("\n")
-        p.stdin.close()
-        self.assertEqual(p.wait(), 0)
-        t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == p.pid,
-                       "totals of the holder")
+        t = self.release(p, "totals of the holder")
         self.assertEqual(t["bytes_read"], 1500, t)
         deadline = time.time() + 5
         while time.time() < deadline:
@@ -709,10 +718,7 @@ class SensorTest(unittest.TestCase):
                 "[t.start() for t in ts]; read.wait()\n"
                 "print(' '.join(map(str, tids)), flush=True); sys.stdin.readline()\n"
                 "done.set(); [t.join() for t in ts]" % path)
-        p = subprocess.Popen(["sh", "-c", self.lab.wrap([sys.executable, "-c", code],
-                                                        netns=False)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.lab.procs.append(p)
+        p = self.start_held(code)
         tids = [int(t) for t in p.stdout.readline().split()]
         self.assertEqual(len(tids), 3, tids)
         if ARGS.hooks != "fallback":  # the tracepoint names only the child: threads look alike
@@ -721,11 +727,7 @@ class SensorTest(unittest.TestCase):
                 r = run(["bpftool", "map", "lookup", "name", "fd_holders", "key"] + key,
                         check=False)
                 self.assertNotEqual(r.returncode, 0, "thread %d got its own fd copies" % tid)
-        p.stdin.write("\n")
-        p.stdin.close()
-        self.assertEqual(p.wait(), 0)
-        t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == p.pid,
-                       "totals of the threaded reader")
+        t = self.release(p, "totals of the threaded reader")
         self.assertEqual(t["bytes_read"], 3000, t)
 
     def test_inherited_and_duplicated_fds_are_counted(self):
