@@ -202,9 +202,9 @@ struct {
  * reaper, fd_holder_drops). Equal counts: no process of the slot holds a sensitive fd, and the
  * probe stops after two array loads (inlined by the verifier) instead of a hash lookup. One
  * writer per map, so the agent needs no atomics on kernel memory. A slot shared with a holder,
- * or left uneven by a failed insert, costs only the lookup it saves elsewhere; an add is counted
- * before the fd it is for reaches user space. Pinned like the maps it guards, so a restarted
- * agent that adopts fd_holders keeps counts that match it. */
+ * or left uneven by a failed insert, costs only the lookup the gate would have saved; an add is
+ * counted before the fd it is for reaches user space. Pinned like the maps it guards, so a
+ * restarted agent that adopts fd_holders keeps counts that match it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SLUICE_HOLDER_SLOTS);

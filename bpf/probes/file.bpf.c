@@ -216,9 +216,9 @@ static __always_inline void sluice_exit_open(long ret)
 	__u32 tgid = id >> 32;
 	struct sluice_fd_key fk = {.tgid = tgid, .fd = (__s32)ret};
 	struct sluice_file_io_key iok = {.tgid = tgid, .dev = ik.dev, .ino = ik.ino};
+	sluice_hold_fd(tgid);  /* the gate opens before the fd is in open_files */
 	if (bpf_map_update_elem(&open_files, &fk, &iok, BPF_ANY))
 		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
-	sluice_hold_fd(tgid);
 	if (!bpf_map_lookup_elem(&file_io, &iok)) {  /* a reopen keeps counting into its totals */
 		struct sluice_file_io io = {.class_id = class_id, .workload_id = p->workload_id};
 		int err = bpf_map_update_elem(&file_io, &iok, &io, BPF_NOEXIST);
