@@ -59,19 +59,12 @@ int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
 }
 
 // Copies one record into the batch being merged; the ring slot is released when we return.
-int RingCallback(void* ctx, void* data, size_t size) {
-  auto* batch = static_cast<std::vector<std::vector<uint8_t>>*>(ctx);
-  const auto* bytes = static_cast<const uint8_t*>(data);
-  batch->emplace_back(bytes, bytes + size);
-  return 0;
-}
-
 // Boot-time timestamp of a record, or 0 when it is too short to carry a header (the decoder
 // rejects it later with a counted error; ordering it first is harmless).
-uint64_t RecordTime(const std::vector<uint8_t>& r) {
+uint64_t RecordTime(const uint8_t* r, size_t size) {
   uint64_t ts = 0;
-  if (r.size() >= offsetof(sluice_event_header, ts_ns) + sizeof(ts)) {
-    std::memcpy(&ts, r.data() + offsetof(sluice_event_header, ts_ns), sizeof(ts));
+  if (size >= offsetof(sluice_event_header, ts_ns) + sizeof(ts)) {
+    std::memcpy(&ts, r + offsetof(sluice_event_header, ts_ns), sizeof(ts));
   }
   return ts;
 }
@@ -509,7 +502,8 @@ absl::Status Sensor::StartRings(RecordHandler handler) {
   bpf_map* maps[kRingCount] = {skel_->maps.net_events, skel_->maps.file_events,
                                skel_->maps.tls_events, skel_->maps.proc_events};
   for (int i = 0; i < kRingCount; ++i) {
-    rings_[i].reset(ring_buffer__new(bpf_map__fd(maps[i]), RingCallback, &batch_, nullptr));
+    rings_[i].reset(ring_buffer__new(bpf_map__fd(maps[i]), &Sensor::RingCallback, &batch_,
+                                     nullptr));
     if (!rings_[i]) {
       return absl::InternalError(
           absl::StrCat("cannot create ring buffer reader: ", strerror(errno)));
@@ -530,19 +524,32 @@ absl::StatusOr<int> Sensor::Poll(int timeout_ms) {
   // other rings first and the process ring last guarantees that every exec/fork preceding a
   // record is in this batch; sorting by timestamp then hands the engine causal order across
   // rings. Drain explicitly: probes submit with BPF_RB_NO_WAKEUP below a fill watermark.
-  batch_.clear();
+  batch_.bytes.clear();  // keeps its capacity: no allocation once the arena has grown
+  batch_.refs.clear();
   for (int i = 0; i < kRingCount; ++i) {
     int n = ring_buffer__consume(rings_[i].get());
     if (n < 0 && n != -EINTR) {
       return absl::InternalError(absl::StrCat("ring buffer consume: ", strerror(-n)));
     }
   }
-  std::stable_sort(batch_.begin(), batch_.end(),
-                   [](const auto& a, const auto& b) { return RecordTime(a) < RecordTime(b); });
-  for (const auto& r : batch_) handler_(absl::Span<const uint8_t>(r.data(), r.size()));
-  const int handled = static_cast<int>(batch_.size());
-  batch_.clear();
+  using Ref = RecordBatch::Ref;
+  std::stable_sort(batch_.refs.begin(), batch_.refs.end(),
+                   [](const Ref& a, const Ref& b) { return a.ts < b.ts; });
+  for (const Ref& r : batch_.refs) {
+    handler_(absl::Span<const uint8_t>(batch_.bytes.data() + r.offset, r.size));
+  }
+  const int handled = static_cast<int>(batch_.refs.size());
+  batch_.bytes.clear();
+  batch_.refs.clear();
   return handled;
+}
+
+int Sensor::RingCallback(void* ctx, void* data, size_t size) {
+  auto* batch = static_cast<RecordBatch*>(ctx);
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  batch->refs.push_back({RecordTime(bytes, size), batch->bytes.size(), size});
+  batch->bytes.insert(batch->bytes.end(), bytes, bytes + size);
+  return 0;
 }
 
 LossCounters Sensor::ReadLoss() const {

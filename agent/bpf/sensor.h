@@ -161,7 +161,21 @@ class Sensor {
   std::unique_ptr<ring_buffer, RingDeleter> rings_[kRingCount];
   std::vector<FamilyChoice> families_;  // one per family, in the order of kFamilies
   RecordHandler handler_;
-  std::vector<std::vector<uint8_t>> batch_;  // records of one Poll(), merged before dispatch
+  // The records of one Poll(), copied out of the rings and merged by time before dispatch: one
+  // arena of bytes reused from poll to poll (a heap block per record cost ~30 % of the agent's
+  // time at ~300k records/s) and, per record, its time and place in the arena.
+  struct RecordBatch {
+    struct Ref {
+      uint64_t ts;
+      size_t offset;
+      size_t size;
+    };
+    std::vector<uint8_t> bytes;
+    std::vector<Ref> refs;
+  };
+  RecordBatch batch_;
+  // ring_buffer__new's callback: copies one record into batch_ (its ctx).
+  static int RingCallback(void* ctx, void* data, size_t size);
   std::vector<ProbeStatus> probes_;
   std::string pin_dir_;
   UniqueFd pin_lock_;
