@@ -98,7 +98,7 @@ void Reaper::ReleaseHolderSlot(uint32_t tgid) {
   // The agent is the only writer of fd_holder_drops (the kernel writes fd_holder_adds), so a
   // read and a write need no atomics. Should the write fail, the slot stays open: the fd probes
   // then look up that slot's processes as before the gate, never miss one.
-  const uint32_t slot = tgid & (SLUICE_HOLDER_SLOTS - 1);
+  const uint32_t slot = SLUICE_HOLDER_SLOT(tgid);
   uint32_t removed = 0;
   if (bpf_map_lookup_elem(fd_holder_drops_fd_, &slot, &removed) != 0) return;
   ++removed;

@@ -58,7 +58,6 @@ int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   return 0;
 }
 
-// Copies one record into the batch being merged; the ring slot is released when we return.
 // Boot-time timestamp of a record, or 0 when it is too short to carry a header (the decoder
 // rejects it later with a counted error; ordering it first is harmless).
 uint64_t RecordTime(const uint8_t* r, size_t size) {
@@ -544,6 +543,7 @@ absl::StatusOr<int> Sensor::Poll(int timeout_ms) {
   return handled;
 }
 
+// Copies one record into the batch being merged; the ring slot is released when we return.
 int Sensor::RingCallback(void* ctx, void* data, size_t size) {
   auto* batch = static_cast<RecordBatch*>(ctx);
   const auto* bytes = static_cast<const uint8_t*>(data);

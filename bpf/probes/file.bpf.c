@@ -102,7 +102,7 @@ static __always_inline void sluice_hold_fd(__u32 tgid)
 	int err = bpf_map_update_elem(&fd_holders, &tgid, &one, BPF_NOEXIST);
 	if (err == -17 /* EEXIST: another thread of the process, just now */)
 		return;
-	__u32 slot = tgid & (SLUICE_HOLDER_SLOTS - 1);
+	__u32 slot = SLUICE_HOLDER_SLOT(tgid);
 	__u32 *added = bpf_map_lookup_elem(&fd_holder_adds, &slot);
 	if (added)
 		__sync_fetch_and_add(added, 1);
@@ -117,7 +117,7 @@ static __always_inline void sluice_hold_fd(__u32 tgid)
  * dup_inflight entries, and a holder stays one until the agent sees its process gone. */
 static __always_inline int sluice_may_hold_fd(__u32 tgid)
 {
-	__u32 slot = tgid & (SLUICE_HOLDER_SLOTS - 1);
+	__u32 slot = SLUICE_HOLDER_SLOT(tgid);
 	__u32 *added = bpf_map_lookup_elem(&fd_holder_adds, &slot);
 	__u32 *removed = bpf_map_lookup_elem(&fd_holder_drops, &slot);
 	return !added || !removed || *added != *removed;

@@ -26,7 +26,10 @@
 #define SLUICE_DNS_MAX 512          /* bytes of a DNS answer copied to the agent (RFC 1035 UDP) */
 #define SLUICE_TLS_CAPTURE_MAX 4096 /* hard cap on plaintext bytes per TLS call sent to the agent */
 #define SLUICE_MAX_FILE_CLASSES 32  /* sensitive file class ids are 1..31; 0 = none */
-#define SLUICE_HOLDER_SLOTS 16384  /* slots of the fd probes' gate (fd_holder_adds, fd_holder_drops) */
+/* The fd probes' gate (fd_holder_adds, fd_holder_drops): its slots, and a process's slot, which
+ * the kernel (adds) and the agent (drops) must compute alike. */
+#define SLUICE_HOLDER_SLOTS 16384
+#define SLUICE_HOLDER_SLOT(tgid) ((tgid) & (SLUICE_HOLDER_SLOTS - 1))
 
 /* Event types: the first __u32 of every ring record. Values are fixed forever. */
 enum sluice_event_type {
