@@ -117,6 +117,12 @@ constexpr Family kFamilies[] = {
     {"file readv", HookKind::kFexit, "vfs_readv", {"sluice_fexit_vfs_readv"},
      {"sluice_enter_readv", "sluice_exit_readv", "sluice_enter_preadv", "sluice_exit_preadv",
       "sluice_enter_preadv2", "sluice_exit_preadv2"}},
+    // The socket a TLS library call reached: the sock tracepoints (6.3+) see socket calls only;
+    // the syscall fallback runs on every write/read of every process.
+    {"tls send tie", HookKind::kTpBtf, "sock_send_length", {"sluice_tls_send_btf"},
+     {"sluice_tls_write", "sluice_tls_writev", "sluice_tls_sendto", "sluice_tls_sendmsg"}},
+    {"tls recv tie", HookKind::kTpBtf, "sock_recv_length", {"sluice_tls_recv_btf"},
+     {"sluice_tls_read", "sluice_tls_readv", "sluice_tls_recvfrom", "sluice_tls_recvmsg"}},
 };
 
 template <size_t N>

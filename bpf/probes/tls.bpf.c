@@ -10,11 +10,13 @@
  * that way; `--tls-attach system` trades the cost for coverage with the *_any write programs.
  *
  * Egress needs only the entry of SSL_write/SSL_write_ex/gnutls_record_send (buffer and length are
- * arguments). The call is tied to its socket through the fd of the write/send syscall the library
- * makes inside the call (struct offsets inside SSL objects change across OpenSSL versions): the
- * entry probe parks the buffer, the first socket write of that thread inside the call emits the
- * record with the socket cookie. Ingress (SSL_read*, gnutls_record_recv) needs the uretprobe for
- * the length; the read syscall inside the call supplies the fd. Only the first `tls_capture` bytes
+ * arguments). The call is tied to the socket the library writes to inside the call (struct
+ * offsets inside SSL objects change across OpenSSL versions): the entry probe parks the buffer,
+ * the first socket send of that thread inside the call emits the record with the socket cookie.
+ * Ingress (SSL_read*, gnutls_record_recv) needs the uretprobe for the length; the socket receive
+ * inside the call names the socket. The tie is its own hook family: tp_btf sock_send_length /
+ * sock_recv_length where the kernel has them (socket calls only), else the fd of the
+ * write/send/read/recv syscalls. Only the first `tls_capture` bytes
  * (agent-set, <= 4 KiB) are copied; the agent classifies and discards them.
  */
 #include "vmlinux.h"
@@ -35,7 +37,7 @@ struct sluice_tls_pending {
 	__u8 direction;
 	__u8 lib;
 	__u8 is_ex;
-	__u8 _pad;
+	__u8 tied;       /* a read call's socket is known */
 };
 
 /* TLS call in flight (key: pid_tgid). LRU: a write call that never reached a socket must not pin
@@ -106,41 +108,69 @@ static __always_inline void sluice_tls_emit(struct sluice_tls_pending *p, __u64 
 		sluice_count(&event_loss, SLUICE_EV_TLS);
 }
 
-/* A write/send syscall of a thread inside a TLS write call: that fd is the call's socket. */
+/* The TLS call of thread `id` in direction `dir` that is still waiting for its socket, or NULL.
+ * Every other thread stops at the gate of inflight_calls, a thread of a busy slot after one LRU
+ * lookup. */
+static __always_inline struct sluice_tls_pending *sluice_tls_untied(__u64 id, __u8 dir)
+{
+	if (sluice_inflight_none(id))
+		return NULL;
+	struct sluice_tls_pending *p = bpf_map_lookup_elem(&tls_inflight, &id);
+	if (!p || p->direction != dir || p->tied)
+		return NULL;
+	return p;
+}
+
+/* The socket a write call reached: the record leaves now, with the socket's cookie. */
+static __always_inline void sluice_tls_tie_write(__u64 id, struct sluice_tls_pending *p,
+						 struct sock *sk, __s32 fd)
+{
+	struct sluice_tls_pending copy = *p;
+	copy.fd = fd;
+	copy.cookie = sluice_sk_cookie(sk);
+	sluice_inflight_done(&tls_inflight, id);
+	sluice_tls_emit(&copy, copy.len);
+}
+
+/* The socket a read call reached: kept for the return probe, which knows the length. */
+static __always_inline void sluice_tls_tie_read(struct sluice_tls_pending *p, struct sock *sk,
+						__s32 fd)
+{
+	p->fd = fd;
+	p->cookie = sluice_sk_cookie(sk);
+	p->tied = 1;
+}
+
+/* Fallback tie: a write/send syscall of a thread inside a TLS write call; that fd is the call's
+ * socket unless it is no inet socket (a log write inside the library: keep waiting). */
 static __always_inline void sluice_tls_socket_write(long fd)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	if (sluice_inflight_none(id))
-		return;
-	struct sluice_tls_pending *p = bpf_map_lookup_elem(&tls_inflight, &id);
+	struct sluice_tls_pending *p = sluice_tls_untied(id, SLUICE_TLS_DIR_WRITE);
 	if (!p)
 		return;
-	if (p->direction == SLUICE_TLS_DIR_WRITE) {
-		struct sock *sk = sluice_file_sock(sluice_fd_file((int)fd));
-		if (!sk)
-			return;  /* not a socket (a log write inside the library): keep waiting */
-		struct sluice_tls_pending copy = *p;
-		copy.fd = (__s32)fd;
-		copy.cookie = sluice_sk_cookie(sk);
-		sluice_inflight_done(&tls_inflight, id);
-		sluice_tls_emit(&copy, copy.len);
-	}
+	struct sock *sk = sluice_file_sock(sluice_fd_file((int)fd));
+	if (sk)
+		sluice_tls_tie_write(id, p, sk, (__s32)fd);
 }
 
-/* A read/recv syscall inside a TLS read call: remember the socket for the return probe. */
+/* Fallback tie: a read/recv syscall inside a TLS read call. */
 static __always_inline void sluice_tls_socket_read(long fd)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	if (sluice_inflight_none(id))
-		return;
-	struct sluice_tls_pending *p = bpf_map_lookup_elem(&tls_inflight, &id);
-	if (!p || p->direction != SLUICE_TLS_DIR_READ || p->fd >= 0)
+	struct sluice_tls_pending *p = sluice_tls_untied(id, SLUICE_TLS_DIR_READ);
+	if (!p)
 		return;
 	struct sock *sk = sluice_file_sock(sluice_fd_file((int)fd));
-	if (!sk)
-		return;
-	p->fd = (__s32)fd;
-	p->cookie = sluice_sk_cookie(sk);
+	if (sk)
+		sluice_tls_tie_read(p, sk, (__s32)fd);
+}
+
+/* An inet socket of the sock tracepoints, or NULL (unix, netlink ...: keep waiting). */
+static __always_inline struct sock *sluice_tls_inet(struct sock *sk)
+{
+	__u16 family = sk->__sk_common.skc_family;
+	return family == SLUICE_AF_INET || family == SLUICE_AF_INET6 ? sk : NULL;
 }
 
 static __always_inline void sluice_tls_read_return(long ret)
@@ -267,8 +297,34 @@ int BPF_KRETPROBE(sluice_gnutls_recv_ret, long ret)
 	return 0;
 }
 
-/* The socket syscalls a TLS library makes inside a call. Every other thread stops at the gate of
- * inflight_calls, a thread of a busy slot after one LRU lookup. */
+/* Preferred tie (kernels with the sock tracepoints, 6.3 and later): sock_send_length and
+ * sock_recv_length fire inside sock_sendmsg/sock_recvmsg, in the caller's context, for sockets
+ * only, once the call has its result; the socket is an argument. The fallback below hooks the
+ * write/read/send/recv syscalls, so every write to a file or a pipe by every process on the host
+ * ran a program (bench/syscalls: write 148 -> 210 ns, a third program on each read); here only
+ * socket calls do, and they stop at the inflight gate unless their thread is inside a TLS call.
+ * The fd is not known at this layer: the records carry the socket cookie alone (fd -1). */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sluice_tls_send_btf, struct sock *sk, int ret, int flags)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sluice_tls_pending *p = sluice_tls_untied(id, SLUICE_TLS_DIR_WRITE);
+	if (p && sluice_tls_inet(sk))
+		sluice_tls_tie_write(id, p, sk, -1);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sluice_tls_recv_btf, struct sock *sk, int ret, int flags)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sluice_tls_pending *p = sluice_tls_untied(id, SLUICE_TLS_DIR_READ);
+	if (p && sluice_tls_inet(sk))
+		sluice_tls_tie_read(p, sk, -1);
+	return 0;
+}
+
+/* Fallback: the socket syscalls a TLS library makes inside a call. */
 #define SLUICE_TLS_SYSCALL(name, fn)                                        \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                         \
 	int sluice_tls_##name(struct trace_event_raw_sys_enter *ctx)        \

@@ -24,7 +24,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (run, read_text, cgroup2_root, sluice_programs, Sluiced,  # noqa: E402
-                     remove_cgroup_tree, run_privileged_suite, release_pins)
+                     sluice_programs_after_release, remove_cgroup_tree, run_privileged_suite,
+                     release_pins)
 
 ARGS = None
 
@@ -911,7 +912,7 @@ workloads:
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("sluiced is not running: released the pinned policy", r.stdout)
         self.assertFalse(os.path.exists(pin_dir))
-        self.assertEqual(sluice_programs(), [])
+        self.assertEqual(sluice_programs_after_release(), [])
         self.assertEqual(self.lab.client("inet", DENIED_V4, cg), "OK")
         r = run([ARGS.sluicectl, "--socket", s2.api_socket, "disarm", "--pin-dir", pin_dir],
                 check=False)

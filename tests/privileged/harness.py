@@ -36,6 +36,19 @@ def sluice_programs():
     return [p for p in json.loads(out) if p.get("name", "").startswith("sluice_")]
 
 
+def sluice_programs_after_release(timeout=10.0):
+    """The sluice programs still loaded once they had `timeout` seconds to go. Releasing pins
+    with no agent running drops the links' last references, and the kernel frees such a link in
+    a work item and its program after a grace period: gone within moments, not at once (an agent
+    closing its own link fds detaches synchronously, so its stops need no wait)."""
+    deadline = time.time() + timeout
+    left = sluice_programs()
+    while left and time.time() < deadline:
+        time.sleep(0.1)
+        left = sluice_programs()
+    return left
+
+
 class Sluiced:
     """sluiced with a rule set written for the case; alerts (and, with events=True, sensor
     events) in JSON-lines files under `tmp`."""

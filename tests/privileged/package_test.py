@@ -21,7 +21,8 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import run, read_text, sluice_programs, run_privileged_suite  # noqa: E402
+from harness import (run, read_text, sluice_programs, sluice_programs_after_release,  # noqa: E402
+                     run_privileged_suite)
 
 ARGS = None
 UNIT = "/usr/lib/systemd/system/sluiced.service"
@@ -128,7 +129,7 @@ class PackageTest(unittest.TestCase):
         self.assertIn("releasing the policy sluiced left pinned under /sys/fs/bpf/sluice",
                       r.stderr)
         self.assertFalse(os.path.exists("/sys/fs/bpf/sluice"))
-        self.assertEqual(sluice_programs(), [])
+        self.assertEqual(sluice_programs_after_release(), [])
 
 
 def main():
