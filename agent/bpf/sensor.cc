@@ -163,7 +163,6 @@ constexpr Hook kHooks[] = {
     {"sluice_skb_egress", "cgroup_skb/egress", true, true},
     {"sluice_skb_ingress", "cgroup_skb/ingress", true, true},
     {"sluice_sock_release", "cgroup/sock_release", true, true},
-    {"sluice_dns_ingress", "cgroup_skb/ingress", true, true},
     {"sluice_enter_openat", "tracepoint/syscalls/sys_enter_openat", false, true},
     {"sluice_exit_openat", "tracepoint/syscalls/sys_exit_openat", false, true},
     {"sluice_enter_openat2", "tracepoint/syscalls/sys_enter_openat2", false, false},

@@ -1,4 +1,4 @@
-// A hardened parser for DNS answers taken off the wire by the sensor (bpf/probes/dns.bpf.c).
+// A hardened parser for DNS answers taken off the wire by the sensor (bpf/lib/dns.bpf.h).
 // The input is untrusted (anything that sends a UDP datagram from port 53 to a watched process
 // controls it) and possibly cut short by the kernel's bounded copy (SLUICE_DNS_MAX bytes).
 // - Every read is bounds checked; any byte sequence is safe to pass.
