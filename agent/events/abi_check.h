@@ -17,7 +17,7 @@
 
 namespace sluice::events::abi_check {
 
-static_assert(SLUICE_ABI_VERSION == 6, "ABI changed: review the layout assertions below");
+static_assert(SLUICE_ABI_VERSION == 7, "ABI changed: review the layout assertions below");
 
 // Enum values are recorded in streams and must never be renumbered.
 static_assert(SLUICE_EV_EXEC == 1 && SLUICE_EV_EXIT == 2 && SLUICE_EV_CONNECT == 3 &&
@@ -174,7 +174,7 @@ static_assert(offsetof(sluice_file_open_event, class_id) == 52);
 static_assert(offsetof(sluice_file_open_event, workload_id) == 56);
 static_assert(offsetof(sluice_file_open_event, matched_by) == 60);
 static_assert(offsetof(sluice_file_open_event, path) == 64);
-static_assert(sizeof(sluice_file_io) == 40);
+static_assert(sizeof(sluice_file_io) == 56);
 static_assert(sizeof(sluice_file_io_key) == 16);
 static_assert(sizeof(sluice_fd_key) == 8);
 static_assert(sizeof(sluice_path_key) == 4 + SLUICE_PATH_MAX);

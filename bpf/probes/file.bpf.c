@@ -219,9 +219,25 @@ static __always_inline void sluice_exit_open(long ret)
 	sluice_hold_fd(tgid);  /* the gate opens before the fd is in open_files */
 	if (bpf_map_update_elem(&open_files, &fk, &iok, BPF_ANY))
 		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
-	if (!bpf_map_lookup_elem(&file_io, &iok)) {  /* a reopen keeps counting into its totals */
-		struct sluice_file_io io = {.class_id = class_id, .workload_id = p->workload_id};
-		int err = bpf_map_update_elem(&file_io, &iok, &io, BPF_NOEXIST);
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct sluice_file_io *io = bpf_map_lookup_elem(&file_io, &iok);
+	if (io) {
+		/* A reopen keeps counting into its totals, and its record would tell the agent only
+		 * what the first one did (the process, the file, its class) and the totals will (the
+		 * bytes). A process that reopens a file in a loop (a cache poller, ~300k times a second
+		 * in bench/overhead's files workload) sent one record per open, more than the agent
+		 * drains, and lost records of other files to the full ring. So a reopen sends one only
+		 * when its flags differ from the last record's (a read-only file now opened for
+		 * writing) or a second has passed; the path of a reopen by another name within that
+		 * second is the one record not sent. */
+		if (io->last_open_flags == p->flags && now - io->last_open_ns < SLUICE_REOPEN_RECORD_NS)
+			goto out;
+		io->last_open_ns = now;
+		io->last_open_flags = p->flags;
+	} else {
+		struct sluice_file_io first = {.class_id = class_id, .workload_id = p->workload_id,
+					       .last_open_ns = now, .last_open_flags = p->flags};
+		int err = bpf_map_update_elem(&file_io, &iok, &first, BPF_NOEXIST);
 		if (err && err != -17 /* EEXIST: another thread opened it just now */)
 			sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
 	}

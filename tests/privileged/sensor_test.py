@@ -370,6 +370,27 @@ class SensorTest(unittest.TestCase):
                                     "open by " + argv[0])
                 self.assertEqual(opened["matched_by"], "path")
 
+    def test_reopens_of_a_file_send_a_record_a_second_or_on_new_flags(self):
+        # A process that reopens a sensitive file in a loop: every byte counts, but its file_open
+        # records are the first open's, the first reopen a second later, and the first reopen
+        # with other flags, not one per open (which outran the agent and lost other records).
+        path = os.path.join(self.lab.cache, "kv.bin")
+        code = ("import os, time\n"
+                "def read(flags):\n"
+                "    fd = os.open(%r, flags); os.read(fd, 100); os.close(fd)\n"
+                "for _ in range(50): read(os.O_RDONLY)\n"
+                "time.sleep(1.2)\n"
+                "for _ in range(20): read(os.O_RDONLY)\n"
+                "for _ in range(20): read(os.O_RDWR)\n" % path)
+        pid, _ = self.lab.run_in([sys.executable, "-c", code], netns=False)
+        t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid, "totals")
+        self.assertEqual(t["bytes_read"], 90 * 100, t)
+        opens = [e for e in self.agent.events_now()
+                 if e["type"] == "file_open" and e["pid"] == pid]
+        self.assertEqual([e["flags"] & os.O_ACCMODE for e in opens],
+                         [os.O_RDONLY, os.O_RDONLY, os.O_RDWR], opens)
+        self.assertTrue(all(e["path"] == path for e in opens), opens)
+
     def test_renamed_and_linked_files_are_still_sensitive(self):
         src = os.path.join(self.lab.cache, "renamed.bin")
         with open(src, "wb") as f:

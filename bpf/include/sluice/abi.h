@@ -14,7 +14,7 @@
 #ifndef SLUICE_ABI_H
 #define SLUICE_ABI_H
 
-#define SLUICE_ABI_VERSION 6
+#define SLUICE_ABI_VERSION 7
 
 /* Limits shared by both sides. */
 #define SLUICE_MAX_WORKLOADS 64     /* workload ids are bit positions in a __u64 mask */
@@ -208,7 +208,7 @@ struct sluice_file_open_event {
 #define SLUICE_FILE_MATCH_INODE 2
 
 /* Per (process, file) read totals: value of `file_io`, kept until the agent reaps the process.
- * 40 bytes. */
+ * 56 bytes. */
 struct sluice_file_io {
 	__u64 bytes_read;   /* read/pread/readv/preadv, sendfile, splice, copy_file_range */
 	__u64 bytes_mapped; /* mmap lengths */
@@ -216,7 +216,13 @@ struct sluice_file_io {
 	__u64 last_ns;
 	__u32 class_id;
 	__u32 workload_id;
+	__u64 last_open_ns;    /* when the last file_open record of this (process, file) was sent */
+	__u32 last_open_flags; /* and the open flags it carried */
+	__u32 _pad;
 };
+/* A reopen of a file by a process that has it in `file_io` sends a file_open record only when
+ * its flags differ from the last record's or this much time has passed since (see file.bpf.c). */
+#define SLUICE_REOPEN_RECORD_NS 1000000000ULL
 
 struct sluice_file_io_key {
 	__u32 tgid;
