@@ -25,7 +25,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (run, cgroup2_root, sluice_programs, Sluiced,  # noqa: E402
-                     remove_cgroup_tree, run_privileged_suite)
+                     remove_cgroup_tree, run_privileged_suite, release_pins)
 
 ARGS = None
 
@@ -810,6 +810,44 @@ class LostRecordsTest(unittest.TestCase):
         self.assertTrue(e.get("recovered"), e)
         self.assertEqual((e["bytes_out"], e["bytes_in"]), (222222, 3333), e)
         self.assertEqual(agent.stop(), 0)
+
+
+class AdoptingRestartTest(unittest.TestCase):
+    """An agent killed without cleanup leaves its sensor pinned; the next one adopts the maps
+    and links. A process holding a sensitive fd across that restart keeps counting, and the new
+    agent reports the bytes from both sides of it: the fd probes' gate (fd_holder_adds/_drops)
+    is pinned with the maps it guards, and the reaper reads the adopted totals. (With the same
+    build the links themselves are kept, so their programs go on with the maps they had: the
+    gate is checked in the adopted map; an upgrade replaces the programs over the same maps.)"""
+
+    event = SensorTest.event
+    start_held = SensorTest.start_held
+    release = SensorTest.release
+    gate_slot = SensorTest.gate_slot
+
+    def test_a_holder_keeps_counting_across_an_adopting_restart(self):
+        self.lab = Lab()
+        self.addCleanup(self.lab.down)
+        self.lab.up()
+        first = Sluiced(ARGS.sluiced, self.lab.tmp, rules_for(self.lab), "monitor", events=True,
+                        extra=["--hooks", ARGS.hooks])
+        self.addCleanup(release_pins, first.pin_dir)
+        self.addCleanup(first.stop)
+        path = os.path.join(self.lab.cache, "kv.bin")
+        code = ("import os, sys; f = os.open(%r, os.O_RDONLY); os.read(f, 1000); "
+                "print('HELD', flush=True); sys.stdin.readline(); os.read(f, 500)" % path)
+        p = self.start_held(code)
+        self.assertEqual(p.stdout.readline().strip(), "HELD")
+        first.kill()
+        self.agent = Sluiced(ARGS.sluiced, self.lab.tmp, rules_for(self.lab), "monitor",
+                             events=True, extra=["--hooks", ARGS.hooks])
+        self.addCleanup(self.agent.stop)
+        self.assertIn("adopting the pinned sensor", self.agent.log())
+        adds, drops = self.gate_slot(p.pid)
+        self.assertGreater(adds, drops, "the adopted gate is closed for a holder")
+        t = self.release(p, "totals of the holder")
+        self.assertEqual(t["bytes_read"], 1500, t)
+        self.assertEqual(self.agent.stop(), 0, self.agent.log())
 
 
 class TlsAtBirthTest(unittest.TestCase):
