@@ -18,12 +18,14 @@ bool Reaper::ProcessAlive(uint32_t pid) {
 }
 
 Reaper::Reaper(int flows_fd, int file_io_fd, int open_files_fd, int fd_holders_fd,
-               int fd_holder_drops_fd, std::vector<int> inflight_fds, AliveFn alive)
+               int fd_holder_drops_fd, int flow_slot_reap_fd, std::vector<int> inflight_fds,
+               AliveFn alive)
     : flows_fd_(flows_fd),
       file_io_fd_(file_io_fd),
       open_files_fd_(open_files_fd),
       fd_holders_fd_(fd_holders_fd),
       fd_holder_drops_fd_(fd_holder_drops_fd),
+      flow_slot_reap_fd_(flow_slot_reap_fd),
       inflight_fds_(std::move(inflight_fds)),
       alive_(std::move(alive)) {}
 
@@ -57,7 +59,10 @@ ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file, const DrainF
   if (drain) drain();
   for (const auto& [cookie, raw] : flows) {
     on_flow(cookie, events::DecodeFlow(raw));
-    bpf_map_delete_elem(flows_fd_, &cookie);
+    // Only a delete that found the entry counts (the kernel may have deleted it meanwhile).
+    if (bpf_map_delete_elem(flows_fd_, &cookie) == 0) {
+      CountDrop(flow_slot_reap_fd_, SLUICE_FLOW_SLOT(cookie));
+    }
     ++st.flows_reaped;
   }
   for (const auto& [key, io] : files) {
@@ -72,7 +77,7 @@ ReapStats Reaper::Run(const FlowFn& on_flow, const FileFn& on_file, const DrainF
       open_files_fd_, [](const sluice_fd_key& k) { return k.tgid; }, [](const sluice_fd_key&) {});
   st.fd_holders_dropped += DropExited<uint32_t>(
       fd_holders_fd_, [](uint32_t tgid) { return tgid; },
-      [this](uint32_t tgid) { ReleaseHolderSlot(tgid); });
+      [this](uint32_t tgid) { CountDrop(fd_holder_drops_fd_, SLUICE_HOLDER_SLOT(tgid)); });
   // The thread id is the key's low half; a live thread's entry is a call under way.
   for (int fd : inflight_fds_) {
     st.inflight_swept += DropExited<uint64_t>(
@@ -94,15 +99,15 @@ size_t Reaper::DropExited(int fd, TgidOf tgid_of, Dropped dropped) {
   return n;
 }
 
-void Reaper::ReleaseHolderSlot(uint32_t tgid) {
-  // The agent is the only writer of fd_holder_drops (the kernel writes fd_holder_adds), so a
-  // read and a write need no atomics. Should the write fail, the slot stays open: the fd probes
-  // then look up that slot's processes as before the gate, never miss one.
-  const uint32_t slot = SLUICE_HOLDER_SLOT(tgid);
+void Reaper::CountDrop(int fd, uint32_t slot) {
+  // The agent is the only writer of its half of a gate (fd_holder_drops, flow_slot_reap; the
+  // kernel writes the other), so a read and a write need no atomics. Should the write fail, the
+  // slot stays open: the probes then look up that slot's entries as before the gate, never miss
+  // one.
   uint32_t removed = 0;
-  if (bpf_map_lookup_elem(fd_holder_drops_fd_, &slot, &removed) != 0) return;
+  if (bpf_map_lookup_elem(fd, &slot, &removed) != 0) return;
   ++removed;
-  bpf_map_update_elem(fd_holder_drops_fd_, &slot, &removed, BPF_ANY);
+  bpf_map_update_elem(fd, &slot, &removed, BPF_ANY);
 }
 
 }  // namespace sluice::bpf

@@ -35,11 +35,13 @@ class Reaper {
   using AliveFn = std::function<bool(uint32_t pid)>;
 
   // `fd_holder_drops_fd`: the agent's half of the fd probes' gate (bpf/lib/maps.bpf.h); each
-  // tgid dropped from fd_holders is counted in its slot there. `inflight_fds`: the hashes of
+  // tgid dropped from fd_holders is counted in its slot there. `flow_slot_reap_fd`: the same
+  // for the packet hooks' gate of `flows`; each flow reaped is counted in its cookie's slot. `inflight_fds`: the hashes of
   // calls in flight (key pid_tgid) that no LRU cleans: entries of threads that are gone are
   // swept (bpf/lib/inflight.bpf.h).
   Reaper(int flows_fd, int file_io_fd, int open_files_fd, int fd_holders_fd,
-         int fd_holder_drops_fd, std::vector<int> inflight_fds, AliveFn alive = ProcessAlive);
+         int fd_holder_drops_fd, int flow_slot_reap_fd, std::vector<int> inflight_fds,
+         AliveFn alive = ProcessAlive);
 
   using DrainFn = std::function<void()>;
   // One pass over the maps. Entries are deleted after their callback ran. `drain` runs between
@@ -58,14 +60,15 @@ class Reaper {
   // dropped(key) for each entry this pass deleted.
   template <typename K, typename TgidOf, typename Dropped>
   size_t DropExited(int fd, TgidOf tgid_of, Dropped dropped);
-  // Counts `tgid` out of its slot of the gate.
-  void ReleaseHolderSlot(uint32_t tgid);
+  // Counts one deletion in `slot` of an agent-written gate array (`fd`).
+  static void CountDrop(int fd, uint32_t slot);
 
   int flows_fd_;
   int file_io_fd_;
   int open_files_fd_;
   int fd_holders_fd_;
   int fd_holder_drops_fd_;
+  int flow_slot_reap_fd_;
   std::vector<int> inflight_fds_;
   AliveFn alive_;
 };

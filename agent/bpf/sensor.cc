@@ -586,6 +586,7 @@ int Sensor::file_io_fd() const { return bpf_map__fd(skel_->maps.file_io); }
 int Sensor::open_files_fd() const { return bpf_map__fd(skel_->maps.open_files); }
 int Sensor::fd_holders_fd() const { return bpf_map__fd(skel_->maps.fd_holders); }
 int Sensor::fd_holder_drops_fd() const { return bpf_map__fd(skel_->maps.fd_holder_drops); }
+int Sensor::flow_slot_reap_fd() const { return bpf_map__fd(skel_->maps.flow_slot_reap); }
 std::vector<int> Sensor::inflight_fds() const {
   return {bpf_map__fd(skel_->maps.open_inflight), bpf_map__fd(skel_->maps.io_inflight),
           bpf_map__fd(skel_->maps.connect_inflight)};

@@ -126,6 +126,7 @@ class Sensor {
   int open_files_fd() const;
   int fd_holders_fd() const;
   int fd_holder_drops_fd() const;
+  int flow_slot_reap_fd() const;
   // The hashes of calls in flight that the reaper sweeps (Reaper).
   std::vector<int> inflight_fds() const;
   int sensitive_prefix_fd() const;

@@ -120,9 +120,10 @@ struct {
 	__type(value, struct sluice_connect_event);
 } connect_inflight SEC(".maps") __weak;
 
-/* Flows of watched workloads (key: socket cookie). The kernel never deletes an entry: it marks it
- * closed and the agent reaps it, so totals are exact even when the ring drops the close record.
- * 65536 live flows of watched workloads; not preallocated (96 B each when used). */
+/* Flows of watched workloads (key: socket cookie). A closed flow's entry is deleted by the kernel
+ * once its close record is in the ring, else (record lost, flow severed) reaped by the agent, so
+ * totals are exact even when the ring drops the close record. 65536 live flows of watched
+ * workloads; not preallocated (96 B each when used). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -218,6 +219,28 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } fd_holder_drops SEC(".maps") __weak;
+
+/* The gate of `flows` for the hooks that look up every socket's cookie: cgroup_skb egress and
+ * ingress (every packet on the host), TCP state changes, socket release. Per slot
+ * (SLUICE_FLOW_SLOT(cookie)): entries the kernel created minus those it deleted
+ * (flow_slot_live, kernel atomics), and entries the agent's reaper deleted (flow_slot_reap,
+ * its only writer). Equal: no flow in the slot, and the hook stops after two array loads
+ * instead of a lookup in a 65536-bucket hash. A slot is counted before its entry is inserted
+ * and uncounted after it is deleted, so it is never closed on a flow; a slot left uneven only
+ * costs the lookup. Pinned with `flows`, so an adopting agent keeps counts that match it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_FLOW_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} flow_slot_live SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_FLOW_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} flow_slot_reap SEC(".maps") __weak;
 
 /* Read totals per (process, file); reaped by the agent after the process exits. */
 struct {

@@ -153,6 +153,38 @@ static __always_inline int sluice_skb_l4(struct __sk_buff *skb, __u8 *proto, __u
 	return 0;
 }
 
+/* The kernel's count of flow entries in `cookie`'s slot of the gate (maps.bpf.h). */
+static __always_inline __u32 *sluice_flow_slot(__u64 cookie)
+{
+	__u32 slot = SLUICE_FLOW_SLOT(cookie);
+	return bpf_map_lookup_elem(&flow_slot_live, &slot);
+}
+
+/* The flow entry of `cookie`, or NULL: for nearly every socket on the host (no flow) answered by
+ * the gate's two array loads, without touching the hash. */
+static __always_inline struct sluice_flow *sluice_flow_find(__u64 cookie)
+{
+	__u32 slot = SLUICE_FLOW_SLOT(cookie);
+	__u32 *live = bpf_map_lookup_elem(&flow_slot_live, &slot);
+	__u32 *reaped = bpf_map_lookup_elem(&flow_slot_reap, &slot);
+	if (live && reaped && *live == *reaped)
+		return NULL;
+	return bpf_map_lookup_elem(&flows, &cookie);
+}
+
+/* Inserts a new flow entry (BPF_NOEXIST), its slot counted first so the gate is open before the
+ * entry can be looked up; uncounted again when the insert failed. Returns the update's error. */
+static __always_inline int sluice_flow_insert(__u64 cookie, const struct sluice_flow *f)
+{
+	__u32 *n = sluice_flow_slot(cookie);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	int err = bpf_map_update_elem(&flows, &cookie, f, BPF_NOEXIST);
+	if (err && n)
+		__sync_fetch_and_add(n, -1);
+	return err;
+}
+
 /* Emits a flow lifecycle record (a notification: the map entry holds the truth). Returns 0 when
  * the record is in the ring, -1 when it was lost (counted). */
 static __always_inline int sluice_emit_flow(__u64 cookie, __u32 kind, const struct sluice_flow *f)
@@ -183,8 +215,12 @@ static __always_inline void sluice_flow_final(__u64 cookie, struct sluice_flow *
 			    !(sc && (sc->flags & SLUICE_SENSOR_F_KEEP_FLOWS));
 	if (release)
 		snap.flags |= SLUICE_FLOW_F_RELEASED;
-	if (sluice_emit_flow(cookie, SLUICE_FLOW_CLOSED, &snap) == 0 && release)
-		bpf_map_delete_elem(&flows, &cookie);
+	if (sluice_emit_flow(cookie, SLUICE_FLOW_CLOSED, &snap) == 0 && release &&
+	    bpf_map_delete_elem(&flows, &cookie) == 0) {
+		__u32 *n = sluice_flow_slot(cookie);  /* after the delete: never closed on an entry */
+		if (n)
+			__sync_fetch_and_add(n, -1);
+	}
 }
 
 /* Opens a flow for a socket of a watched workload from a process-context hook. Returns 0 when a
@@ -203,7 +239,7 @@ static __always_inline int sluice_flow_open(__u64 cookie, __u32 workload, __u16 
 	f.protocol = protocol;
 	f.flags = flags;
 	__builtin_memcpy(f.daddr, daddr, 16);
-	int err = bpf_map_update_elem(&flows, &cookie, &f, BPF_NOEXIST);
+	int err = sluice_flow_insert(cookie, &f);
 	if (err == -17 /* EEXIST */)
 		return 1;
 	if (err) {

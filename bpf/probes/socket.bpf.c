@@ -173,7 +173,7 @@ int BPF_PROG(sluice_sock_state, struct sock *sk, int oldstate, int newstate)
 		__u64 cookie = bpf_get_socket_cookie(sk);
 		if (oldstate != SLUICE_TCP_SYN_SENT)
 			return 0;
-		struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
+		struct sluice_flow *f = sluice_flow_find(cookie);
 		if (!f)
 			return 0;
 		struct sluice_flow snap = *f;
@@ -190,7 +190,7 @@ int BPF_PROG(sluice_sock_state, struct sock *sk, int oldstate, int newstate)
 	__u64 cookie = sk->__sk_common.skc_cookie.counter;
 	if (!cookie)
 		return 0;
-	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
+	struct sluice_flow *f = sluice_flow_find(cookie);
 	if (f)
 		sluice_tcp_flow_close_btf(sk, cookie, f,
 					  oldstate == SLUICE_TCP_FIN_WAIT1 ||
@@ -223,7 +223,7 @@ static __always_inline int sluice_on_accept(struct trace_event_raw_sys_exit *ctx
 	f.protocol = SLUICE_IPPROTO_TCP;
 	f.flags = SLUICE_FLOW_F_INBOUND | SLUICE_FLOW_F_ESTABLISHED;
 	sluice_sk_addrs(sk, &f);
-	if (bpf_map_update_elem(&flows, &cookie, &f, BPF_NOEXIST)) {
+	if (sluice_flow_insert(cookie, &f)) {
 		if (!bpf_map_lookup_elem(&flows, &cookie))
 			sluice_count(&map_full, SLUICE_EV_FLOW);
 		return 0;
@@ -397,12 +397,12 @@ static __always_inline int sluice_severed(__u64 cookie)
 }
 
 /* Every packet of every socket on the host passes here: a socket that is not a watched flow
- * costs one cookie and one failed lookup. */
+ * costs its cookie and the gate of `flows` (two array loads; sock.bpf.h). */
 SEC("cgroup_skb/egress")
 int sluice_skb_egress(struct __sk_buff *skb)
 {
 	__u64 cookie = bpf_get_socket_cookie(skb);
-	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
+	struct sluice_flow *f = sluice_flow_find(cookie);
 	if (!f)
 		return 1;
 	if (sluice_severed(cookie))
@@ -419,7 +419,7 @@ int sluice_skb_ingress(struct __sk_buff *skb)
 {
 	sluice_dns_answer(skb);
 	__u64 cookie = bpf_get_socket_cookie(skb);
-	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
+	struct sluice_flow *f = sluice_flow_find(cookie);
 	if (!f)
 		return 1;
 	if (sluice_severed(cookie))
@@ -436,7 +436,7 @@ int sluice_sock_release(struct bpf_sock *sk)
 	if (sk->protocol != SLUICE_IPPROTO_UDP)
 		return 1;
 	__u64 cookie = bpf_get_socket_cookie(sk);
-	struct sluice_flow *f = bpf_map_lookup_elem(&flows, &cookie);
+	struct sluice_flow *f = sluice_flow_find(cookie);
 	if (!f || (f->flags & SLUICE_FLOW_F_CLOSED))
 		return 1;
 	f->end_ns = bpf_ktime_get_boot_ns();

@@ -32,6 +32,7 @@ ARGS = None
 V4 = "192.0.2.1"     # TEST-NET-1, only ever on the namespace's loopback
 V6 = "2001:db8::1"   # documentation prefix, same
 HOLDER_SLOTS = 16384  # SLUICE_HOLDER_SLOTS, bpf/include/sluice/abi.h
+FLOW_SLOTS = 16384  # SLUICE_FLOW_SLOTS, bpf/include/sluice/abi.h
 DNS = "192.0.2.53"   # dnsmasq, in the namespace
 
 # A TCP server that reads until EOF, answers with `reply` bytes and closes; prints what it got.
@@ -695,6 +696,49 @@ class SensorTest(unittest.TestCase):
             out = run(["bpftool", "-j", "map", "lookup", "name", name, "key"] + key).stdout
             counts.append(json.loads(out)["formatted"]["value"])
         return tuple(counts)
+
+    def flow_gate_slot(self, cookie):
+        """(live, reaped) of the cookie's slot of the packet hooks' gate (bpf/lib/maps.bpf.h)."""
+        key = [str(b) for b in (cookie & (FLOW_SLOTS - 1)).to_bytes(4, "little")]
+        counts = []
+        for name in ("flow_slot_live", "flow_slot_reap"):
+            out = run(["bpftool", "-j", "map", "lookup", "name", name, "key"] + key).stdout
+            counts.append(json.loads(out)["formatted"]["value"])
+        return tuple(counts)
+
+    def test_flow_gate_is_open_while_a_flow_lives_and_closes_after(self):
+        """The packet hooks (cgroup_skb egress/ingress, TCP state, release) look a socket up in
+        `flows` only when its cookie's gate slot is uneven: open for a live flow (else its bytes
+        and a sever would be missed), even again once the flow is closed and gone (else every
+        socket of that slot pays the lookup for good)."""
+        server = self.lab.start_in([sys.executable, "-c", TCP_SERVER, V4, "9106", "77"])
+        code = ("import socket, sys; s = socket.create_connection(('%s', 9106), 5); "
+                "s.sendall(b'q' * 1000); print('HELD', flush=True); sys.stdin.readline(); "
+                "s.shutdown(socket.SHUT_WR); n = 0\n"
+                "while True:\n    d = s.recv(65536)\n    if not d: break\n    n += len(d)\n"
+                "s.close()" % V4)
+        p = subprocess.Popen(["sh", "-c", self.lab.wrap([sys.executable, "-c", code])],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.lab.procs.append(p)
+        self.assertEqual(p.stdout.readline().strip(), "HELD")
+        flow = self.event(lambda e: e["type"] == "flow" and e["kind"] == "connected"
+                          and e["pid"] == p.pid, "connected flow")
+        live, reaped = self.flow_gate_slot(flow["cookie"])
+        self.assertNotEqual(live, reaped, "a live flow's slot is closed: its packets are missed")
+        p.stdin.write("\n")
+        p.stdin.close()
+        self.assertEqual(p.wait(), 0)
+        server.wait(timeout=10)
+        closed = self.event(lambda e: e["type"] == "flow" and e["kind"] == "closed"
+                            and e["pid"] == p.pid, "closed flow")
+        self.assertEqual((closed["bytes_out"], closed["bytes_in"]), (1000, 77), closed)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            live, reaped = self.flow_gate_slot(flow["cookie"])
+            if live == reaped:
+                break
+            time.sleep(0.1)
+        self.assertEqual(live, reaped, "the slot of a closed flow stays open")
 
     def test_fd_gate_opens_for_a_holder_and_closes_after_it_exits(self):
         """The fd probes (read, close, dup ...) stop at once for a process whose gate slot is

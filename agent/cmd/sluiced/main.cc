@@ -570,7 +570,8 @@ int Run(const Options& opt) {
   engine.SetProcessHooks(&tls_hooks);
   sluice::bpf::Reaper reaper((*sensor)->flows_fd(), (*sensor)->file_io_fd(),
                              (*sensor)->open_files_fd(), (*sensor)->fd_holders_fd(),
-                             (*sensor)->fd_holder_drops_fd(), (*sensor)->inflight_fds());
+                             (*sensor)->fd_holder_drops_fd(), (*sensor)->flow_slot_reap_fd(),
+                             (*sensor)->inflight_fds());
   sluice::bpf::ReapStats last_reap;
   // Entries of exited processes the reaper dropped, over the agent's life (status counters).
   uint64_t open_fds_dropped = 0, fd_holders_dropped = 0, inflight_swept = 0;

@@ -30,6 +30,9 @@
  * the kernel (adds) and the agent (drops) must compute alike. */
 #define SLUICE_HOLDER_SLOTS 16384
 #define SLUICE_HOLDER_SLOT(tgid) ((tgid) & (SLUICE_HOLDER_SLOTS - 1))
+/* The packet hooks' gate of `flows` (flow_slot_live, flow_slot_reap): the same, by cookie. */
+#define SLUICE_FLOW_SLOTS 16384
+#define SLUICE_FLOW_SLOT(cookie) ((__u32)(cookie) & (SLUICE_FLOW_SLOTS - 1))
 
 /* Event types: the first __u32 of every ring record. Values are fixed forever. */
 enum sluice_event_type {
