@@ -688,23 +688,22 @@ class SensorTest(unittest.TestCase):
         self.assertEqual(p.wait(), 0)
         return self.event(lambda e: e["type"] == "file_read" and e["pid"] == p.pid, what)
 
-    def gate_slot(self, pid):
-        """(adds, drops) of pid's slot of the fd probes' gate (bpf/lib/maps.bpf.h)."""
-        key = [str(b) for b in (pid & (HOLDER_SLOTS - 1)).to_bytes(4, "little")]
+    def gate_counts(self, maps, slot):
+        """The value of `slot` in each of the gate arrays `maps` (bpf/lib/maps.bpf.h)."""
+        key = [str(b) for b in slot.to_bytes(4, "little")]
         counts = []
-        for name in ("fd_holder_adds", "fd_holder_drops"):
+        for name in maps:
             out = run(["bpftool", "-j", "map", "lookup", "name", name, "key"] + key).stdout
             counts.append(json.loads(out)["formatted"]["value"])
         return tuple(counts)
 
+    def gate_slot(self, pid):
+        """(adds, drops) of pid's slot of the fd probes' gate."""
+        return self.gate_counts(("fd_holder_adds", "fd_holder_drops"), pid & (HOLDER_SLOTS - 1))
+
     def flow_gate_slot(self, cookie):
-        """(live, reaped) of the cookie's slot of the packet hooks' gate (bpf/lib/maps.bpf.h)."""
-        key = [str(b) for b in (cookie & (FLOW_SLOTS - 1)).to_bytes(4, "little")]
-        counts = []
-        for name in ("flow_slot_live", "flow_slot_reap"):
-            out = run(["bpftool", "-j", "map", "lookup", "name", name, "key"] + key).stdout
-            counts.append(json.loads(out)["formatted"]["value"])
-        return tuple(counts)
+        """(live, reaped) of the cookie's slot of the packet hooks' gate."""
+        return self.gate_counts(("flow_slot_live", "flow_slot_reap"), cookie & (FLOW_SLOTS - 1))
 
     def test_flow_gate_is_open_while_a_flow_lives_and_closes_after(self):
         """The packet hooks (cgroup_skb egress/ingress, TCP state, release) look a socket up in
@@ -867,6 +866,7 @@ class AdoptingRestartTest(unittest.TestCase):
     event = SensorTest.event
     start_held = SensorTest.start_held
     release = SensorTest.release
+    gate_counts = SensorTest.gate_counts
     gate_slot = SensorTest.gate_slot
 
     def test_a_holder_keeps_counting_across_an_adopting_restart(self):
