@@ -36,9 +36,9 @@ class Reaper {
 
   // `fd_holder_drops_fd`: the agent's half of the fd probes' gate (bpf/lib/maps.bpf.h); each
   // tgid dropped from fd_holders is counted in its slot there. `flow_slot_reap_fd`: the same
-  // for the packet hooks' gate of `flows`; each flow reaped is counted in its cookie's slot. `inflight_fds`: the hashes of
-  // calls in flight (key pid_tgid) that no LRU cleans: entries of threads that are gone are
-  // swept (bpf/lib/inflight.bpf.h).
+  // for the packet hooks' gate of `flows`; each flow reaped is counted in its cookie's slot.
+  // `inflight_fds`: the hashes of calls in flight (key pid_tgid) that no LRU cleans: entries of
+  // threads that are gone are swept (bpf/lib/inflight.bpf.h).
   Reaper(int flows_fd, int file_io_fd, int open_files_fd, int fd_holders_fd,
          int fd_holder_drops_fd, int flow_slot_reap_fd, std::vector<int> inflight_fds,
          AliveFn alive = ProcessAlive);
