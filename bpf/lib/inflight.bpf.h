@@ -28,16 +28,13 @@ struct {
 	__type(value, __u32);
 } inflight_calls SEC(".maps") __weak;
 
-static __always_inline __u32 *sluice_inflight_slot(__u64 id)
-{
-	__u32 slot = (__u32)id & (SLUICE_INFLIGHT_SLOTS - 1);
-	return bpf_map_lookup_elem(&inflight_calls, &slot);
-}
+#define SLUICE_INFLIGHT_SLOT(id) ((__u32)(id) & (SLUICE_INFLIGHT_SLOTS - 1))
 
 /* True when thread `id` surely has no call in flight in any of the maps. */
 static __always_inline int sluice_inflight_none(__u64 id)
 {
-	__u32 *n = sluice_inflight_slot(id);
+	__u32 slot = SLUICE_INFLIGHT_SLOT(id);
+	__u32 *n = bpf_map_lookup_elem(&inflight_calls, &slot);
 	return n && !*n;
 }
 
@@ -45,9 +42,7 @@ static __always_inline int sluice_inflight_none(__u64 id)
 static __always_inline long sluice_inflight_put(void *map, __u64 id, const void *value)
 {
 	if (bpf_map_update_elem(map, &id, value, BPF_NOEXIST) == 0) {
-		__u32 *n = sluice_inflight_slot(id);
-		if (n)
-			__sync_fetch_and_add(n, 1);
+		sluice_slot_add(&inflight_calls, SLUICE_INFLIGHT_SLOT(id), 1);
 		return 0;
 	}
 	/* An earlier call of this thread was never finished (a TLS write that reached no socket, a
@@ -60,9 +55,7 @@ static __always_inline void sluice_inflight_done(void *map, __u64 id)
 {
 	if (bpf_map_delete_elem(map, &id))
 		return;  /* evicted, or never parked */
-	__u32 *n = sluice_inflight_slot(id);
-	if (n)
-		__sync_fetch_and_add(n, -1);  /* no fetch-and-sub before -mcpu=v3 */
+	sluice_slot_add(&inflight_calls, SLUICE_INFLIGHT_SLOT(id), -1);
 }
 
 #endif /* SLUICE_INFLIGHT_BPF_H */

@@ -242,6 +242,24 @@ struct {
 	__type(value, __u32);
 } flow_slot_reap SEC(".maps") __weak;
 
+/* Adds `delta` to `slot` of a gate's kernel-written counts (fd_holder_adds, flow_slot_live,
+ * inflight_calls). No fetch-and-sub before -mcpu=v3: a negative delta subtracts. */
+static __always_inline void sluice_slot_add(void *counts, __u32 slot, __s32 delta)
+{
+	__u32 *n = bpf_map_lookup_elem(counts, &slot);
+	if (n)
+		__sync_fetch_and_add(n, delta);
+}
+
+/* Whether a two-writer gate (the kernel's counts and the agent's, above) is open at `slot`:
+ * closed only when both counts are readable and equal, so a failed lookup never closes it. */
+static __always_inline int sluice_gate_open(void *kernel_counts, void *agent_counts, __u32 slot)
+{
+	__u32 *k = bpf_map_lookup_elem(kernel_counts, &slot);
+	__u32 *a = bpf_map_lookup_elem(agent_counts, &slot);
+	return !k || !a || *k != *a;
+}
+
 /* Read totals per (process, file); reaped by the agent after the process exits. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

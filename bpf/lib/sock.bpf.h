@@ -153,21 +153,11 @@ static __always_inline int sluice_skb_l4(struct __sk_buff *skb, __u8 *proto, __u
 	return 0;
 }
 
-/* The kernel's count of flow entries in `cookie`'s slot of the gate (maps.bpf.h). */
-static __always_inline __u32 *sluice_flow_slot(__u64 cookie)
-{
-	__u32 slot = SLUICE_FLOW_SLOT(cookie);
-	return bpf_map_lookup_elem(&flow_slot_live, &slot);
-}
-
 /* The flow entry of `cookie`, or NULL: for nearly every socket on the host (no flow) answered by
  * the gate's two array loads, without touching the hash. */
 static __always_inline struct sluice_flow *sluice_flow_find(__u64 cookie)
 {
-	__u32 slot = SLUICE_FLOW_SLOT(cookie);
-	__u32 *live = bpf_map_lookup_elem(&flow_slot_live, &slot);
-	__u32 *reaped = bpf_map_lookup_elem(&flow_slot_reap, &slot);
-	if (live && reaped && *live == *reaped)
+	if (!sluice_gate_open(&flow_slot_live, &flow_slot_reap, SLUICE_FLOW_SLOT(cookie)))
 		return NULL;
 	return bpf_map_lookup_elem(&flows, &cookie);
 }
@@ -176,12 +166,10 @@ static __always_inline struct sluice_flow *sluice_flow_find(__u64 cookie)
  * entry can be looked up; uncounted again when the insert failed. Returns the update's error. */
 static __always_inline int sluice_flow_insert(__u64 cookie, const struct sluice_flow *f)
 {
-	__u32 *n = sluice_flow_slot(cookie);
-	if (n)
-		__sync_fetch_and_add(n, 1);
+	sluice_slot_add(&flow_slot_live, SLUICE_FLOW_SLOT(cookie), 1);
 	int err = bpf_map_update_elem(&flows, &cookie, f, BPF_NOEXIST);
-	if (err && n)
-		__sync_fetch_and_add(n, -1);
+	if (err)
+		sluice_slot_add(&flow_slot_live, SLUICE_FLOW_SLOT(cookie), -1);
 	return err;
 }
 
@@ -215,12 +203,10 @@ static __always_inline void sluice_flow_final(__u64 cookie, struct sluice_flow *
 			    !(sc && (sc->flags & SLUICE_SENSOR_F_KEEP_FLOWS));
 	if (release)
 		snap.flags |= SLUICE_FLOW_F_RELEASED;
+	/* Uncounted after the delete, so the gate is never closed on an entry. */
 	if (sluice_emit_flow(cookie, SLUICE_FLOW_CLOSED, &snap) == 0 && release &&
-	    bpf_map_delete_elem(&flows, &cookie) == 0) {
-		__u32 *n = sluice_flow_slot(cookie);  /* after the delete: never closed on an entry */
-		if (n)
-			__sync_fetch_and_add(n, -1);
-	}
+	    bpf_map_delete_elem(&flows, &cookie) == 0)
+		sluice_slot_add(&flow_slot_live, SLUICE_FLOW_SLOT(cookie), -1);
 }
 
 /* Opens a flow for a socket of a watched workload from a process-context hook. Returns 0 when a

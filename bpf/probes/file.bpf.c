@@ -102,10 +102,7 @@ static __always_inline void sluice_hold_fd(__u32 tgid)
 	int err = bpf_map_update_elem(&fd_holders, &tgid, &one, BPF_NOEXIST);
 	if (err == -17 /* EEXIST: another thread of the process, just now */)
 		return;
-	__u32 slot = SLUICE_HOLDER_SLOT(tgid);
-	__u32 *added = bpf_map_lookup_elem(&fd_holder_adds, &slot);
-	if (added)
-		__sync_fetch_and_add(added, 1);
+	sluice_slot_add(&fd_holder_adds, SLUICE_HOLDER_SLOT(tgid), 1);
 	if (err) {
 		fd_holders_overflow = 1;
 		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
@@ -117,10 +114,7 @@ static __always_inline void sluice_hold_fd(__u32 tgid)
  * dup_inflight entries, and a holder stays one until the agent sees its process gone. */
 static __always_inline int sluice_may_hold_fd(__u32 tgid)
 {
-	__u32 slot = SLUICE_HOLDER_SLOT(tgid);
-	__u32 *added = bpf_map_lookup_elem(&fd_holder_adds, &slot);
-	__u32 *removed = bpf_map_lookup_elem(&fd_holder_drops, &slot);
-	return !added || !removed || *added != *removed;
+	return sluice_gate_open(&fd_holder_adds, &fd_holder_drops, SLUICE_HOLDER_SLOT(tgid));
 }
 
 /* Matches the path (n bytes with its NUL) against the prefixes and records the open in flight
@@ -222,15 +216,17 @@ static __always_inline void sluice_exit_open(long ret)
 	__u64 now = bpf_ktime_get_boot_ns();
 	struct sluice_file_io *io = bpf_map_lookup_elem(&file_io, &iok);
 	if (io) {
-		/* A reopen keeps counting into its totals, and its record would tell the agent only
-		 * what the first one did (the process, the file, its class) and the totals will (the
-		 * bytes). A process that reopens a file in a loop (a cache poller, ~300k times a second
-		 * in bench/overhead's files workload) sent one record per open, more than the agent
-		 * drains, and lost records of other files to the full ring. So a reopen sends one only
+		/* A reopen keeps counting into its totals, and its record would tell the agent
+		 * only what the first one did (the process, the file, its class) and the totals
+		 * will (the bytes). A process that reopens a file in a loop (a cache poller; ~300k
+		 * times a second in bench/overhead's files workload) sent one record per open,
+		 * more than the ring holds between two drains (under 3 ms of them at that rate),
+		 * and lost records of other files to the full ring. So a reopen sends one only
 		 * when its flags differ from the last record's (a read-only file now opened for
-		 * writing) or a second has passed; the path of a reopen by another name within that
-		 * second is the one record not sent. */
-		if (io->last_open_flags == p->flags && now - io->last_open_ns < SLUICE_REOPEN_RECORD_NS)
+		 * writing) or a second has passed; the path of a reopen by another name within
+		 * that second is the one record not sent. */
+		if (io->last_open_flags == p->flags &&
+		    now - io->last_open_ns < SLUICE_REOPEN_RECORD_NS)
 			goto out;
 		io->last_open_ns = now;
 		io->last_open_flags = p->flags;
