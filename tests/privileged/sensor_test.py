@@ -672,11 +672,12 @@ class SensorTest(unittest.TestCase):
         self.assertFalse([e for e in self.agent.events_now()
                           if e["type"] in ("file_open", "file_read") and e["pid"] == p.pid])
 
-    def start_held(self, code):
-        """Starts python `code` in the workload with a pipe on stdin: the code prints its first
-        line, then waits for one line on stdin before it finishes."""
+    def start_held(self, code, netns=False):
+        """Starts python `code` in the workload (in its network namespace with `netns`) with a
+        pipe on stdin: the code prints its first line, then waits for one line on stdin before
+        it finishes."""
         p = subprocess.Popen(["sh", "-c", self.lab.wrap([sys.executable, "-c", code],
-                                                        netns=False)],
+                                                        netns=netns)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.lab.procs.append(p)
         return p
@@ -716,9 +717,7 @@ class SensorTest(unittest.TestCase):
                 "s.shutdown(socket.SHUT_WR); n = 0\n"
                 "while True:\n    d = s.recv(65536)\n    if not d: break\n    n += len(d)\n"
                 "s.close()" % V4)
-        p = subprocess.Popen(["sh", "-c", self.lab.wrap([sys.executable, "-c", code])],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.lab.procs.append(p)
+        p = self.start_held(code, netns=True)
         self.assertEqual(p.stdout.readline().strip(), "HELD")
         flow = self.event(lambda e: e["type"] == "flow" and e["kind"] == "connected"
                           and e["pid"] == p.pid, "connected flow")
