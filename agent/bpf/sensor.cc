@@ -103,26 +103,34 @@ struct Family {
   const char* target;  // the preferred hook's tracepoint / kernel function / LSM hook
   const char* preferred[2];  // program names, null-terminated; attached to HookName(kind, target)
   const char* fallback[7];   // program names, null-terminated; their hooks are in kHooks
+  // Programs that complete the preferred ones at hooks of their own (in kHooks); they load and
+  // attach only with them. Null-terminated.
+  const char* with_preferred[4];
 };
 constexpr Family kFamilies[] = {
-    {"process exec", HookKind::kTpBtf, "sched_process_exec", {"sluice_exec_btf"}, {"sluice_exec"}},
-    {"process exit", HookKind::kTpBtf, "sched_process_exit", {"sluice_exit_btf"}, {"sluice_exit"}},
-    {"process fork", HookKind::kTpBtf, "sched_process_fork", {"sluice_fork_btf"}, {"sluice_fork"}},
+    {"process exec", HookKind::kTpBtf, "sched_process_exec", {"sluice_exec_btf"}, {"sluice_exec"},
+     {}},
+    {"process exit", HookKind::kTpBtf, "sched_process_exit", {"sluice_exit_btf"}, {"sluice_exit"},
+     {}},
+    {"process fork", HookKind::kTpBtf, "sched_process_fork", {"sluice_fork_btf"}, {"sluice_fork"},
+     {}},
     {"file fork", HookKind::kTpBtf, "sched_process_fork", {"sluice_file_fork_btf"},
-     {"sluice_file_fork"}},
+     {"sluice_file_fork"}, {}},
+    // LSM file_open parks the open for the open syscalls' exits, which know the fd; the
+    // fallback is those exits alone, reading the path the caller passed.
     {"file open", HookKind::kLsm, "file_open", {"sluice_lsm_file_open"},
-     {"sluice_enter_openat", "sluice_enter_openat2", "sluice_enter_open_legacy"}},
+     {"sluice_exit_openat_path", "sluice_exit_openat2_path", "sluice_exit_open_path_legacy"},
+     {"sluice_exit_openat", "sluice_exit_openat2", "sluice_exit_open_legacy"}},
     {"file read", HookKind::kFexit, "vfs_read", {"sluice_fexit_vfs_read"},
-     {"sluice_enter_read", "sluice_exit_read", "sluice_enter_pread64", "sluice_exit_pread64"}},
+     {"sluice_exit_read", "sluice_exit_pread64"}, {}},
     {"file readv", HookKind::kFexit, "vfs_readv", {"sluice_fexit_vfs_readv"},
-     {"sluice_enter_readv", "sluice_exit_readv", "sluice_enter_preadv", "sluice_exit_preadv",
-      "sluice_enter_preadv2", "sluice_exit_preadv2"}},
+     {"sluice_exit_readv", "sluice_exit_preadv", "sluice_exit_preadv2"}, {}},
     // The socket a TLS library call reached: the sock tracepoints (6.3+) see socket calls only;
     // the syscall fallback runs on every write/read of every process.
     {"tls send tie", HookKind::kTpBtf, "sock_send_length", {"sluice_tls_send_btf"},
-     {"sluice_tls_write", "sluice_tls_writev", "sluice_tls_sendto", "sluice_tls_sendmsg"}},
+     {"sluice_tls_write", "sluice_tls_writev", "sluice_tls_sendto", "sluice_tls_sendmsg"}, {}},
     {"tls recv tie", HookKind::kTpBtf, "sock_recv_length", {"sluice_tls_recv_btf"},
-     {"sluice_tls_read", "sluice_tls_readv", "sluice_tls_recvfrom", "sluice_tls_recvmsg"}},
+     {"sluice_tls_read", "sluice_tls_readv", "sluice_tls_recvfrom", "sluice_tls_recvmsg"}, {}},
 };
 
 template <size_t N>
@@ -163,36 +171,25 @@ constexpr Hook kHooks[] = {
     {"sluice_skb_egress", "cgroup_skb/egress", true, true},
     {"sluice_skb_ingress", "cgroup_skb/ingress", true, true},
     {"sluice_sock_release", "cgroup/sock_release", true, true},
-    {"sluice_enter_openat", "tracepoint/syscalls/sys_enter_openat", false, true},
     {"sluice_exit_openat", "tracepoint/syscalls/sys_exit_openat", false, true},
-    {"sluice_enter_openat2", "tracepoint/syscalls/sys_enter_openat2", false, false},
     {"sluice_exit_openat2", "tracepoint/syscalls/sys_exit_openat2", false, false},
-    {"sluice_enter_open_legacy", "tracepoint/syscalls/sys_enter_open", false, false},
     {"sluice_exit_open_legacy", "tracepoint/syscalls/sys_exit_open", false, false},
-    {"sluice_enter_read", "tracepoint/syscalls/sys_enter_read", false, true},
+    {"sluice_exit_openat_path", "tracepoint/syscalls/sys_exit_openat", false, true},
+    {"sluice_exit_openat2_path", "tracepoint/syscalls/sys_exit_openat2", false, false},
+    {"sluice_exit_open_path_legacy", "tracepoint/syscalls/sys_exit_open", false, false},
     {"sluice_exit_read", "tracepoint/syscalls/sys_exit_read", false, true},
-    {"sluice_enter_pread64", "tracepoint/syscalls/sys_enter_pread64", false, false},
     {"sluice_exit_pread64", "tracepoint/syscalls/sys_exit_pread64", false, false},
-    {"sluice_enter_readv", "tracepoint/syscalls/sys_enter_readv", false, false},
     {"sluice_exit_readv", "tracepoint/syscalls/sys_exit_readv", false, false},
-    {"sluice_enter_preadv", "tracepoint/syscalls/sys_enter_preadv", false, false},
     {"sluice_exit_preadv", "tracepoint/syscalls/sys_exit_preadv", false, false},
-    {"sluice_enter_preadv2", "tracepoint/syscalls/sys_enter_preadv2", false, false},
     {"sluice_exit_preadv2", "tracepoint/syscalls/sys_exit_preadv2", false, false},
-    {"sluice_enter_sendfile64", "tracepoint/syscalls/sys_enter_sendfile64", false, false},
     {"sluice_exit_sendfile64", "tracepoint/syscalls/sys_exit_sendfile64", false, false},
-    {"sluice_enter_splice", "tracepoint/syscalls/sys_enter_splice", false, false},
     {"sluice_exit_splice", "tracepoint/syscalls/sys_exit_splice", false, false},
-    {"sluice_enter_copy_file_range", "tracepoint/syscalls/sys_enter_copy_file_range", false, false},
     {"sluice_exit_copy_file_range", "tracepoint/syscalls/sys_exit_copy_file_range", false, false},
-    {"sluice_enter_mmap", "tracepoint/syscalls/sys_enter_mmap", false, false},
     {"sluice_exit_mmap", "tracepoint/syscalls/sys_exit_mmap", false, false},
     {"sluice_enter_close", "tracepoint/syscalls/sys_enter_close", false, true},
-    {"sluice_enter_dup2", "tracepoint/syscalls/sys_enter_dup2", false, false},
-    {"sluice_enter_dup3", "tracepoint/syscalls/sys_enter_dup3", false, true},
-    {"sluice_enter_dup", "tracepoint/syscalls/sys_enter_dup", false, true},
     {"sluice_exit_dup", "tracepoint/syscalls/sys_exit_dup", false, true},
-    {"sluice_enter_fcntl", "tracepoint/syscalls/sys_enter_fcntl", false, true},
+    {"sluice_exit_dup2", "tracepoint/syscalls/sys_exit_dup2", false, false},
+    {"sluice_exit_dup3", "tracepoint/syscalls/sys_exit_dup3", false, true},
     {"sluice_exit_fcntl", "tracepoint/syscalls/sys_exit_fcntl", false, true},
     {"sluice_file_fork", "tracepoint/sched/sched_process_fork", false, true},
     {"sluice_tls_write", "tracepoint/syscalls/sys_enter_write", false, true},
@@ -363,6 +360,11 @@ absl::StatusOr<std::unique_ptr<Sensor>> Sensor::Load(const std::string& pin_dir,
         bpf_program* prog = bpf_object__find_program_by_name(sensor->skel_->obj, name);
         if (prog) bpf_program__set_autoload(prog, !choices[i].preferred);
       }
+      for (const char* name : kFamilies[i].with_preferred) {
+        if (name == nullptr) break;
+        bpf_program* prog = bpf_object__find_program_by_name(sensor->skel_->obj, name);
+        if (prog) bpf_program__set_autoload(prog, choices[i].preferred);
+      }
     }
     // Uprobes are attached per process later; they load like any program.
     int err = sluice_sensor__load(sensor->skel_.get());
@@ -471,12 +473,17 @@ absl::Status Sensor::Attach(const std::string& cgroup2_root) {
     // (the order of kHooks is kept either way).
     const Family* family = nullptr;
     const FamilyChoice* choice = nullptr;
+    bool needs_preferred = false;
     for (size_t i = 0; i < std::size(kFamilies); ++i) {
       if (Names(kFamilies[i].fallback, h.prog)) {
         family = &kFamilies[i];
         choice = &families_[i];
       }
+      if (Names(kFamilies[i].with_preferred, h.prog) && !families_[i].preferred) {
+        needs_preferred = true;
+      }
     }
+    if (needs_preferred) continue;  // not loaded: its family is on the fallback
     if (family != nullptr && choice->preferred) {
       if (absl::string_view(h.prog) != family->fallback[0]) continue;
       for (const char* name : family->preferred) {
@@ -588,8 +595,7 @@ int Sensor::fd_holders_fd() const { return bpf_map__fd(skel_->maps.fd_holders); 
 int Sensor::fd_holder_drops_fd() const { return bpf_map__fd(skel_->maps.fd_holder_drops); }
 int Sensor::flow_slot_reap_fd() const { return bpf_map__fd(skel_->maps.flow_slot_reap); }
 std::vector<int> Sensor::inflight_fds() const {
-  return {bpf_map__fd(skel_->maps.open_inflight), bpf_map__fd(skel_->maps.io_inflight),
-          bpf_map__fd(skel_->maps.connect_inflight)};
+  return {bpf_map__fd(skel_->maps.open_inflight), bpf_map__fd(skel_->maps.connect_inflight)};
 }
 int Sensor::sensitive_prefix_fd() const { return bpf_map__fd(skel_->maps.sensitive_prefix); }
 int Sensor::sensitive_inode_fd() const { return bpf_map__fd(skel_->maps.sensitive_inode); }

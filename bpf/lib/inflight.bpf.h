@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Calls in flight between two probes of one thread: a syscall's enter and exit tracepoints, or a
- * TLS library's entry uprobe and the socket syscall inside the call. Each family keeps them in a
- * hash keyed by pid_tgid, and the probe that finishes a call runs for every such syscall of
- * every thread on the host (each connect, open, read, write ...), nearly always with nothing in
- * flight. `inflight_calls` counts the entries of all those maps per slot of thread ids, so that
+ * Calls in flight between two probes of one thread: connect's enter tracepoint and its exit, LSM
+ * file_open and the open syscall's exit, or a TLS library's entry uprobe and the socket call
+ * inside it. Each family keeps them in a hash keyed by pid_tgid, and the probe that finishes a
+ * call runs for every such call of every thread on the host (each connect, open, socket write
+ * ...), nearly always with nothing in flight. `inflight_calls` counts the entries of all those maps per slot of thread ids, so that
  * probe stops after one array load (inlined by the verifier) when its slot is empty, instead of a
  * hash lookup (~30-40 ns a call on the dev host).
  *

@@ -8,12 +8,15 @@
  *   matched is the resolved absolute one (bpf_d_path: no relative path, `..` or symlink games)
  *   and no user memory is copied. The fd is only known when the syscall returns, so the
  *   sys_exit_open* tracepoints stay and check that the fd holds the very file LSM saw.
- *   Fallback: sys_enter_open/openat/openat2 copy the path as the caller passed it.
+ *   Fallback: the sys_exit_open/openat/openat2 tracepoints alone, which read the path as the
+ *   caller passed it from the saved registers (syscall_args.bpf.h), once the fd is known.
  * - read: fexit vfs_read / vfs_readv, one program run per call that keys the totals by the file's
- *   inode (no fd bookkeeping, no enter/exit pair). Fallback: the sys_enter/exit pairs of read,
- *   pread64, readv, preadv and preadv2.
- * - sendfile64, splice, copy_file_range and mmap: syscall tracepoints on every kernel (no hook
- *   tells the length of a mapping or the input of a splice more cheaply).
+ *   inode (no fd bookkeeping). Fallback: the sys_exit tracepoints of read, pread64, readv, preadv
+ *   and preadv2, the fd taken from the saved registers.
+ * - sendfile64, splice, copy_file_range, mmap, dup* and fcntl: their sys_exit tracepoints on
+ *   every kernel (no hook tells the length of a mapping or the input of a splice more cheaply).
+ * One program per call, at the exit: an enter program would cost every call on the host a second
+ *   run (~40 ns) and a watched one a hash update and delete to carry the arguments across.
  * - fork (a child inherits the fds): tp_btf sched_process_fork, which has the child task and so
  *   tells a new thread (nothing to copy) from a new process. Fallback: the classic tracepoint.
  * Cost control: only watched workloads pay for an open (path + LPM lookup); the fd probes (reads,
@@ -34,6 +37,7 @@
 #include "workload.bpf.h"
 #include "sock.bpf.h"
 #include "inflight.bpf.h"
+#include "syscall_args.bpf.h"
 #include <bpf/bpf_tracing.h>
 
 struct sluice_open_pending {
@@ -45,12 +49,13 @@ struct sluice_open_pending {
 	char path[SLUICE_PATH_MAX];
 };
 
-/* Open in flight (key: pid_tgid) for watched tasks only. A plain hash, not an LRU: an LRU
- * update and delete took ~150 ns more per call on the dev host, and an LRU would silently evict
- * a live entry (an open under way, its file then uncounted) where a full hash says map-full. An
- * entry whose exit never comes (LSM file_open parks one for an exec's open of the binary, and a
- * static binary may never open again) is swept by the agent's reaper once its thread is gone;
- * the next open of a live thread replaces it. */
+/* Open in flight from LSM file_open to the syscall's exit (key: pid_tgid), for watched tasks
+ * only; the syscall fallback needs none. A plain hash, not an LRU: an LRU update and delete took
+ * ~150 ns more per call on the dev host, and an LRU would silently evict a live entry (an open
+ * under way, its file then uncounted) where a full hash says map-full. An entry whose exit never
+ * comes (LSM file_open parks one for an exec's open of the binary, and a static binary may never
+ * open again) is swept by the agent's reaper once its thread is gone; the next open of a live
+ * thread replaces it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -60,21 +65,6 @@ struct {
 
 #define SLUICE_IO_READ 1
 #define SLUICE_IO_MMAP 2
-
-struct sluice_io_pending {
-	struct sluice_file_io_key file;
-	__u64 len;   /* mmap: the mapping length */
-	__u32 kind;
-	__u32 _pad;
-};
-
-/* Read-like call in flight on a sensitive fd (key: pid_tgid). A plain hash, as open_inflight. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);
-	__type(value, struct sluice_io_pending);
-} io_inflight SEC(".maps");
 
 /* Scratch space too big for the 512-byte BPF stack. */
 struct sluice_file_scratch {
@@ -110,17 +100,16 @@ static __always_inline void sluice_hold_fd(__u32 tgid)
 }
 
 /* Whether `tgid` may hold a sensitive fd: false for nearly every process on the host, answered
- * without a hash lookup (see fd_holder_adds). Only holders have open_files, io_inflight or
- * dup_inflight entries, and a holder stays one until the agent sees its process gone. */
+ * without a hash lookup (see fd_holder_adds). Only holders have open_files entries, and a holder
+ * stays one until the agent sees its process gone. */
 static __always_inline int sluice_may_hold_fd(__u32 tgid)
 {
 	return sluice_gate_open(&fd_holder_adds, &fd_holder_drops, SLUICE_HOLDER_SLOT(tgid));
 }
 
-/* Matches the path (n bytes with its NUL) against the prefixes and records the open in flight
- * for the syscall's exit. */
-static __always_inline void sluice_open_record(struct sluice_file_scratch *s, long n,
-					       __u32 workload, __u32 flags, __u64 file)
+/* Matches the path (n bytes with its NUL) against the prefixes: fills s->pending. */
+static __always_inline void sluice_open_match(struct sluice_file_scratch *s, long n,
+					      __u32 workload, __u32 flags, __u64 file)
 {
 	s->pending.file = file;
 	s->pending.class_id = 0;
@@ -134,24 +123,6 @@ static __always_inline void sluice_open_record(struct sluice_file_scratch *s, lo
 		if (c)
 			s->pending.class_id = c->class_id;
 	}
-	__u64 id = bpf_get_current_pid_tgid();
-	if (sluice_inflight_put(&open_inflight, id, &s->pending))
-		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
-}
-
-static __always_inline void sluice_enter_open(const char *upath, __u32 flags)
-{
-	__u32 workload = sluice_current_workload();
-	if (workload == SLUICE_NO_WORKLOAD)
-		return;
-	__u32 zero = 0;
-	struct sluice_file_scratch *s = bpf_map_lookup_elem(&file_scratch, &zero);
-	if (!s)
-		return;
-	long n = bpf_probe_read_user_str(s->pending.path, sizeof(s->pending.path), upath);
-	if (n <= 0)
-		return;
-	sluice_open_record(s, n, workload, flags, 0);
 }
 
 /* Preferred open hook. Runs for every open in the kernel (exec of a binary too): the record is
@@ -170,23 +141,22 @@ int BPF_PROG(sluice_lsm_file_open, struct file *file)
 	long n = bpf_d_path((struct path *)&file->f_path, s->pending.path, sizeof(s->pending.path));
 	if (n <= 0)
 		s->pending.path[0] = 0;  /* too long: the inode check still applies */
-	sluice_open_record(s, n, workload, file->f_flags, (__u64)file);
+	sluice_open_match(s, n, workload, file->f_flags, (__u64)file);
+	/* Parked for the open syscall's exit, which knows the fd. */
+	if (sluice_inflight_put(&open_inflight, bpf_get_current_pid_tgid(), &s->pending))
+		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
 	return 0;
 }
 
-static __always_inline void sluice_exit_open(long ret)
+/* An open of thread `id` returned fd `ret`; `p` says what was opened and how. */
+static __always_inline void sluice_open_done(__u64 id, long ret,
+					     const struct sluice_open_pending *p)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if (sluice_inflight_none(id))
-		return;
-	struct sluice_open_pending *p = bpf_map_lookup_elem(&open_inflight, &id);
-	if (!p)
-		return;
 	if (ret < 0)
-		goto out;
+		return;
 	struct file *f = sluice_fd_file((int)ret);
 	if (!f || (p->file && p->file != (__u64)f))
-		goto out;  /* LSM saw another file: not this open's (e.g. left by an exec) */
+		return;  /* LSM saw another file: not this open's (e.g. left by an exec) */
 	struct sluice_exe_key ik = {};
 	ik.ino = BPF_CORE_READ(f, f_inode, i_ino);
 	ik.dev = sluice_user_dev(BPF_CORE_READ(f, f_inode, i_sb, s_dev));
@@ -202,7 +172,7 @@ static __always_inline void sluice_exit_open(long ret)
 	} else {
 		struct sluice_file_class *c = bpf_map_lookup_elem(&sensitive_inode, &ik);
 		if (!c)
-			goto out;
+			return;
 		class_id = c->class_id;
 		matched = SLUICE_FILE_MATCH_INODE;
 	}
@@ -227,7 +197,7 @@ static __always_inline void sluice_exit_open(long ret)
 		 * that second is the one record not sent. */
 		if (io->last_open_flags == p->flags &&
 		    now - io->last_open_ns < SLUICE_REOPEN_RECORD_NS)
-			goto out;
+			return;
 		io->last_open_ns = now;
 		io->last_open_flags = p->flags;
 	} else {
@@ -252,90 +222,115 @@ static __always_inline void sluice_exit_open(long ret)
 		__builtin_memcpy(e->path, p->path, sizeof(e->path));
 		sluice_submit(&file_events, e);
 	}
-out:
-	sluice_inflight_done(&open_inflight, id);
 }
 
-SEC("tracepoint/syscalls/sys_enter_openat")
-int sluice_enter_openat(struct trace_event_raw_sys_enter *ctx)
+/* With LSM file_open: the exit finishes the open that hook parked. */
+static __always_inline void sluice_exit_open_parked(long ret)
 {
-	sluice_enter_open((const char *)ctx->args[1], (__u32)ctx->args[2]);
-	return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	if (sluice_inflight_none(id))
+		return;
+	struct sluice_open_pending *p = bpf_map_lookup_elem(&open_inflight, &id);
+	if (!p)
+		return;
+	sluice_open_done(id, ret, p);
+	sluice_inflight_done(&open_inflight, id);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
 int sluice_exit_openat(struct trace_event_raw_sys_exit *ctx)
 {
-	sluice_exit_open(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int sluice_enter_openat2(struct trace_event_raw_sys_enter *ctx)
-{
-	__u64 flags = 0;
-	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]);
-	sluice_enter_open((const char *)ctx->args[1], (__u32)flags);
+	sluice_exit_open_parked(ctx->ret);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int sluice_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
-	sluice_exit_open(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_open")
-int sluice_enter_open_legacy(struct trace_event_raw_sys_enter *ctx)
-{
-	sluice_enter_open((const char *)ctx->args[0], (__u32)ctx->args[1]);
+	sluice_exit_open_parked(ctx->ret);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
 int sluice_exit_open_legacy(struct trace_event_raw_sys_exit *ctx)
 {
-	sluice_exit_open(ctx->ret);
+	sluice_exit_open_parked(ctx->ret);
 	return 0;
 }
 
-/* Entry of a read-like call: one hash lookup for everyone; a pending record only for a sensitive
- * fd. */
-static __always_inline void sluice_enter_io(long fd, __u32 kind, __u64 len)
+/* Fallback: the exit alone, the path as the caller passed it, read from its memory once the
+ * call has returned (syscall_args.bpf.h). No enter program and no open in flight: every open on
+ * the host runs one program instead of two, a watched one parks nothing in a hash. A relative
+ * path or one too long to read still counts when the fd's inode is known to be sensitive. */
+static __always_inline void sluice_exit_open_path(long ret, const char *upath, __u32 flags)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if (!sluice_may_hold_fd(id >> 32))
+	if (ret < 0)
 		return;
-	struct sluice_fd_key fk = {.tgid = id >> 32, .fd = (__s32)fd};
+	__u32 workload = sluice_current_workload();
+	if (workload == SLUICE_NO_WORKLOAD)
+		return;
+	__u32 zero = 0;
+	struct sluice_file_scratch *s = bpf_map_lookup_elem(&file_scratch, &zero);
+	if (!s)
+		return;
+	long n = bpf_probe_read_user_str(s->pending.path, sizeof(s->pending.path), upath);
+	if (n <= 0)
+		s->pending.path[0] = 0;
+	sluice_open_match(s, n, workload, flags, 0);
+	sluice_open_done(bpf_get_current_pid_tgid(), ret, &s->pending);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int sluice_exit_openat_path(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *regs = sluice_syscall_regs();  /* (dfd, path, flags, mode) */
+	sluice_exit_open_path(ctx->ret, (const char *)SLUICE_SYSCALL_ARG2(regs),
+			      (__u32)SLUICE_SYSCALL_ARG3(regs));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int sluice_exit_openat2_path(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	asm volatile("" : "+r"(ret));  /* one load of the context: the verifier refuses a second
+					* through a pointer the compiler advanced */
+	struct pt_regs *regs = sluice_syscall_regs();  /* (dfd, path, struct open_how *, size) */
+	__u64 flags = 0;
+	if (ret >= 0)
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)SLUICE_SYSCALL_ARG3(regs));
+	sluice_exit_open_path(ret, (const char *)SLUICE_SYSCALL_ARG2(regs), (__u32)flags);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int sluice_exit_open_path_legacy(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *regs = sluice_syscall_regs();  /* (path, flags, mode) */
+	sluice_exit_open_path(ctx->ret, (const char *)SLUICE_SYSCALL_ARG1(regs),
+			      (__u32)SLUICE_SYSCALL_ARG2(regs));
+	return 0;
+}
+
+/* A read-like call of the current thread on `fd` returned `ret` (fallback; the fd comes from the
+ * saved registers, see syscall_args.bpf.h). Only a process past the fd gate gets here. */
+static __always_inline void sluice_io_done(long fd, long ret, __u32 kind, __u64 len)
+{
+	struct sluice_fd_key fk = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = (__s32)fd};
 	struct sluice_file_io_key *file = bpf_map_lookup_elem(&open_files, &fk);
 	if (!file)
 		return;
-	struct sluice_io_pending p = {.file = *file, .len = len, .kind = kind};
-	if (bpf_map_update_elem(&io_inflight, &id, &p, BPF_ANY))
-		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
-}
-
-static __always_inline void sluice_exit_io(long ret)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	if (!sluice_may_hold_fd(id >> 32))
+	struct sluice_file_io *io = bpf_map_lookup_elem(&file_io, file);
+	if (!io)
 		return;
-	struct sluice_io_pending *p = bpf_map_lookup_elem(&io_inflight, &id);
-	if (!p)
-		return;
-	struct sluice_file_io *io = bpf_map_lookup_elem(&file_io, &p->file);
-	if (io) {
-		if (p->kind == SLUICE_IO_MMAP) {
-			if ((unsigned long)ret < (unsigned long)-4095L)  /* not an error code */
-				__sync_fetch_and_add(&io->bytes_mapped, p->len);
-		} else if (ret > 0) {
-			__sync_fetch_and_add(&io->bytes_read, (__u64)ret);
-		}
-		__sync_fetch_and_add(&io->calls, 1);
-		io->last_ns = bpf_ktime_get_boot_ns();
+	if (kind == SLUICE_IO_MMAP) {
+		if ((unsigned long)ret < (unsigned long)-4095L)  /* not an error code */
+			__sync_fetch_and_add(&io->bytes_mapped, len);
+	} else if (ret > 0) {
+		__sync_fetch_and_add(&io->bytes_read, (__u64)ret);
 	}
-	bpf_map_delete_elem(&io_inflight, &id);
+	__sync_fetch_and_add(&io->calls, 1);
+	io->last_ns = bpf_ktime_get_boot_ns();
 }
 
 /* Preferred read hooks: the file is an argument, so its totals are found by (tgid, inode)
@@ -373,140 +368,90 @@ int BPF_PROG(sluice_fexit_vfs_readv, struct file *file, const struct iovec *vec,
 	return 0;
 }
 
-#define SLUICE_IO_PROBES(name, fdarg)                                              \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                                \
-	int sluice_enter_##name(struct trace_event_raw_sys_enter *ctx)             \
-	{                                                                          \
-		sluice_enter_io(ctx->args[fdarg], SLUICE_IO_READ, 0);              \
-		return 0;                                                          \
-	}                                                                          \
+/* Fallback read hooks: the exit tracepoint alone, which has the result and, in the saved
+ * registers, the fd. Every process on the host runs it and stops at the fd gate; before, an
+ * enter program ran too and parked the fd of a sensitive call in a hash for the exit. */
+#define SLUICE_IO_PROBE(name, FD_ARG)                                              \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                 \
 	int sluice_exit_##name(struct trace_event_raw_sys_exit *ctx)               \
 	{                                                                          \
-		sluice_exit_io(ctx->ret);                                          \
+		if (!sluice_may_hold_fd(bpf_get_current_pid_tgid() >> 32))         \
+			return 0;                                                  \
+		struct pt_regs *regs = sluice_syscall_regs();                      \
+		sluice_io_done(FD_ARG(regs), ctx->ret, SLUICE_IO_READ, 0);         \
 		return 0;                                                          \
 	}
 
-SLUICE_IO_PROBES(read, 0)
-SLUICE_IO_PROBES(pread64, 0)
-SLUICE_IO_PROBES(readv, 0)
-SLUICE_IO_PROBES(preadv, 0)
-SLUICE_IO_PROBES(preadv2, 0)
-SLUICE_IO_PROBES(sendfile64, 1)       /* (out_fd, in_fd, ...): the file is the input */
-SLUICE_IO_PROBES(splice, 0)           /* (fd_in, off_in, fd_out, ...) */
-SLUICE_IO_PROBES(copy_file_range, 0)  /* (fd_in, off_in, fd_out, ...) */
+SLUICE_IO_PROBE(read, SLUICE_SYSCALL_ARG1)
+SLUICE_IO_PROBE(pread64, SLUICE_SYSCALL_ARG1)
+SLUICE_IO_PROBE(readv, SLUICE_SYSCALL_ARG1)
+SLUICE_IO_PROBE(preadv, SLUICE_SYSCALL_ARG1)
+SLUICE_IO_PROBE(preadv2, SLUICE_SYSCALL_ARG1)
+SLUICE_IO_PROBE(sendfile64, SLUICE_SYSCALL_ARG2)       /* (out_fd, in_fd, ...): the input */
+SLUICE_IO_PROBE(splice, SLUICE_SYSCALL_ARG1)           /* (fd_in, off_in, fd_out, ...) */
+SLUICE_IO_PROBE(copy_file_range, SLUICE_SYSCALL_ARG1)  /* (fd_in, off_in, fd_out, ...) */
 
-SEC("tracepoint/syscalls/sys_enter_mmap")
-int sluice_enter_mmap(struct trace_event_raw_sys_enter *ctx)
-{
-	/* (addr, len, prot, flags, fd, off): a mapping of a sensitive file counts as its length. */
-	long fd = ctx->args[4];
-	if (fd < 0)
-		return 0;  /* anonymous */
-	sluice_enter_io(fd, SLUICE_IO_MMAP, ctx->args[1]);
-	return 0;
-}
-
+/* A mapping of a sensitive file counts as its length. */
 SEC("tracepoint/syscalls/sys_exit_mmap")
 int sluice_exit_mmap(struct trace_event_raw_sys_exit *ctx)
 {
-	sluice_exit_io(ctx->ret);
+	if (!sluice_may_hold_fd(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	struct pt_regs *regs = sluice_syscall_regs();  /* (addr, len, prot, flags, fd, off) */
+	long fd = SLUICE_SYSCALL_ARG5(regs);
+	if (fd < 0 || (PT_REGS_PARM4_SYSCALL(regs) & 0x20 /* MAP_ANONYMOUS: fd ignored */))
+		return 0;
+	sluice_io_done(fd, ctx->ret, SLUICE_IO_MMAP, SLUICE_SYSCALL_ARG2(regs));
 	return 0;
 }
 
-/* fd copies keep counting: dup2/dup3 (the new fd is an argument: recorded at entry, undone by
- * the failure path below being harmless — a failed dup leaves an entry that a later open or
- * close of that fd replaces), and dup / fcntl(F_DUPFD*) whose new fd is the return value. */
-static __always_inline void sluice_fd_copy(__s32 oldfd, __s32 newfd)
+/* fd copies keep counting: dup, dup2, dup3 and fcntl(F_DUPFD*), at their exits (the old fd from
+ * the saved registers, the new one the result), so a failed copy leaves nothing. The new fd
+ * takes the old one's entry, or loses its own: dup2/dup3 onto an open sensitive fd closes it
+ * in the kernel without a close() call. */
+static __always_inline void sluice_fd_copied(long oldfd, long newfd)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!sluice_may_hold_fd(tgid))
+	if (oldfd == newfd)
 		return;
-	struct sluice_fd_key ok = {.tgid = tgid, .fd = oldfd};
+	struct sluice_fd_key ok = {.tgid = tgid, .fd = (__s32)oldfd};
+	struct sluice_fd_key nk = {.tgid = tgid, .fd = (__s32)newfd};
 	struct sluice_file_io_key *file = bpf_map_lookup_elem(&open_files, &ok);
-	if (!file || oldfd == newfd)
+	if (!file) {
+		if (bpf_map_lookup_elem(&open_files, &nk))
+			bpf_map_delete_elem(&open_files, &nk);
 		return;
-	struct sluice_fd_key nk = {.tgid = tgid, .fd = newfd};
+	}
 	struct sluice_file_io_key copy = *file;
 	if (bpf_map_update_elem(&open_files, &nk, &copy, BPF_ANY))
 		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
 	sluice_hold_fd(tgid);
 }
 
-/* dup()/fcntl(F_DUPFD) in flight: pid_tgid -> old fd. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u64);
-	__type(value, __s32);
-} dup_inflight SEC(".maps");
+/* Each runs for every such call on the host: the fd gate stops nearly all. */
+#define SLUICE_DUP_PROBE(name)                                                     \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                 \
+	int sluice_exit_##name(struct trace_event_raw_sys_exit *ctx)               \
+	{                                                                          \
+		if (ctx->ret < 0 || !sluice_may_hold_fd(bpf_get_current_pid_tgid() >> 32)) \
+			return 0;                                                  \
+		sluice_fd_copied(SLUICE_SYSCALL_ARG1(sluice_syscall_regs()), ctx->ret); \
+		return 0;                                                          \
+	}
 
-static __always_inline void sluice_dup_enter(long oldfd)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	if (!sluice_may_hold_fd(id >> 32))
-		return;
-	struct sluice_fd_key ok = {.tgid = id >> 32, .fd = (__s32)oldfd};
-	if (!bpf_map_lookup_elem(&open_files, &ok))
-		return;
-	__s32 fd = (__s32)oldfd;
-	bpf_map_update_elem(&dup_inflight, &id, &fd, BPF_ANY);
-}
-
-static __always_inline void sluice_dup_exit(long ret)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	if (!sluice_may_hold_fd(id >> 32))
-		return;
-	__s32 *oldfd = bpf_map_lookup_elem(&dup_inflight, &id);
-	if (!oldfd)
-		return;
-	if (ret >= 0)
-		sluice_fd_copy(*oldfd, (__s32)ret);
-	bpf_map_delete_elem(&dup_inflight, &id);
-}
-
-SEC("tracepoint/syscalls/sys_enter_dup2")
-int sluice_enter_dup2(struct trace_event_raw_sys_enter *ctx)
-{
-	sluice_fd_copy((__s32)ctx->args[0], (__s32)ctx->args[1]);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_dup3")
-int sluice_enter_dup3(struct trace_event_raw_sys_enter *ctx)
-{
-	sluice_fd_copy((__s32)ctx->args[0], (__s32)ctx->args[1]);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_dup")
-int sluice_enter_dup(struct trace_event_raw_sys_enter *ctx)
-{
-	sluice_dup_enter(ctx->args[0]);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_dup")
-int sluice_exit_dup(struct trace_event_raw_sys_exit *ctx)
-{
-	sluice_dup_exit(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_fcntl")
-int sluice_enter_fcntl(struct trace_event_raw_sys_enter *ctx)
-{
-	long cmd = ctx->args[1];
-	if (cmd == 0 /* F_DUPFD */ || cmd == 1030 /* F_DUPFD_CLOEXEC */)
-		sluice_dup_enter(ctx->args[0]);
-	return 0;
-}
+SLUICE_DUP_PROBE(dup)
+SLUICE_DUP_PROBE(dup2)
+SLUICE_DUP_PROBE(dup3)
 
 SEC("tracepoint/syscalls/sys_exit_fcntl")
 int sluice_exit_fcntl(struct trace_event_raw_sys_exit *ctx)
 {
-	sluice_dup_exit(ctx->ret);
+	if (ctx->ret < 0 || !sluice_may_hold_fd(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	struct pt_regs *regs = sluice_syscall_regs();  /* (fd, cmd, arg) */
+	long cmd = SLUICE_SYSCALL_ARG2(regs);
+	if (cmd == 0 /* F_DUPFD */ || cmd == 1030 /* F_DUPFD_CLOEXEC */)
+		sluice_fd_copied(SLUICE_SYSCALL_ARG1(regs), ctx->ret);
 	return 0;
 }
 

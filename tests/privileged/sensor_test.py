@@ -130,10 +130,29 @@ READERS = {
     "sendfile": "import os; i = os.open(P, os.O_RDONLY); o = os.open('/dev/null', os.O_WRONLY); os.sendfile(o, i, 0, 20000)",
     "splice": "import os; i = os.open(P, os.O_RDONLY); r, w = os.pipe(); os.splice(i, w, 30000)",
     "copy_file_range": "import os; i = os.open(P, os.O_RDONLY); o = os.open(D, os.O_WRONLY | os.O_CREAT, 0o600); os.copy_file_range(i, o, 25000)",
+    # Every way to copy an fd counts (dup, F_DUPFD, F_DUPFD_CLOEXEC, dup2, dup3); a copy of
+    # another file onto a sensitive fd (dup2/dup3 close it without close()) no longer counts;
+    # nor does an anonymous mapping that names the sensitive fd (the kernel ignores it).
+    "fd copies": """import ctypes, fcntl, os
+fd = os.open(P, os.O_RDONLY)
+os.pread(os.dup(fd), 1000, 0)
+os.pread(fcntl.fcntl(fd, fcntl.F_DUPFD, 40), 2000, 0)
+os.pread(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 44), 3000, 0)
+os.dup2(fd, 50); os.pread(50, 4000, 0)
+os.dup2(fd, 51, inheritable=False); os.pread(51, 5000, 0)
+z = os.open('/dev/zero', os.O_RDONLY)
+os.dup2(z, 50); os.read(50, 6000)
+os.dup2(z, 51, inheritable=False); os.read(51, 7000)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+assert libc.mmap(None, 1 << 20, 1, 0x22, fd, 0) != ctypes.c_void_p(-1).value  # PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS
+""",
 }
 EXPECTED = {  # (bytes_read, bytes_mapped)
     "read": (100000, 0), "pread": (5000, 0), "readv": (7000, 0), "mmap": (0, 40960),
     "sendfile": (20000, 0), "splice": (30000, 0), "copy_file_range": (25000, 0),
+    "fd copies": (15000, 0),
 }
 
 
@@ -540,12 +559,17 @@ class SensorTest(unittest.TestCase):
         # with the probe's reason; tp_btf works, so the process family uses it unless
         # --hooks fallback turned every preferred hook off. (The vm tests prove the other side:
         # on Debian's 6.1 and 6.12 the fexit and LSM programs are picked.)
-        self.assertTrue(probes["sluice_enter_openat"]["fallback_used"])
-        self.assertEqual(probes["sluice_enter_openat"]["preferred_hook"], "lsm/file_open")
-        self.assertTrue(probes["sluice_enter_openat"]["fallback_reason"])
+        self.assertTrue(probes["sluice_exit_openat_path"]["fallback_used"])
+        self.assertEqual(probes["sluice_exit_openat_path"]["preferred_hook"], "lsm/file_open")
+        self.assertTrue(probes["sluice_exit_openat_path"]["fallback_reason"])
         self.assertNotIn("sluice_lsm_file_open", probes)
         self.assertEqual(probes["sluice_exit_read"]["preferred_hook"], "fexit/vfs_read")
         self.assertNotIn("sluice_fexit_vfs_read", probes)
+        # The file family's syscall fallbacks are exits alone (their arguments are read from
+        # the saved registers); the exits that finish an LSM-parked open load only with LSM.
+        self.assertEqual(sorted(n for n in probes if n.startswith("sluice_enter_")),
+                         ["sluice_enter_close", "sluice_enter_connect"])
+        self.assertNotIn("sluice_exit_openat", probes)
         if ARGS.hooks == "fallback":
             self.assertNotIn("sluice_exec_btf", probes)
             self.assertEqual(probes["sluice_exec"]["preferred_hook"], "tp_btf/sched_process_exec")
@@ -766,7 +790,7 @@ class SensorTest(unittest.TestCase):
     def test_reaper_sweeps_calls_in_flight_of_threads_that_are_gone(self):
         """The hashes of calls in flight (no LRU: it would evict calls under way) lose an entry
         whose exit never came once its thread is gone; a live thread's entry stays."""
-        info = json.loads(run(["bpftool", "-j", "map", "show", "name", "io_inflight"]).stdout)
+        info = json.loads(run(["bpftool", "-j", "map", "show", "name", "open_inflight"]).stdout)
         zero_value = ["0"] * info["bytes_value"]
         gone = subprocess.Popen(["/bin/true"])
         gone.wait()
@@ -777,18 +801,18 @@ class SensorTest(unittest.TestCase):
             return [str(b) for b in ((pid << 32) | pid).to_bytes(8, "little")]
 
         def present(pid):
-            return run(["bpftool", "map", "lookup", "name", "io_inflight", "key"] + key(pid),
+            return run(["bpftool", "map", "lookup", "name", "open_inflight", "key"] + key(pid),
                        check=False).returncode == 0
 
         for pid in (gone.pid, live.pid):
-            run(["bpftool", "map", "update", "name", "io_inflight", "key"] + key(pid)
+            run(["bpftool", "map", "update", "name", "open_inflight", "key"] + key(pid)
                 + ["value"] + zero_value)
         deadline = time.time() + 5
         while time.time() < deadline and present(gone.pid):
             time.sleep(0.1)
         self.assertFalse(present(gone.pid), "the entry of a thread that is gone was kept")
         self.assertTrue(present(live.pid), "the entry of a live thread was swept")
-        run(["bpftool", "map", "delete", "name", "io_inflight", "key"] + key(live.pid))
+        run(["bpftool", "map", "delete", "name", "open_inflight", "key"] + key(live.pid))
         ctl = [ARGS.sluicectl, "--socket", self.agent.api_socket]
         counters = json.loads(run(ctl + ["status", "--json"]).stdout)["counters"]
         self.assertGreaterEqual(int(counters["inflight_swept"]), 1, counters)
