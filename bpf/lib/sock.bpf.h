@@ -41,14 +41,17 @@ static __always_inline struct file *sluice_fd_file(int fd)
 {
 	if (fd < 0)
 		return NULL;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt)
+	/* The task is a BTF pointer, so the walk to the fd array is plain loads (relocated, and
+	 * faulting safely to 0 like a probe read), not a helper call per field. The array slot
+	 * itself needs one: the verifier takes no variable index into a BTF pointer. */
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files = task->files;
+	if (!files)
 		return NULL;
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
-	if ((unsigned int)fd >= max)
+	struct fdtable *fdt = files->fdt;
+	if (!fdt || (unsigned int)fd >= fdt->max_fds)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	return f;
