@@ -148,38 +148,43 @@ int BPF_PROG(sluice_lsm_file_open, struct file *file)
 	return 0;
 }
 
-/* An open of thread `id` returned fd `ret`; `p` says what was opened and how. */
-static __always_inline void sluice_open_done(__u64 id, long ret,
+/* The (dev, inode) of the file behind the fd an open returned; 0 when there is none, or when
+ * `expect` (the file LSM file_open saw, 0 for none) is another file: not this open's (e.g. one
+ * left by an exec). */
+static __always_inline int sluice_opened_file(long fd, __u64 expect, struct sluice_exe_key *ik)
+{
+	struct file *f = sluice_fd_file((int)fd);
+	if (!f || (expect && expect != (__u64)f))
+		return 0;
+	ik->ino = BPF_CORE_READ(f, f_inode, i_ino);
+	ik->dev = sluice_user_dev(BPF_CORE_READ(f, f_inode, i_sb, s_dev));
+	return 1;
+}
+
+/* An open of thread `id` returned fd `ret`, the file `ik` (`known`: its sensitive_inode entry,
+ * if any); `p` says how it was opened and what its path matched. */
+static __always_inline void sluice_open_done(__u64 id, long ret, const struct sluice_exe_key *ik,
+					     struct sluice_file_class *known,
 					     const struct sluice_open_pending *p)
 {
-	if (ret < 0)
-		return;
-	struct file *f = sluice_fd_file((int)ret);
-	if (!f || (p->file && p->file != (__u64)f))
-		return;  /* LSM saw another file: not this open's (e.g. left by an exec) */
-	struct sluice_exe_key ik = {};
-	ik.ino = BPF_CORE_READ(f, f_inode, i_ino);
-	ik.dev = sluice_user_dev(BPF_CORE_READ(f, f_inode, i_sb, s_dev));
 	__u32 class_id = p->class_id;
 	__u32 matched = SLUICE_FILE_MATCH_PATH;
 	if (class_id) {
 		/* Known already (a reopen): no update, which would allocate a new element. */
-		struct sluice_file_class *known = bpf_map_lookup_elem(&sensitive_inode, &ik);
 		struct sluice_file_class c = {.class_id = class_id};
 		if ((!known || known->class_id != class_id) &&
-		    bpf_map_update_elem(&sensitive_inode, &ik, &c, BPF_ANY))
+		    bpf_map_update_elem(&sensitive_inode, ik, &c, BPF_ANY))
 			sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
 	} else {
-		struct sluice_file_class *c = bpf_map_lookup_elem(&sensitive_inode, &ik);
-		if (!c)
+		if (!known)
 			return;
-		class_id = c->class_id;
+		class_id = known->class_id;
 		matched = SLUICE_FILE_MATCH_INODE;
 	}
 
 	__u32 tgid = id >> 32;
 	struct sluice_fd_key fk = {.tgid = tgid, .fd = (__s32)ret};
-	struct sluice_file_io_key iok = {.tgid = tgid, .dev = ik.dev, .ino = ik.ino};
+	struct sluice_file_io_key iok = {.tgid = tgid, .dev = ik->dev, .ino = ik->ino};
 	sluice_hold_fd(tgid);  /* the gate opens before the fd is in open_files */
 	if (bpf_map_update_elem(&open_files, &fk, &iok, BPF_ANY))
 		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
@@ -212,8 +217,8 @@ static __always_inline void sluice_open_done(__u64 id, long ret,
 		sluice_reserve(&file_events, sizeof(*e), SLUICE_EV_FILE_OPEN);
 	if (e) {
 		sluice_fill_header(&e->hdr, SLUICE_EV_FILE_OPEN, sizeof(*e));
-		e->ino = ik.ino;
-		e->dev = ik.dev;
+		e->ino = ik->ino;
+		e->dev = ik->dev;
 		e->fd = (__s32)ret;
 		e->open_flags = p->flags;
 		e->class_id = class_id;
@@ -233,7 +238,9 @@ static __always_inline void sluice_exit_open_parked(long ret)
 	struct sluice_open_pending *p = bpf_map_lookup_elem(&open_inflight, &id);
 	if (!p)
 		return;
-	sluice_open_done(id, ret, p);
+	struct sluice_exe_key ik = {};
+	if (ret >= 0 && sluice_opened_file(ret, p->file, &ik))
+		sluice_open_done(id, ret, &ik, bpf_map_lookup_elem(&sensitive_inode, &ik), p);
 	sluice_inflight_done(&open_inflight, id);
 }
 
@@ -258,6 +265,26 @@ int sluice_exit_open_legacy(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* A reopen of a file this process already counts, with the flags of its last record and within
+ * SLUICE_REOPEN_RECORD_NS of it (the one case where sluice_open_done sends no record): only
+ * the new fd is noted. Decided before the path is read and matched, which such a reopen does
+ * not need (a cache poller reopens its file in a loop). */
+static __always_inline int sluice_quiet_reopen(__u64 id, long fd, const struct sluice_exe_key *ik,
+					       __u32 flags)
+{
+	__u32 tgid = id >> 32;
+	struct sluice_file_io_key iok = {.tgid = tgid, .dev = ik->dev, .ino = ik->ino};
+	struct sluice_file_io *io = bpf_map_lookup_elem(&file_io, &iok);
+	if (!io || io->last_open_flags != flags ||
+	    bpf_ktime_get_boot_ns() - io->last_open_ns >= SLUICE_REOPEN_RECORD_NS)
+		return 0;
+	struct sluice_fd_key fk = {.tgid = tgid, .fd = (__s32)fd};
+	sluice_hold_fd(tgid);
+	if (bpf_map_update_elem(&open_files, &fk, &iok, BPF_ANY))
+		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
+	return 1;
+}
+
 /* Fallback: the exit alone, the path as the caller passed it, read from its memory once the
  * call has returned (syscall_args.bpf.h). No enter program and no open in flight: every open on
  * the host runs one program instead of two, a watched one parks nothing in a hash. A relative
@@ -269,6 +296,13 @@ static __always_inline void sluice_exit_open_path(long ret, const char *upath, _
 	__u32 workload = sluice_current_workload();
 	if (workload == SLUICE_NO_WORKLOAD)
 		return;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sluice_exe_key ik = {};
+	if (!sluice_opened_file(ret, 0, &ik))
+		return;
+	struct sluice_file_class *known = bpf_map_lookup_elem(&sensitive_inode, &ik);
+	if (known && sluice_quiet_reopen(id, ret, &ik, flags))
+		return;
 	__u32 zero = 0;
 	struct sluice_file_scratch *s = bpf_map_lookup_elem(&file_scratch, &zero);
 	if (!s)
@@ -277,7 +311,7 @@ static __always_inline void sluice_exit_open_path(long ret, const char *upath, _
 	if (n <= 0)
 		s->pending.path[0] = 0;
 	sluice_open_match(s, n, workload, flags, 0);
-	sluice_open_done(bpf_get_current_pid_tgid(), ret, &s->pending);
+	sluice_open_done(id, ret, &ik, known, &s->pending);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
