@@ -15,8 +15,9 @@
  *   and preadv2, the fd taken from the saved registers.
  * - sendfile64, splice, copy_file_range, mmap, dup* and fcntl: their sys_exit tracepoints on
  *   every kernel (no hook tells the length of a mapping or the input of a splice more cheaply).
- * One program per call, at the exit: an enter program would cost every call on the host a second
- *   run (~40 ns) and a watched one a hash update and delete to carry the arguments across.
+ *   Each syscall fallback is one program, at the exit: an enter program would cost every call
+ *   on the host a second run (~40 ns) and a watched one a hash update and delete to carry the
+ *   arguments across.
  * - fork (a child inherits the fds): tp_btf sched_process_fork, which has the child task and so
  *   tells a new thread (nothing to copy) from a new process. Fallback: the classic tracepoint.
  * Cost control: only watched workloads pay for an open (path + LPM lookup); the fd probes (reads,
@@ -148,6 +149,20 @@ int BPF_PROG(sluice_lsm_file_open, struct file *file)
 	return 0;
 }
 
+/* A reopen keeps counting into its totals, and its record would tell the agent only what the
+ * first one did (the process, the file, its class) and the totals will (the bytes). A process
+ * that reopens a file in a loop (a cache poller; ~300k times a second in bench/overhead's files
+ * workload) sent one record per open, more than the ring holds between two drains (under 3 ms
+ * of them at that rate), and lost records of other files to the full ring. So a reopen sends one
+ * only when its flags differ from the last record's (a read-only file now opened for writing) or
+ * a second has passed; the path of a reopen by another name within that second is the one
+ * record not sent. True when the reopen of `io` with `flags` at `now` sends none. */
+static __always_inline int sluice_reopen_is_quiet(const struct sluice_file_io *io, __u32 flags,
+						  __u64 now)
+{
+	return io->last_open_flags == flags && now - io->last_open_ns < SLUICE_REOPEN_RECORD_NS;
+}
+
 /* The (dev, inode) of the file behind the fd an open returned; 0 when there is none, or when
  * `expect` (the file LSM file_open saw, 0 for none) is another file: not this open's (e.g. one
  * left by an exec). */
@@ -191,17 +206,7 @@ static __always_inline void sluice_open_done(__u64 id, long ret, const struct sl
 	__u64 now = bpf_ktime_get_boot_ns();
 	struct sluice_file_io *io = bpf_map_lookup_elem(&file_io, &iok);
 	if (io) {
-		/* A reopen keeps counting into its totals, and its record would tell the agent
-		 * only what the first one did (the process, the file, its class) and the totals
-		 * will (the bytes). A process that reopens a file in a loop (a cache poller; ~300k
-		 * times a second in bench/overhead's files workload) sent one record per open,
-		 * more than the ring holds between two drains (under 3 ms of them at that rate),
-		 * and lost records of other files to the full ring. So a reopen sends one only
-		 * when its flags differ from the last record's (a read-only file now opened for
-		 * writing) or a second has passed; the path of a reopen by another name within
-		 * that second is the one record not sent. */
-		if (io->last_open_flags == p->flags &&
-		    now - io->last_open_ns < SLUICE_REOPEN_RECORD_NS)
+		if (sluice_reopen_is_quiet(io, p->flags, now))
 			return;
 		io->last_open_ns = now;
 		io->last_open_flags = p->flags;
@@ -265,18 +270,15 @@ int sluice_exit_open_legacy(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-/* A reopen of a file this process already counts, with the flags of its last record and within
- * SLUICE_REOPEN_RECORD_NS of it (the one case where sluice_open_done sends no record): only
- * the new fd is noted. Decided before the path is read and matched, which such a reopen does
- * not need (a cache poller reopens its file in a loop). */
+/* A quiet reopen (sluice_reopen_is_quiet) of a file this process already counts: only the new
+ * fd is noted. Decided before the path is read and matched, which such a reopen does not need. */
 static __always_inline int sluice_quiet_reopen(__u64 id, long fd, const struct sluice_exe_key *ik,
 					       __u32 flags)
 {
 	__u32 tgid = id >> 32;
 	struct sluice_file_io_key iok = {.tgid = tgid, .dev = ik->dev, .ino = ik->ino};
 	struct sluice_file_io *io = bpf_map_lookup_elem(&file_io, &iok);
-	if (!io || io->last_open_flags != flags ||
-	    bpf_ktime_get_boot_ns() - io->last_open_ns >= SLUICE_REOPEN_RECORD_NS)
+	if (!io || !sluice_reopen_is_quiet(io, flags, bpf_ktime_get_boot_ns()))
 		return 0;
 	struct sluice_fd_key fk = {.tgid = tgid, .fd = (__s32)fd};
 	sluice_hold_fd(tgid);
