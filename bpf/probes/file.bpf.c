@@ -79,9 +79,15 @@ struct {
 	__type(value, struct sluice_file_scratch);
 } file_scratch SEC(".maps");
 
-/* Set when fd_holders was ever full: from then on every fork walks open_files, as before the
- * map existed, rather than miss a holder. */
-static volatile __u32 fd_holders_overflow;
+/* Slot 0 is set once fd_holders was full: from then on every fork walks open_files, as before
+ * that map existed, rather than miss a holder it had no room for. A map, not a global: pinned
+ * with fd_holders, so the programs of an upgraded agent, which adopt that map, know it too. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} fd_holders_full SEC(".maps");
 
 /* `tgid` now holds a sensitive fd (see fd_holders). Counted in its gate slot when added, and
  * also when the map is full: that slot then stays open for good (the safe direction). */
@@ -95,7 +101,10 @@ static __always_inline void sluice_hold_fd(__u32 tgid)
 		return;
 	sluice_slot_add(&fd_holder_adds, SLUICE_HOLDER_SLOT(tgid), 1);
 	if (err) {
-		fd_holders_overflow = 1;
+		__u32 zero = 0;
+		__u32 *full = bpf_map_lookup_elem(&fd_holders_full, &zero);
+		if (full)
+			*full = 1;
 		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
 	}
 }
@@ -536,9 +545,12 @@ static long sluice_collect_fd(struct bpf_map *map, struct sluice_fd_key *key,
 static __always_inline void sluice_fork_fds(__u32 child)
 {
 	struct sluice_fork_walk w = {.parent = bpf_get_current_pid_tgid() >> 32};
-	if (!fd_holders_overflow &&
-	    (!sluice_may_hold_fd(w.parent) || !bpf_map_lookup_elem(&fd_holders, &w.parent)))
-		return;  /* the common case: the parent never held a sensitive fd */
+	if (!sluice_may_hold_fd(w.parent) || !bpf_map_lookup_elem(&fd_holders, &w.parent)) {
+		__u32 zero = 0;
+		__u32 *full = bpf_map_lookup_elem(&fd_holders_full, &zero);
+		if (!full || !*full)
+			return;  /* the common case: the parent never held a sensitive fd */
+	}
 	bpf_for_each_map_elem(&open_files, sluice_collect_fd, &w, 0);
 	if (w.overflow)
 		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);

@@ -854,6 +854,49 @@ class SensorTest(unittest.TestCase):
                        "totals of cat reading an inherited fd")
         self.assertEqual(t["bytes_read"], 100000, t)
 
+    def test_forks_of_a_holder_fd_holders_had_no_room_for_copy_its_fds(self):
+        """Once fd_holders was full, every fork walks open_files: the child of a holder the map
+        had no room for still counts what it reads through an inherited fd. Simulated by
+        removing the holder's entry, first without the flag the kernel sets when the map is
+        full (the child is missed: the simulation holds), then with it (the child counts)."""
+        path = os.path.join(self.lab.cache, "kv.bin")
+        code = ("import os, sys; f = os.open(%r, os.O_RDONLY); print('HELD', flush=True)\n"
+                "for line in sys.stdin:\n"
+                "    if not line.strip(): break\n"
+                "    c = os.fork()\n"
+                "    if c == 0:\n"
+                "        os.pread(f, int(line), 0); os._exit(0)\n"
+                "    os.waitpid(c, 0); print(c, flush=True)\n" % path)
+        p = self.start_held(code)
+        self.assertEqual(p.stdout.readline().strip(), "HELD")
+        holder = ["key"] + [str(b) for b in p.pid.to_bytes(4, "little")]
+        flag = ["key", "0", "0", "0", "0", "value"]
+        run(["bpftool", "map", "delete", "name", "fd_holders"] + holder)
+        # Put back what the test changed, so that the reaper drops the holder's entry (and
+        # closes its gate slot) when it exits, and forks stop walking open_files.
+        self.addCleanup(run, ["bpftool", "map", "update", "name", "fd_holders_full"] + flag
+                        + ["0", "0", "0", "0"])
+        self.addCleanup(run, ["bpftool", "map", "update", "name", "fd_holders"] + holder
+                        + ["value", "1", "0", "0", "0"])
+
+        def fork_and_read(n):
+            p.stdin.write("%d\n" % n)
+            p.stdin.flush()
+            return int(p.stdout.readline())
+
+        missed = fork_and_read(1000)
+        run(["bpftool", "map", "update", "name", "fd_holders_full"] + flag + ["1", "0", "0", "0"])
+        counted = fork_and_read(2000)
+        t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == counted,
+                       "totals of the child of an unrecorded holder")
+        self.assertEqual(t["bytes_read"], 2000, t)
+        self.assertFalse([e for e in self.agent.events_now()
+                          if e["type"] == "file_read" and e["pid"] == missed],
+                         "the child was counted without the flag: the simulation is wrong")
+        p.stdin.write("\n")
+        p.stdin.close()
+        self.assertEqual(p.wait(), 0)
+
 
 class LostRecordsTest(unittest.TestCase):
     """Totals live in kernel maps, not in ring records: with every flow record discarded (as a
