@@ -4,9 +4,9 @@
  * file_open and the open syscall's exit, or a TLS library's entry uprobe and the socket call
  * inside it. Each family keeps them in a hash keyed by pid_tgid, and the probe that finishes a
  * call runs for every such call of every thread on the host (each connect, open, socket write
- * ...), nearly always with nothing in flight. `inflight_calls` counts the entries of all those maps per slot of thread ids, so that
- * probe stops after one array load (inlined by the verifier) when its slot is empty, instead of a
- * hash lookup (~30-40 ns a call on the dev host).
+ * ...), nearly always with nothing in flight. `inflight_calls` counts the entries of all those
+ * maps per slot of thread ids, so that probe stops after one array load (inlined by the
+ * verifier) when its slot is empty, instead of a hash lookup (~30-40 ns a call on the dev host).
  *
  * The kernel is the only writer: +1 when an entry is created, -1 when a delete removed one. An
  * entry an LRU evicts, or one left by a thread that died between the probes (which the agent's
