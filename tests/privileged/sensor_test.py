@@ -433,6 +433,13 @@ class SensorTest(unittest.TestCase):
         os.link(os.path.join(self.lab.cache, "kv.bin"), moved_seeded)
         t = self.file_reads(moved_seeded, "read")
         self.assertEqual(t["bytes_read"], 100000, t)
+        # Nor does a relative path (no prefix to match): the fd's inode decides.
+        code = ("import os; os.chdir(%r); fd = os.open('kv.bin', os.O_RDONLY); os.read(fd, 3000)"
+                % self.lab.cache)
+        pid, _ = self.lab.run_in([sys.executable, "-c", code], netns=False)
+        t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
+                       "totals of a relative open")
+        self.assertEqual((t["bytes_read"], t["class"]), (3000, "inference-cache"), t)
 
     def test_dns_names_reach_the_following_connect(self):
         dnsmasq = subprocess.Popen(
