@@ -33,6 +33,7 @@ static __always_inline struct pt_regs *sluice_syscall_regs(void)
 #define SLUICE_SYSCALL_ARG1(regs) ((long)PT_REGS_PARM1_SYSCALL(regs))
 #define SLUICE_SYSCALL_ARG2(regs) ((long)PT_REGS_PARM2_SYSCALL(regs))
 #define SLUICE_SYSCALL_ARG3(regs) ((long)PT_REGS_PARM3_SYSCALL(regs))
+#define SLUICE_SYSCALL_ARG4(regs) ((long)PT_REGS_PARM4_SYSCALL(regs))  /* r10 on x86-64 */
 #define SLUICE_SYSCALL_ARG5(regs) ((long)PT_REGS_PARM5_SYSCALL(regs))
 
 #endif /* SLUICE_SYSCALL_ARGS_BPF_H */

@@ -444,7 +444,7 @@ int sluice_exit_mmap(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	struct pt_regs *regs = sluice_syscall_regs();  /* (addr, len, prot, flags, fd, off) */
 	long fd = SLUICE_SYSCALL_ARG5(regs);
-	if (fd < 0 || (PT_REGS_PARM4_SYSCALL(regs) & 0x20 /* MAP_ANONYMOUS: fd ignored */))
+	if (fd < 0 || (SLUICE_SYSCALL_ARG4(regs) & 0x20 /* MAP_ANONYMOUS: fd ignored */))
 		return 0;
 	sluice_io_done(fd, ctx->ret, SLUICE_IO_MMAP, SLUICE_SYSCALL_ARG2(regs));
 	return 0;
