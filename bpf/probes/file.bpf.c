@@ -541,8 +541,24 @@ static long sluice_collect_fd(struct bpf_map *map, struct sluice_fd_key *key,
 	return 0;
 }
 
-/* The current task forked `child`: copy its process's sensitive fds to the child. */
-static __always_inline void sluice_fork_fds(__u32 child)
+/* Whether `child`, just created by the current task, is a thread of its process, for the
+ * fallback hook, which names only the child's id. copy_process links a new thread at the tail
+ * of its group's list (signal->thread_head) before the tracepoint fires. Another thread the
+ * process created in between can be the tail instead: then this says no and the child is
+ * treated as a process (a walk, and a copy of the fds under its id: the safe direction). */
+static __always_inline int sluice_new_thread(__u32 child)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct list_head *last = task->signal->thread_head.prev;
+	struct task_struct *tail =
+		(void *)((__u64)last - bpf_core_field_offset(struct task_struct, thread_node));
+	return (__u32)BPF_CORE_READ(tail, pid) == child;
+}
+
+/* The current task forked `child`: copy its process's sensitive fds to the child. `maybe_thread`:
+ * the caller could not tell whether the child is a thread (which shares the fds: nothing to
+ * copy). */
+static __always_inline void sluice_fork_fds(__u32 child, int maybe_thread)
 {
 	struct sluice_fork_walk w = {.parent = bpf_get_current_pid_tgid() >> 32};
 	if (!sluice_may_hold_fd(w.parent) || !bpf_map_lookup_elem(&fd_holders, &w.parent)) {
@@ -551,6 +567,8 @@ static __always_inline void sluice_fork_fds(__u32 child)
 		if (!full || !*full)
 			return;  /* the common case: the parent never held a sensitive fd */
 	}
+	if (maybe_thread && sluice_new_thread(child))
+		return;
 	bpf_for_each_map_elem(&open_files, sluice_collect_fd, &w, 0);
 	if (w.overflow)
 		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
@@ -586,7 +604,7 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(sluice_file_fork_btf, struct task_struct *parent, struct task_struct *child)
 {
 	if (child->tgid == child->pid)
-		sluice_fork_fds(child->pid);
+		sluice_fork_fds(child->pid, 0);
 	return 0;
 }
 
@@ -594,7 +612,7 @@ int BPF_PROG(sluice_file_fork_btf, struct task_struct *parent, struct task_struc
 SEC("tracepoint/sched/sched_process_fork")
 int sluice_file_fork(struct trace_event_raw_sched_process_fork *ctx)
 {
-	sluice_fork_fds(ctx->child_pid);
+	sluice_fork_fds(ctx->child_pid, 1);
 	return 0;
 }
 

@@ -825,9 +825,10 @@ class SensorTest(unittest.TestCase):
         self.assertGreaterEqual(int(counters["inflight_swept"]), 1, counters)
 
     def test_threads_of_a_holder_read_into_its_totals(self):
-        """Threads share their process's fds: their reads count in the process's totals, and
-        (on the preferred fork hook, which sees the new task) a new thread gets no copy of the
-        fds under its own id: each copy made a walk of the whole open_files map."""
+        """Threads share their process's fds: their reads count in the process's totals, and a
+        new thread gets no copy of the fds under its own id (each copy made a walk of the whole
+        open_files map): the preferred fork hook sees the new task, the fallback finds it at
+        the tail of its process's thread list."""
         path = os.path.join(self.lab.cache, "kv.bin")
         code = ("import os, sys, threading; f = os.open(%r, os.O_RDONLY); tids = []\n"
                 "done = threading.Event(); read = threading.Barrier(4)\n"
@@ -841,12 +842,10 @@ class SensorTest(unittest.TestCase):
         p = self.start_held(code)
         tids = [int(t) for t in p.stdout.readline().split()]
         self.assertEqual(len(tids), 3, tids)
-        if ARGS.hooks != "fallback":  # the tracepoint names only the child: threads look alike
-            for tid in tids:  # alive now, so the reaper has not dropped anything of theirs
-                key = [str(b) for b in tid.to_bytes(4, "little")]
-                r = run(["bpftool", "map", "lookup", "name", "fd_holders", "key"] + key,
-                        check=False)
-                self.assertNotEqual(r.returncode, 0, "thread %d got its own fd copies" % tid)
+        for tid in tids:  # alive now, so the reaper has not dropped anything of theirs
+            key = [str(b) for b in tid.to_bytes(4, "little")]
+            r = run(["bpftool", "map", "lookup", "name", "fd_holders", "key"] + key, check=False)
+            self.assertNotEqual(r.returncode, 0, "thread %d got its own fd copies" % tid)
         t = self.release(p, "totals of the threaded reader")
         self.assertEqual(t["bytes_read"], 3000, t)
 
