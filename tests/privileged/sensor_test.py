@@ -904,17 +904,30 @@ class SensorTest(unittest.TestCase):
         self.assertEqual(p.wait(), 0)
 
 
+def own_lab(test):
+    """A lab of `test`'s own, taken down after it (also when up() fails half way)."""
+    lab = Lab()
+    test.addCleanup(lab.down)
+    lab.up()
+    return lab
+
+
+def own_agent(test, lab, *extra):
+    """A monitor-mode sluiced on `lab` with `extra` flags and the run's --hooks, printing its
+    events; stopped after `test`."""
+    agent = Sluiced(ARGS.sluiced, lab.tmp, rules_for(lab), "monitor", events=True,
+                    extra=list(extra) + ["--hooks", ARGS.hooks])
+    test.addCleanup(agent.stop)
+    return agent
+
+
 class LostRecordsTest(unittest.TestCase):
     """Totals live in kernel maps, not in ring records: with every flow record discarded (as a
     full ring would), the reaper still reports each closed flow with exact totals."""
 
     def test_flow_totals_survive_lost_records(self):
-        lab = Lab()
-        self.addCleanup(lab.down)
-        lab.up()
-        agent = Sluiced(ARGS.sluiced, lab.tmp, rules_for(lab), "monitor", events=True,
-                        extra=["--test-drop-flow-records", "--hooks", ARGS.hooks])
-        self.addCleanup(agent.stop)
+        lab = own_lab(self)
+        agent = own_agent(self, lab, "--test-drop-flow-records")
         server = lab.start_in([sys.executable, "-c", TCP_SERVER, V4, "9201", "3333"])
         pid, out = lab.run_in([sys.executable, "-c", TCP_CLIENT, V4, "9201", "222222"])
         self.assertEqual(out, "GOT 3333")
@@ -942,9 +955,7 @@ class AdoptingRestartTest(unittest.TestCase):
     gate_slot = SensorTest.gate_slot
 
     def test_a_holder_keeps_counting_across_an_adopting_restart(self):
-        self.lab = Lab()
-        self.addCleanup(self.lab.down)
-        self.lab.up()
+        self.lab = own_lab(self)
         first = Sluiced(ARGS.sluiced, self.lab.tmp, rules_for(self.lab), "monitor", events=True,
                         extra=["--hooks", ARGS.hooks])
         self.addCleanup(release_pins, first.pin_dir)
@@ -955,9 +966,7 @@ class AdoptingRestartTest(unittest.TestCase):
         p = self.start_held(code)
         self.assertEqual(p.stdout.readline().strip(), "HELD")
         first.kill()
-        self.agent = Sluiced(ARGS.sluiced, self.lab.tmp, rules_for(self.lab), "monitor",
-                             events=True, extra=["--hooks", ARGS.hooks])
-        self.addCleanup(self.agent.stop)
+        self.agent = own_agent(self, self.lab)
         self.assertIn("adopting the pinned sensor", self.agent.log())
         adds, drops = self.gate_slot(p.pid)
         self.assertGreater(adds, drops, "the adopted gate is closed for a holder")
@@ -975,12 +984,8 @@ class TlsAtBirthTest(unittest.TestCase):
     assert_http_over_tls = SensorTest.assert_http_over_tls
 
     def test_clients_started_straight_into_the_workload_are_covered(self):
-        self.lab = Lab()
-        self.addCleanup(self.lab.down)
-        self.lab.up()
-        self.agent = Sluiced(ARGS.sluiced, self.lab.tmp, rules_for(self.lab), "monitor",
-                             events=True, extra=["--tls-attach", "system", "--hooks", ARGS.hooks])
-        self.addCleanup(self.agent.stop)
+        self.lab = own_lab(self)
+        self.agent = own_agent(self, self.lab, "--tls-attach", "system")
         self.assertIn("write uprobes for every process", self.agent.log())
         self.tls_server(9446)
         request = os.path.join(self.lab.tmp, "request.txt")
