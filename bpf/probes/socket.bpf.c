@@ -223,8 +223,9 @@ static __always_inline int sluice_on_accept(struct trace_event_raw_sys_exit *ctx
 	f.protocol = SLUICE_IPPROTO_TCP;
 	f.flags = SLUICE_FLOW_F_INBOUND | SLUICE_FLOW_F_ESTABLISHED;
 	sluice_sk_addrs(sk, &f);
-	if (sluice_flow_insert(cookie, &f)) {
-		if (!bpf_map_lookup_elem(&flows, &cookie))
+	int err = sluice_flow_insert(cookie, &f);
+	if (err) {
+		if (err != -17 /* EEXIST: the flow is already open */)
 			sluice_count(&map_full, SLUICE_EV_FLOW);
 		return 0;
 	}
