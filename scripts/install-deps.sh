@@ -13,7 +13,7 @@ apt-get install -y -qq --no-install-recommends \
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
   libabsl-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libre2-dev libssl-dev \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-  libgtest-dev libgmock-dev \
+  libgtest-dev libgmock-dev liburing-dev \
   python3 iproute2 util-linux procps \
   dnsmasq-base dnsutils openssl curl gnutls-bin \
   prometheus-cpp-dev libcivetweb-dev libcurl4-openssl-dev rsyslog rsyslog-openssl prometheus \

@@ -107,7 +107,7 @@ stop_sluiced() { # PID KEY: SIGTERM, wait, record the exit status under KEY
 # file_TAG_MODE=read:N,mapped:M,class:C (or "missing").
 file_checks() { # TAG EVENTS
 	pids=""
-	for mode in read pread readv preadv2 mmap sendfile; do
+	for mode in read pread readv preadv2 mmap sendfile uring-read uring-open uring-fixed uring-splice; do
 		out="$(sh -c "echo \$\$ > $CG/cgroup.procs && exec /bin/sluice_test_fileread $mode $W/cache/kv.bin" 2>&1)"
 		pid="$(echo "$out" | sed -n 's/^pid=\([0-9]*\) .*/\1/p')"
 		pids="$pids $mode:${pid:-0}"
@@ -118,7 +118,7 @@ file_checks() { # TAG EVENTS
 		for mp in $pids; do
 			grep '"type":"file_read"' $2 2>/dev/null | grep -q "\"pid\":${mp#*:}," && n=$((n + 1))
 		done
-		[ $n -eq 6 ] && break
+		[ $n -eq 10 ] && break
 		usleep 100000
 		i=$((i + 1))
 	done

@@ -207,7 +207,9 @@ for idx in "${!NAMES[@]}"; do
   # both exactly what the reader did (tests/privileged/file_reader.c).
   files=ok
   for want in read:read:100000,mapped:0 pread:read:5000,mapped:0 readv:read:7000,mapped:0 \
-              preadv2:read:7000,mapped:0 mmap:read:0,mapped:40960 sendfile:read:100000,mapped:0; do
+              preadv2:read:7000,mapped:0 mmap:read:0,mapped:40960 sendfile:read:100000,mapped:0 \
+              uring-read:read:100000,mapped:0 uring-open:read:11000,mapped:0 \
+              uring-fixed:read:3000,mapped:0 uring-splice:read:8000,mapped:0; do
     m="${want%%:*}" exp="${want#*:},class:inference-cache"
     for tag in auto fallback; do
       got="$(get file_${tag}_$m "$res")"

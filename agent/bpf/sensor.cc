@@ -191,6 +191,9 @@ constexpr Hook kHooks[] = {
     {"sluice_exit_dup2", "tracepoint/syscalls/sys_exit_dup2", false, false},
     {"sluice_exit_dup3", "tracepoint/syscalls/sys_exit_dup3", false, true},
     {"sluice_exit_fcntl", "tracepoint/syscalls/sys_exit_fcntl", false, true},
+    // Reads and opens through an io_uring, which no syscall tracepoint or vfs_read sees, on
+    // every kernel. Not required: a kernel built without io_uring has no such tracepoint.
+    {"sluice_io_uring_complete", "tracepoint/io_uring/io_uring_complete", false, false},
     {"sluice_file_fork", "tracepoint/sched/sched_process_fork", false, true},
     {"sluice_tls_write", "tracepoint/syscalls/sys_enter_write", false, true},
     {"sluice_tls_writev", "tracepoint/syscalls/sys_enter_writev", false, false},

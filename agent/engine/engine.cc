@@ -985,7 +985,11 @@ void Engine::OnFileOpen(const events::FileOpenEvent& e) {
   // Bounded: entries leave when the reaper reports the totals of an exited process.
   if (file_paths_.size() < 65536 || file_paths_.contains(key)) {
     std::string path = e.path;
-    if (!path.empty() && path[0] != '/') path = absl::StrCat("(relative) ", e.path);
+    if (e.matched_by == SLUICE_FILE_MATCH_IO_URING) {
+      path = absl::StrCat("(io_uring) ", e.path);  // the name only: io_uring keeps no path
+    } else if (!path.empty() && path[0] != '/') {
+      path = absl::StrCat("(relative) ", e.path);
+    }
     file_paths_.insert_or_assign(key, std::move(path));
   }
   if (events_ != nullptr) Publish("file_open", output::FileOpenJson(e, ClassName(e.class_id)));

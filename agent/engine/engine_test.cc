@@ -615,6 +615,40 @@ TEST_F(EngineTest, FileTotalsCarryThePathAndClassOfTheOpen) {
   EXPECT_EQ(events.OfType("file_open")[0]["class"], "inference-cache");
 }
 
+// A file first met at an io_uring completion has only its name: the totals say so, and a later
+// open by path gives them the full path.
+TEST_F(EngineTest, FilesSeenThroughIoUringAreNamedAsSuch) {
+  CollectingEvents events;
+  engine_->SetEventPublisher(&events);
+  events::FileOpenEvent open{};
+  open.hdr = {SLUICE_EV_FILE_OPEN, 1, kPid, kPid, 77};
+  open.dev = 8;
+  open.ino = 99;
+  open.fd = -1;
+  open.class_id = 1;
+  open.matched_by = SLUICE_FILE_MATCH_IO_URING;
+  open.path = "kv.bin";
+  engine_->OnEvent(open);
+  ASSERT_EQ(events.OfType("file_open").size(), 1u);
+  EXPECT_EQ(events.OfType("file_open")[0]["matched_by"], "io_uring");
+  EXPECT_EQ(events.OfType("file_open")[0]["fd"], -1);
+  engine_->OnFileReaped({kPid, 8, 99}, 3000, 0, 1, 1);
+  ASSERT_EQ(events.OfType("file_read").size(), 1u);
+  EXPECT_EQ(events.OfType("file_read")[0]["path"], "(io_uring) kv.bin");
+
+  open.ino = 100;
+  engine_->OnEvent(open);
+  open.hdr.ts_ns = 2;
+  open.fd = 5;
+  open.matched_by = SLUICE_FILE_MATCH_PATH;
+  open.path = "/var/cache/llm/kv.bin";
+  engine_->OnEvent(open);
+  engine_->OnFileReaped({kPid, 8, 100}, 4096, 0, 2, 1);
+  auto totals = events.OfType("file_read");
+  ASSERT_EQ(totals.size(), 2u);
+  EXPECT_EQ(totals[1]["path"], "/var/cache/llm/kv.bin");
+}
+
 TEST_F(EngineTest, DnsAnswersNameTheFlowsThatFollow) {
   CollectingEvents events;
   engine_->SetEventPublisher(&events);

@@ -111,7 +111,9 @@ nlohmann::json FileOpenJson(const events::FileOpenEvent& e, const std::string& c
   j["fd"] = e.fd;
   j["flags"] = e.open_flags;
   j["class"] = class_name;
-  j["matched_by"] = e.matched_by == SLUICE_FILE_MATCH_INODE ? "inode" : "path";
+  j["matched_by"] = e.matched_by == SLUICE_FILE_MATCH_INODE      ? "inode"
+                    : e.matched_by == SLUICE_FILE_MATCH_IO_URING ? "io_uring"
+                                                                  : "path";
   if (e.workload_id != SLUICE_NO_WORKLOAD) j["workload_id"] = e.workload_id;
   return j;
 }

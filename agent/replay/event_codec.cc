@@ -446,7 +446,7 @@ absl::StatusOr<engine::Input> DecodeFileOpen(const v1::FileOpen& p) {
   if (s.ok()) s = CheckWorkload(Field(f, "workload_id"), p.workload_id());
   if (s.ok()) {
     s = EnumIn(Field(f, "matched_by"), p.matched_by(), SLUICE_FILE_MATCH_PATH,
-               SLUICE_FILE_MATCH_INODE, "file match", &e.matched_by);
+               SLUICE_FILE_MATCH_IO_URING, "file match", &e.matched_by);
   }
   if (s.ok()) s = CheckCString(Field(f, "path"), p.path(), kMaxPathBytes);
   if (!s.ok()) return s;

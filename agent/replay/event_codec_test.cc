@@ -213,8 +213,8 @@ std::vector<InvalidCase> InvalidCases() {
       {"open_class", 6, [](v1::Event& e) { e.mutable_file_open()->set_class_id(32); },
        "file_open.class_id: 32 is not a file class id (0..31)"},
       {"open_matched_by", 6,
-       [](v1::Event& e) { e.mutable_file_open()->set_matched_by(static_cast<v1::FileMatch>(3)); },
-       "file_open.matched_by: 3 is not a file match (1..2)"},
+       [](v1::Event& e) { e.mutable_file_open()->set_matched_by(static_cast<v1::FileMatch>(4)); },
+       "file_open.matched_by: 4 is not a file match (1..3)"},
       {"open_path", 6, [=](v1::Event& e) { e.mutable_file_open()->set_path(long_path); },
        "file_open.path: 4097 bytes, at most 4096"},
       // dns

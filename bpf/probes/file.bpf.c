@@ -20,6 +20,8 @@
  *   arguments across.
  * - fork (a child inherits the fds): tp_btf sched_process_fork, which has the child task and so
  *   tells a new thread (nothing to copy) from a new process. Fallback: the classic tracepoint.
+ * - io_uring reads and opens, which none of the above sees: the io_uring:io_uring_complete
+ *   tracepoint on every kernel (see there).
  * Cost control: only watched workloads pay for an open (path + LPM lookup); the fd probes (reads,
  * mmap, dup, fcntl, close) of every process that holds no sensitive fd stop at the gate of
  * fd_holder_adds/_drops (two array loads instead of a hash lookup: bench/syscalls); fexit reads
@@ -46,7 +48,7 @@ struct sluice_open_pending {
 	__u32 class_id;   /* from the path match, 0 when the path matched nothing */
 	__u32 workload_id;
 	__u32 flags;
-	__u32 _pad;
+	__u32 matched_by;  /* SLUICE_FILE_MATCH_* when the path matched nothing: INODE, or IO_URING */
 	char path[SLUICE_PATH_MAX];
 };
 
@@ -125,7 +127,7 @@ static __always_inline void sluice_open_match(struct sluice_file_scratch *s, lon
 	s->pending.class_id = 0;
 	s->pending.workload_id = workload;
 	s->pending.flags = flags;
-	s->pending._pad = 0;
+	s->pending.matched_by = SLUICE_FILE_MATCH_INODE;
 	if (n > 0 && s->pending.path[0] == '/') {
 		s->key.prefixlen = (__u32)(n - 1) * 8;  /* without the NUL */
 		__builtin_memcpy(s->key.path, s->pending.path, sizeof(s->key.path));
@@ -172,17 +174,40 @@ static __always_inline int sluice_reopen_is_quiet(const struct sluice_file_io *i
 	return io->last_open_flags == flags && now - io->last_open_ns < SLUICE_REOPEN_RECORD_NS;
 }
 
-/* The (dev, inode) of the file behind the fd an open returned; 0 when there is none, or when
- * `expect` (the file LSM file_open saw, 0 for none) is another file: not this open's (e.g. one
- * left by an exec). */
-static __always_inline int sluice_opened_file(long fd, __u64 expect, struct sluice_exe_key *ik)
+/* The file behind the fd an open returned, its (dev, inode) in `ik`; NULL when there is none, or
+ * when `expect` (the file LSM file_open saw, 0 for none) is another file: not this open's (e.g.
+ * one left by an exec). */
+static __always_inline struct file *sluice_opened_file(long fd, __u64 expect,
+						      struct sluice_exe_key *ik)
 {
 	struct file *f = sluice_fd_file((int)fd);
 	if (!f || (expect && expect != (__u64)f))
-		return 0;
+		return NULL;
 	ik->ino = BPF_CORE_READ(f, f_inode, i_ino);
 	ik->dev = sluice_user_dev(BPF_CORE_READ(f, f_inode, i_sb, s_dev));
-	return 1;
+	return f;
+}
+
+/* The record of a newly counted (process, file): `fd` -1 when no fd was opened for it (a read
+ * seen at an io_uring completion). */
+static __always_inline void sluice_file_open_record(const struct sluice_exe_key *ik, __s32 fd,
+						    __u32 flags, __u32 class_id, __u32 workload,
+						    __u32 matched, const char *path)
+{
+	struct sluice_file_open_event *e =
+		sluice_reserve(&file_events, sizeof(*e), SLUICE_EV_FILE_OPEN);
+	if (!e)
+		return;
+	sluice_fill_header(&e->hdr, SLUICE_EV_FILE_OPEN, sizeof(*e));
+	e->ino = ik->ino;
+	e->dev = ik->dev;
+	e->fd = fd;
+	e->open_flags = flags;
+	e->class_id = class_id;
+	e->workload_id = workload;
+	e->matched_by = matched;
+	__builtin_memcpy(e->path, path, sizeof(e->path));
+	sluice_submit(&file_events, e);
 }
 
 /* An open of thread `id` returned fd `ret`, the file `ik` (`known`: its sensitive_inode entry,
@@ -203,7 +228,7 @@ static __always_inline void sluice_open_done(__u64 id, long ret, const struct sl
 		if (!known)
 			return;
 		class_id = known->class_id;
-		matched = SLUICE_FILE_MATCH_INODE;
+		matched = p->matched_by;
 	}
 
 	__u32 tgid = id >> 32;
@@ -227,35 +252,25 @@ static __always_inline void sluice_open_done(__u64 id, long ret, const struct sl
 			sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
 	}
 
-	struct sluice_file_open_event *e =
-		sluice_reserve(&file_events, sizeof(*e), SLUICE_EV_FILE_OPEN);
-	if (e) {
-		sluice_fill_header(&e->hdr, SLUICE_EV_FILE_OPEN, sizeof(*e));
-		e->ino = ik->ino;
-		e->dev = ik->dev;
-		e->fd = (__s32)ret;
-		e->open_flags = p->flags;
-		e->class_id = class_id;
-		e->workload_id = p->workload_id;
-		e->matched_by = matched;
-		__builtin_memcpy(e->path, p->path, sizeof(e->path));
-		sluice_submit(&file_events, e);
-	}
+	sluice_file_open_record(ik, (__s32)ret, p->flags, class_id, p->workload_id, matched, p->path);
 }
 
-/* With LSM file_open: the exit finishes the open that hook parked. */
-static __always_inline void sluice_exit_open_parked(long ret)
+/* With LSM file_open: the exit finishes the open that hook parked. Returns whether the fd holds
+ * the file LSM saw (the open was this one). */
+static __always_inline int sluice_exit_open_parked(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (sluice_inflight_none(id))
-		return;
+		return 0;
 	struct sluice_open_pending *p = bpf_map_lookup_elem(&open_inflight, &id);
 	if (!p)
-		return;
+		return 0;
 	struct sluice_exe_key ik = {};
-	if (ret >= 0 && sluice_opened_file(ret, p->file, &ik))
+	int mine = ret >= 0 && sluice_opened_file(ret, p->file, &ik) != NULL;
+	if (mine)
 		sluice_open_done(id, ret, &ik, bpf_map_lookup_elem(&sensitive_inode, &ik), p);
 	sluice_inflight_done(&open_inflight, id);
+	return mine;
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
@@ -497,6 +512,171 @@ int sluice_exit_fcntl(struct trace_event_raw_sys_exit *ctx)
 	long cmd = SLUICE_SYSCALL_ARG2(regs);
 	if (cmd == 0 /* F_DUPFD */ || cmd == 1030 /* F_DUPFD_CLOEXEC */)
 		sluice_fd_copied(SLUICE_SYSCALL_ARG1(regs), ctx->ret);
+	return 0;
+}
+
+/* io_uring. A read submitted through an io_uring never enters read(2) and friends nor vfs_read
+ * (io_uring calls the file's read_iter itself), and its open never enters open(2): without this,
+ * a process could read a sensitive file with neither the fallback tracepoints nor fexit vfs_read
+ * seeing a byte, and a file it opened that way would stay unknown to its later read() calls.
+ *
+ * Why the io_uring:io_uring_complete tracepoint: it fires once per completion with the request
+ * (its opcode and file say what was done) and the result (a read's byte count, an open's fd),
+ * in a thread of the submitting process (the submitter itself, one of its io-wq workers or its
+ * SQPOLL thread: all share its thread group and fd table). The classic tracepoint, not tp_btf:
+ * its fields have kept their layout since `req` was added (5.19), where the tp_btf prototype
+ * changed (6.1's (ctx, req, user_data, res, ...) is (ctx, req, cqe) now); `req` is a plain pointer
+ * either way, read with probe reads. It runs for every completion on the host, which stops at the
+ * workload and fd gates unless the process is watched or already holds a sensitive fd.
+ *
+ * What it does per opcode (uapi numbers, which never change):
+ * - reads (READ, READV, READ_FIXED, READ_MULTISHOT, READV_FIXED): the result is added to the
+ *   totals of (process, the request's file) when that file is sensitive by inode, whatever fd or
+ *   registered file slot it was read through. The first such read of a file with no totals yet
+ *   sends a file_open record (fd -1, matched_by IO_URING, the file's name as its path).
+ * - SPLICE: the same for its input, when given as an fd (a registered input slot is not read).
+ * - OPENAT, OPENAT2, FIXED_FD_INSTALL: an fd that holds a sensitive file is noted like an open
+ *   syscall's (open_files, a record), so read(), mmap() or sendfile() on it count. With LSM
+ *   file_open the open was parked with its resolved path and is finished here; otherwise the
+ *   path is gone (io_uring frees it before the completion) and only the inode decides. An open
+ *   into a registered file slot gives no fd: its reads count at their own completions.
+ * Not seen: a file under a sensitive prefix that is not known by inode (created after the
+ * agent's start and never opened by path by a watched process) opened through io_uring on a
+ * kernel without LSM file_open, and a splice from a registered slot. */
+#define SLUICE_IORING_OP_READV 1
+#define SLUICE_IORING_OP_READ_FIXED 4
+#define SLUICE_IORING_OP_OPENAT 18
+#define SLUICE_IORING_OP_READ 22
+#define SLUICE_IORING_OP_OPENAT2 28
+#define SLUICE_IORING_OP_SPLICE 30
+#define SLUICE_IORING_OP_READ_MULTISHOT 49
+#define SLUICE_IORING_OP_FIXED_FD_INSTALL 54
+#define SLUICE_IORING_OP_READV_FIXED 60
+#define SLUICE_SPLICE_F_FD_IN_FIXED (1U << 31)
+
+/* The file's name (its last path component) into `path`, for a record with no path. */
+static __always_inline void sluice_file_name(struct file *f, char *path)
+{
+	const unsigned char *name = BPF_CORE_READ(f, f_path.dentry, d_name.name);
+	if (bpf_probe_read_kernel_str(path, SLUICE_PATH_MAX, name) <= 0)
+		path[0] = 0;
+}
+
+/* A read of `n` bytes of file `f` completed for the current process. */
+static __always_inline void sluice_uring_read(struct file *f, long n, __u32 workload)
+{
+	if (!f || n <= 0)
+		return;
+	struct sluice_exe_key ik = {
+		.ino = BPF_CORE_READ(f, f_inode, i_ino),
+		.dev = sluice_user_dev(BPF_CORE_READ(f, f_inode, i_sb, s_dev)),
+	};
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct sluice_file_io_key iok = {.tgid = tgid, .dev = ik.dev, .ino = ik.ino};
+	struct sluice_file_io *io = bpf_map_lookup_elem(&file_io, &iok);
+	if (!io) {
+		if (workload == SLUICE_NO_WORKLOAD)
+			return;
+		struct sluice_file_class *known = bpf_map_lookup_elem(&sensitive_inode, &ik);
+		if (!known)
+			return;
+		__u32 flags = BPF_CORE_READ(f, f_flags);
+		struct sluice_file_io first = {.class_id = known->class_id, .workload_id = workload,
+					       .last_open_ns = bpf_ktime_get_boot_ns(),
+					       .last_open_flags = flags};
+		int err = bpf_map_update_elem(&file_io, &iok, &first, BPF_NOEXIST);
+		if (err == 0) {
+			__u32 zero = 0;
+			struct sluice_file_scratch *s = bpf_map_lookup_elem(&file_scratch, &zero);
+			if (s) {
+				sluice_file_name(f, s->pending.path);
+				sluice_file_open_record(&ik, -1, flags, known->class_id, workload,
+							SLUICE_FILE_MATCH_IO_URING, s->pending.path);
+			}
+		} else if (err != -17 /* EEXIST: another completion, just now */) {
+			sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
+			return;
+		}
+		io = bpf_map_lookup_elem(&file_io, &iok);
+		if (!io)
+			return;
+	}
+	__sync_fetch_and_add(&io->bytes_read, (__u64)n);
+	__sync_fetch_and_add(&io->calls, 1);
+	io->last_ns = bpf_ktime_get_boot_ns();
+}
+
+/* An io_uring open (or fd install) gave the current process fd `fd`. */
+static __always_inline void sluice_uring_open(long fd, __u32 workload)
+{
+	if (workload == SLUICE_NO_WORKLOAD)
+		return;
+	if (sluice_exit_open_parked(fd))
+		return;  /* LSM file_open saw it, with its path */
+	struct sluice_exe_key ik = {};
+	struct file *f = sluice_opened_file(fd, 0, &ik);
+	if (!f)
+		return;
+	struct sluice_file_class *known = bpf_map_lookup_elem(&sensitive_inode, &ik);
+	if (!known)
+		return;
+	__u32 zero = 0;
+	struct sluice_file_scratch *s = bpf_map_lookup_elem(&file_scratch, &zero);
+	if (!s)
+		return;
+	sluice_file_name(f, s->pending.path);
+	s->pending.file = 0;
+	s->pending.class_id = 0;
+	s->pending.workload_id = workload;
+	s->pending.flags = BPF_CORE_READ(f, f_flags);
+	s->pending.matched_by = SLUICE_FILE_MATCH_IO_URING;
+	sluice_open_done(bpf_get_current_pid_tgid(), fd, &ik, known, &s->pending);
+}
+
+SEC("tracepoint/io_uring/io_uring_complete")
+int sluice_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
+{
+	/* Kernels before 5.19 name no request, and one built without io_uring has none of these
+	 * types: the relocations below then fail, and this makes them dead code instead of a
+	 * program (and an object) the kernel refuses. */
+	if (!bpf_core_field_exists(ctx->req) || !bpf_core_type_exists(struct io_kiocb))
+		return 0;
+	long res = ctx->res;
+	if (res < 0)
+		return 0;
+	__u32 workload = sluice_current_workload();
+	if (workload == SLUICE_NO_WORKLOAD && !sluice_may_hold_fd(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	struct io_kiocb *req = ctx->req;
+	switch (BPF_CORE_READ(req, opcode)) {
+	case SLUICE_IORING_OP_READV:
+	case SLUICE_IORING_OP_READ_FIXED:
+	case SLUICE_IORING_OP_READ:
+	case SLUICE_IORING_OP_READ_MULTISHOT:
+	case SLUICE_IORING_OP_READV_FIXED:
+		sluice_uring_read(BPF_CORE_READ(req, file), res, workload);
+		break;
+	case SLUICE_IORING_OP_SPLICE: {
+		/* The request's command area (at its start) is the splice's. */
+		struct io_splice *sp = (void *)req;
+		if (bpf_core_field_exists(sp->splice_fd_in) &&
+		    !(BPF_CORE_READ(sp, flags) & SLUICE_SPLICE_F_FD_IN_FIXED))
+			sluice_uring_read(sluice_fd_file(BPF_CORE_READ(sp, splice_fd_in)), res,
+					  workload);
+		break;
+	}
+	case SLUICE_IORING_OP_OPENAT:
+	case SLUICE_IORING_OP_OPENAT2: {
+		struct io_open *op = (void *)req;
+		if (bpf_core_field_exists(op->file_slot) &&
+		    !BPF_CORE_READ(op, file_slot))  /* else a registered slot: no fd */
+			sluice_uring_open(res, workload);
+		break;
+	}
+	case SLUICE_IORING_OP_FIXED_FD_INSTALL:
+		sluice_uring_open(res, workload);
+		break;
+	}
 	return 0;
 }
 

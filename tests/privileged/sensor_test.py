@@ -378,6 +378,38 @@ class SensorTest(unittest.TestCase):
                 self.assertEqual(t["class"], "inference-cache")
                 self.assertEqual(t["path"], path)
 
+    def test_file_bytes_through_io_uring(self):
+        # No system call tracepoint and no vfs_read sees a read or an open submitted through an
+        # io_uring: the io_uring completion tracepoint must count them as exactly. uring-fixed
+        # never has an fd of the file (an open into a registered slot, a read through it): its
+        # totals start at the read, with a record of its own. uring-open reads 6000 bytes
+        # through the ring and 5000 with pread(2) on the fd the ring's open returned, which
+        # counts only if that open was noted.
+        path = os.path.join(self.lab.cache, "kv.bin")
+        for mode, want, matched in (("uring-read", 100000, "path"),
+                                    ("uring-open", 11000, "io_uring"),
+                                    ("uring-fixed", 3000, "io_uring"),
+                                    ("uring-splice", 8000, "path")):
+            with self.subTest(mode=mode):
+                pid, out = self.lab.run_in([ARGS.fileread, mode, path], netns=False)
+                self.assertEqual(out, "pid=%d bytes=%d" % (pid, want))
+                t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
+                               "file_read totals of " + mode)
+                self.assertEqual((t["bytes_read"], t["bytes_mapped"]), (want, 0), t)
+                self.assertEqual(t["class"], "inference-cache")
+                opened = self.event(lambda e: e["type"] == "file_open" and e["pid"] == pid,
+                                    "file_open record of " + mode)
+                self.assertEqual(opened["matched_by"], matched, opened)
+                self.assertEqual(opened["class"], "inference-cache", opened)
+                if matched == "io_uring":
+                    self.assertEqual(t["path"], "(io_uring) kv.bin", t)
+                    if mode == "uring-fixed":
+                        self.assertEqual(opened["fd"], -1, opened)
+                    else:
+                        self.assertGreaterEqual(opened["fd"], 0, opened)
+                else:
+                    self.assertEqual(t["path"], path, t)
+
     def test_cat_and_dd(self):
         path = os.path.join(self.lab.cache, "kv.bin")
         for argv in (["/bin/cat", path], ["/bin/dd", "if=" + path, "of=/dev/null", "bs=4096"]):
@@ -577,6 +609,8 @@ class SensorTest(unittest.TestCase):
         self.assertEqual(sorted(n for n in probes if n.startswith("sluice_enter_")),
                          ["sluice_enter_close", "sluice_enter_connect"])
         self.assertNotIn("sluice_exit_openat", probes)
+        # io_uring reads and opens, on every kernel that has io_uring.
+        self.assertTrue(probes["sluice_io_uring_complete"]["attached"])
         if ARGS.hooks == "fallback":
             self.assertNotIn("sluice_exec_btf", probes)
             self.assertEqual(probes["sluice_exec"]["preferred_hook"], "tp_btf/sched_process_exec")
@@ -1022,7 +1056,13 @@ def main():
     p.add_argument("--sluicectl", required=True)
     p.add_argument("--hooks", default="auto", choices=["auto", "fallback"],
                    help="sluiced --hooks: the feature probe's choice, or every fallback")
+    p.add_argument("--fileread",
+                   help="sluice_test_fileread (default: tests/ of the build sluiced is in)")
     ARGS, rest = p.parse_known_args()
+    if not ARGS.fileread:
+        build = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(ARGS.sluiced)))))
+        ARGS.fileread = os.path.join(build, "tests", "sluice_test_fileread")
     return run_privileged_suite(rest)
 
 

@@ -209,6 +209,8 @@ struct sluice_file_open_event {
 };
 #define SLUICE_FILE_MATCH_PATH 1
 #define SLUICE_FILE_MATCH_INODE 2
+/* By inode, at an io_uring completion (file.bpf.c): `path` is the file's name only. */
+#define SLUICE_FILE_MATCH_IO_URING 3
 
 /* Per (process, file) read totals: value of `file_io`, kept until the agent reaps the process.
  * 56 bytes. */
