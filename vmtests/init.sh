@@ -131,6 +131,25 @@ file_checks() { # TAG EVENTS
 		res file_$1_${mp%%:*} "read:$r,mapped:$m,class:$c"
 	done
 }
+# A server in the workload's cgroup accepting through an io_uring (multishot: its completions
+# name no request), a client outside connecting to it: records uring_accept_TAG=ok when the
+# agent reported the server's accepted flow, else missing.
+uring_accept_check() { # TAG EVENTS PORT
+	sh -c "echo \$\$ > $CG/cgroup.procs && exec /bin/sluice_test_uring_server multishot 127.0.0.1 $3 100 1" > $W/uring-$1.out 2>&1 &
+	upid=$!
+	i=0
+	while [ $i -lt 100 ] && ! grep -q LISTENING $W/uring-$1.out; do usleep 100000; i=$((i + 1)); done
+	/bin/sluice_test_connect inet 127.0.0.1 $3 > /dev/null 2>&1
+	got=missing
+	i=0
+	while [ $i -lt 100 ]; do   # up to 10 s
+		if grep '"kind":"accepted"' $2 2>/dev/null | grep -q "\"pid\":$upid,"; then got=ok; break; fi
+		usleep 100000
+		i=$((i + 1))
+	done
+	kill $upid 2>/dev/null
+	res uring_accept_$1 $got
+}
 ready=$(wait_ready $W/sluiced.log $SPID)
 T1=$(cut -d' ' -f1 /proc/uptime)
 res sluiced_ready $ready
@@ -158,6 +177,7 @@ if [ $ready = yes ]; then
 	res alert_allowed_dst "$(grep -c "\"$ALLOWED\"" $W/alerts.jsonl 2>/dev/null)"
 	res status "$(/bin/sluicectl --socket $W/api.sock status 2>&1 | head -3 | tr '\n' ' ')"
 	file_checks auto $W/events.jsonl
+	uring_accept_check auto $W/events.jsonl 9500
 	stop_sluiced $SPID sluiced_exit
 	res pins_left "$(ls /sys/fs/bpf/sluice-vm 2>/dev/null | tr '\n' ' ')"
 	res post_denied "$(in_cg inet $DENIED)"
@@ -170,6 +190,7 @@ if [ $ready = yes ]; then
 	res fallback_ready "$(wait_ready $W/sluiced-fb.log $FPID)"
 	res fallback_probe_line "$(grep 'sluiced: feature probe:' $W/sluiced-fb.log | head -1)"
 	file_checks fallback $W/events-fb.jsonl
+	uring_accept_check fallback $W/events-fb.jsonl 9501
 	stop_sluiced $FPID fallback_exit
 else
 	kill -KILL $SPID 2>/dev/null

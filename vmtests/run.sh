@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Boots the Debian kernels of vmtests/kernels.txt in qemu with a busybox initramfs holding the
-# built sluiced, sluicectl, connect client and file reader (and every shared library they load),
+# built sluiced, sluicectl, connect client, file reader and io_uring server (and every shared
+# library they load),
 # runs the in-VM checks of vmtests/init.sh and prints one report line per kernel.
 #
 # Usage: vmtests/run.sh [--kernel NAME]... [--build DIR] [--sluiced P] [--sluicectl P]
-#                       [--client P] [--reader P] [--accel kvm|tcg|auto] [--timeout SECONDS] [--cache DIR]
+#                       [--client P] [--reader P] [--uring-server P] [--accel kvm|tcg|auto]
+#                       [--timeout SECONDS] [--cache DIR]
 #   --kernel NAME   only this kernel of kernels.txt (repeatable; default: all)
-#   --build DIR     build tree with the four binaries (default: $SLUICE_BUILD_DIR or ../build)
+#   --build DIR     build tree with the five binaries (default: $SLUICE_BUILD_DIR or ../build)
 #   --accel         tcg (default, or $SLUICE_VM_ACCEL), kvm, or auto (kvm when /dev/kvm is
 #                   usable). On the dev host (nested KVM, -cpu host) the guest died at once:
 #                   "KVM internal error. Suberror: 1 / emulation failure".
@@ -23,7 +25,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 KERNELS=()
 BUILD="${SLUICE_BUILD_DIR:-$HERE/../build}"
-SLUICED="" SLUICECTL="" CLIENT="" READER="" BPFOBJ=""
+SLUICED="" SLUICECTL="" CLIENT="" READER="" SERVER="" BPFOBJ=""
 ACCEL="${SLUICE_VM_ACCEL:-tcg}"
 TIMEOUT=900
 CACHE="$HERE/.cache"
@@ -35,12 +37,13 @@ while [ $# -gt 0 ]; do
     --sluicectl) SLUICECTL="$2"; shift 2 ;;
     --client) CLIENT="$2"; shift 2 ;;
     --reader) READER="$2"; shift 2 ;;
+    --uring-server) SERVER="$2"; shift 2 ;;
     --accel) ACCEL="$2"; shift 2 ;;
     --timeout) TIMEOUT="$2"; shift 2 ;;
     --cache) CACHE="$2"; shift 2 ;;
     --bpf-obj) BPFOBJ="$2"; shift 2 ;;
     --logdir) export SLUICE_VM_LOGDIR="$2"; shift 2 ;;
-    -h|--help) sed -n 2,21p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,23p "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -48,7 +51,8 @@ SLUICED="${SLUICED:-$BUILD/agent/cmd/sluiced/sluiced}"
 SLUICECTL="${SLUICECTL:-$BUILD/agent/cmd/sluicectl/sluicectl}"
 CLIENT="${CLIENT:-$BUILD/tests/sluice_test_connect}"
 READER="${READER:-$BUILD/tests/sluice_test_fileread}"
-for b in "$SLUICED" "$SLUICECTL" "$CLIENT" "$READER"; do
+SERVER="${SERVER:-$BUILD/tests/sluice_test_uring_server}"
+for b in "$SLUICED" "$SLUICECTL" "$CLIENT" "$READER" "$SERVER"; do
   [ -x "$b" ] || { echo "run.sh: missing binary $b (use --build DIR)" >&2; exit 2; }
 done
 if ! command -v qemu-system-x86_64 >/dev/null; then
@@ -98,7 +102,8 @@ objcopy --strip-debug "$SLUICED" "$ROOT/bin/sluiced"
 objcopy --strip-debug "$SLUICECTL" "$ROOT/bin/sluicectl"
 cp "$CLIENT" "$ROOT/bin/sluice_test_connect"
 cp "$READER" "$ROOT/bin/sluice_test_fileread"
-for lib in $(ldd "$SLUICED" "$SLUICECTL" "$CLIENT" "$READER" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}' | sort -u); do
+cp "$SERVER" "$ROOT/bin/sluice_test_uring_server"
+for lib in $(ldd "$SLUICED" "$SLUICECTL" "$CLIENT" "$READER" "$SERVER" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}' | sort -u); do
   dest="$ROOT$lib"
   case "$lib" in /usr/lib/*) dest="$ROOT${lib#/usr}" ;; esac
   mkdir -p "$(dirname "$dest")"
@@ -220,11 +225,17 @@ for idx in "${!NAMES[@]}"; do
   case "$fbprobe" in *"preferred hooks in use: none;"*) ;; *) files=fail
     echo "run.sh: $name: --hooks fallback still used a preferred hook: $fbprobe" >&2 ;; esac
   [ "$(get fallback_exit "$res")" = 0 ] || files=fail
+  # A server in the workload accepting through an io_uring (multishot): its inbound flow is
+  # opened, on both sides of the feature probe.
+  uring=ok
+  for tag in auto fallback; do
+    [ "$(get uring_accept_$tag "$res")" = ok ] || uring=fail
+  done
   verdict=PASS
   hookfail=0; case "$hookchk" in fail*) hookfail=1 ;; esac
-  [ "$boot" = ok ] && [ "$ready" = yes ] && [ $hookfail = 0 ] && [ $deny = ok ] && [ $alert = ok ] && [ $stop = ok ] && [ $files = ok ] || { verdict=FAIL; FAIL=1; }
+  [ "$boot" = ok ] && [ "$ready" = yes ] && [ $hookfail = 0 ] && [ $deny = ok ] && [ $alert = ok ] && [ $stop = ok ] && [ $files = ok ] && [ $uring = ok ] || { verdict=FAIL; FAIL=1; }
   offers="BTF=$(get btf "$res"),LSM-bpf=$(case ",$lsm," in *,bpf,*) echo yes ;; *) echo no ;; esac)"
-  ROWS+=("$name|$(get kernel "$res")|${boot:-no (qemu rc $qrc)}|$offers|${ready:-no}|$hooks|$expect: $hookchk|$deny|$alert|$files|$stop|${dur}s|$verdict")
+  ROWS+=("$name|$(get kernel "$res")|${boot:-no (qemu rc $qrc)}|$offers|${ready:-no}|$hooks|$expect: $hookchk|$deny|$alert|$files|$uring|$stop|${dur}s|$verdict")
   echo "run.sh: $name: $verdict in ${dur}s; ${probe:-no feature probe line}; lsm=$lsm btf=$(get btf "$res")" >&2
   if [ $verdict = FAIL ]; then
     echo "----- $name result block / sluiced log (console: ${SLUICE_VM_LOGDIR:-$CACHE/logs}/$name.console)" >&2
@@ -232,12 +243,12 @@ for idx in "${!NAMES[@]}"; do
     tr -d '\r' < "$log" | sed -n '/^SLUICE-VM-LOG-BEGIN$/,/^SLUICE-VM-LOG-END$/p' | tail -40 >&2
     [ -s "$res" ] || tail -30 "$log" >&2
   else
-    sed 's/^/  /' "$res" | grep -E 'verifier_|probe_line|optional_missing|lsm=|sluiced_start_s|guest_s|^ *file_' >&2 || true
+    sed 's/^/  /' "$res" | grep -E 'verifier_|probe_line|optional_missing|lsm=|sluiced_start_s|guest_s|^ *file_|uring_' >&2 || true
   fi
 done
 
 echo
-echo "| kernel | uname -r | boot | kernel offers | sluiced ready | hooks (feature probe) | hooks check | deny checks | alert check | file bytes (preferred = fallback = exact) | clean stop | duration | result |"
+echo "| kernel | uname -r | boot | kernel offers | sluiced ready | hooks (feature probe) | hooks check | deny checks | alert check | file bytes (preferred = fallback = exact) | io_uring accept | clean stop | duration | result |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for r in "${ROWS[@]}"; do echo "| $r |" | sed 's/|/ | /g; s/^ //; s/  */ /g'; done
 exit $FAIL

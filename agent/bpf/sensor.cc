@@ -148,6 +148,10 @@ struct Hook {
   const char* hook;
   bool cgroup;    // attach at the cgroup v2 root (multi-attach link)
   bool required;  // a failure aborts the start; otherwise the probe is reported as missing
+  // The same probe under an older kernel's name of its hook: program and hook, tried when this
+  // hook cannot attach (only then is the probe reported as missing).
+  const char* older_prog = nullptr;
+  const char* older_hook = nullptr;
 };
 // Not in kFamilies, so on every kernel: connect/accept stay on the syscall tracepoints because
 // they see the fd and the syscall's result (EINPROGRESS included), which ties TLS calls and
@@ -166,6 +170,11 @@ constexpr Hook kHooks[] = {
     {"sluice_sock_state", "tp_btf/inet_sock_set_state", false, true},
     {"sluice_exit_accept4", "tracepoint/syscalls/sys_exit_accept4", false, true},
     {"sluice_exit_accept", "tracepoint/syscalls/sys_exit_accept", false, false},
+    // Accepts through an io_uring (the submission, for multishot accepts, and the completion).
+    // Not required: a kernel built without io_uring has no such tracepoints.
+    {"sluice_uring_submit", "tracepoint/io_uring/io_uring_submit_req", false, false,
+     "sluice_uring_submit_sqe", "tracepoint/io_uring/io_uring_submit_sqe"},  // before 6.2
+    {"sluice_uring_accept", "tracepoint/io_uring/io_uring_complete", false, false},
     {"sluice_sendmsg4", "cgroup/sendmsg4", true, true},
     {"sluice_sendmsg6", "cgroup/sendmsg6", true, true},
     {"sluice_skb_egress", "cgroup_skb/egress", true, true},
@@ -497,6 +506,18 @@ absl::Status Sensor::Attach(const std::string& cgroup2_root) {
     }
     absl::Status s = AttachOne(h.prog, h.hook, h.cgroup ? cgroup_fd.get() : -1,
                                family != nullptr ? choice->hook : "");
+    if (!s.ok() && h.older_prog != nullptr) {
+      const ProbeStatus failed = probes_.back();
+      probes_.pop_back();
+      const size_t before = probes_.size();
+      if (!AttachOne(h.older_prog, h.older_hook, -1, "").ok()) {
+        // Neither: reported under the current name, as any missing hook.
+        probes_.resize(before);
+        probes_.push_back(failed);
+      } else {
+        s = absl::OkStatus();
+      }
+    }
     // Optional hooks (syscalls an older kernel may lack) are reported, not fatal.
     if (!s.ok() && h.required) return fail(s);
   }

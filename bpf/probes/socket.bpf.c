@@ -199,22 +199,17 @@ int BPF_PROG(sluice_sock_state, struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
-/* accept()/accept4() returned a connected socket to a watched process: open its flow. The
- * cookie was generated when the connection reached ESTABLISHED (above). */
-static __always_inline int sluice_on_accept(struct trace_event_raw_sys_exit *ctx)
+/* fd `fd` of the current process, watched as `workload`, holds a socket it just accepted (by
+ * accept(2) or through an io_uring): open its flow. The cookie was generated when the
+ * connection reached ESTABLISHED (above). */
+static __always_inline void sluice_accepted(long fd, __u32 workload)
 {
-	long fd = ctx->ret;
-	if (fd < 0)
-		return 0;
-	__u32 workload = sluice_current_workload();
-	if (workload == SLUICE_NO_WORKLOAD)
-		return 0;
 	struct sock *sk = sluice_file_sock(sluice_fd_file((int)fd));
 	if (!sk || BPF_CORE_READ(sk, sk_protocol) != SLUICE_IPPROTO_TCP)
-		return 0;
+		return;
 	__u64 cookie = sluice_sk_cookie(sk);
 	if (!cookie)
-		return 0;
+		return;
 	struct sluice_flow f = {};
 	f.cgroup_id = bpf_get_current_cgroup_id();
 	f.start_ns = bpf_ktime_get_boot_ns();
@@ -227,7 +222,7 @@ static __always_inline int sluice_on_accept(struct trace_event_raw_sys_exit *ctx
 	if (err) {
 		if (err != -17 /* EEXIST: the flow is already open */)
 			sluice_count(&map_full, SLUICE_EV_FLOW);
-		return 0;
+		return;
 	}
 	sluice_emit_flow(cookie, SLUICE_FLOW_ACCEPTED, &f);
 	/* A peer that connects and resets at once (a health check, a port scan, a client killed
@@ -240,6 +235,18 @@ static __always_inline int sluice_on_accept(struct trace_event_raw_sys_exit *ctx
 		if (e)  /* closed before the application had it: it queued no FIN */
 			sluice_tcp_flow_close(sk, cookie, e, 0);
 	}
+}
+
+/* accept()/accept4() returned a connected socket. */
+static __always_inline int sluice_on_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	long fd = ctx->ret;
+	if (fd < 0)
+		return 0;
+	__u32 workload = sluice_current_workload();
+	if (workload == SLUICE_NO_WORKLOAD)
+		return 0;
+	sluice_accepted(fd, workload);
 	return 0;
 }
 
@@ -253,6 +260,100 @@ SEC("tracepoint/syscalls/sys_exit_accept")
 int sluice_exit_accept(struct trace_event_raw_sys_exit *ctx)
 {
 	return sluice_on_accept(ctx);
+}
+
+/* io_uring. An accept submitted through an io_uring never returns from accept(2): without this,
+ * a server accepting that way has no inbound flows at all (no bytes, no names, nothing to sever).
+ * Connects and unconnected sends through a ring need nothing: cgroup/connect4/6 and sendmsg4/6
+ * run for them as for the system calls.
+ *
+ * Why the io_uring tracepoints (classic, as the file family's; see file.bpf.c): the completion
+ * carries the accepted fd, in the accepting process. A single-shot accept's completion names its
+ * request; a multishot accept posts its completions without one (req is NULL), so its submission
+ * is remembered in `uring_accepts` by (ring, user_data) and its completions are matched by that.
+ * An application that gives the same user_data to another request of the same ring can have
+ * that request's result taken for an fd: it only opens a flow if that fd is a TCP socket of the
+ * process with none yet. An accept into a registered file slot gives no fd and is not seen. */
+#define SLUICE_IORING_OP_ACCEPT 13
+#define SLUICE_IORING_CQE_F_MORE (1U << 1)
+
+struct sluice_uring_req_key {
+	__u64 ring;
+	__u64 user_data;
+};
+
+/* Accept submissions of watched processes, until their last completion (without F_MORE). An LRU:
+ * a ring torn down with an accept pending posts no last completion. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct sluice_uring_req_key);
+	__type(value, __u8);
+} uring_accepts SEC(".maps");
+
+/* A request of ring `ring` was submitted (ring, request, user_data, opcode: the same fields under
+ * either tracepoint name). */
+static __always_inline void sluice_uring_submitted(void *ring, void *req, __u64 user_data,
+						   __u8 opcode)
+{
+	if (opcode != SLUICE_IORING_OP_ACCEPT || !bpf_core_type_exists(struct io_accept))
+		return;
+	if (sluice_current_workload() == SLUICE_NO_WORKLOAD)
+		return;
+	/* Prepared before the tracepoint: a registered-slot accept is known already. */
+	struct io_accept *a = req;  /* the request's command area, at its start */
+	if (bpf_core_field_exists(a->file_slot) && BPF_CORE_READ(a, file_slot))
+		return;
+	struct sluice_uring_req_key k = {.ring = (__u64)ring, .user_data = user_data};
+	__u8 one = 1;
+	bpf_map_update_elem(&uring_accepts, &k, &one, BPF_ANY);
+}
+
+SEC("tracepoint/io_uring/io_uring_submit_req")
+int sluice_uring_submit(struct trace_event_raw_io_uring_submit_req *ctx)
+{
+	if (bpf_core_field_exists(ctx->opcode))
+		sluice_uring_submitted(ctx->ctx, ctx->req, ctx->user_data, ctx->opcode);
+	return 0;
+}
+
+/* The same tracepoint before 6.2 (renamed then; its fields differ in their order only). */
+struct trace_event_raw_io_uring_submit_sqe___old {
+	void *ctx;
+	void *req;
+	__u64 user_data;
+	__u8 opcode;
+} __attribute__((preserve_access_index));
+
+SEC("tracepoint/io_uring/io_uring_submit_sqe")
+int sluice_uring_submit_sqe(struct trace_event_raw_io_uring_submit_sqe___old *ctx)
+{
+	if (bpf_core_field_exists(ctx->req))
+		sluice_uring_submitted(ctx->ctx, ctx->req, ctx->user_data, ctx->opcode);
+	return 0;
+}
+
+SEC("tracepoint/io_uring/io_uring_complete")
+int sluice_uring_accept(struct trace_event_raw_io_uring_complete *ctx)
+{
+	if (!bpf_core_field_exists(ctx->req) || !bpf_core_type_exists(struct io_kiocb))
+		return 0;
+	long fd = ctx->res;
+	if (fd < 0)
+		return 0;
+	__u32 workload = sluice_current_workload();
+	if (workload == SLUICE_NO_WORKLOAD)
+		return 0;
+	struct io_kiocb *req = ctx->req;
+	struct sluice_uring_req_key k = {.ring = (__u64)ctx->ctx, .user_data = ctx->user_data};
+	if (req && BPF_CORE_READ(req, opcode) != SLUICE_IORING_OP_ACCEPT)
+		return 0;
+	if (!bpf_map_lookup_elem(&uring_accepts, &k))
+		return 0;  /* not a watched accept, or one into a registered slot */
+	if (!(ctx->cflags & SLUICE_IORING_CQE_F_MORE))
+		bpf_map_delete_elem(&uring_accepts, &k);
+	sluice_accepted(fd, workload);
+	return 0;
 }
 
 /* Unconnected UDP (sendto/sendmsg with an address) skips connect: open the flow at the first

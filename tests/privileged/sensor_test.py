@@ -303,6 +303,33 @@ class SensorTest(unittest.TestCase):
     def test_tcp_exact_bytes_ipv6(self):
         self.tcp_case(V6, 9102, 654321, 12345)
 
+    def test_accepts_through_io_uring_open_inbound_flows(self):
+        # An accept submitted through an io_uring never returns from accept(2): the ring's
+        # completion must open the inbound flow, for single-shot accepts (each completion names
+        # its request) and a multishot one (whose completions name none).
+        server_bin = os.path.join(os.path.dirname(ARGS.fileread), "sluice_test_uring_server")
+        for mode, port in (("single", 9105), ("multishot", 9106)):
+            with self.subTest(mode=mode):
+                server = self.lab.start_in([server_bin, mode, V4, str(port), "3000", "2"])
+                sent = (11111, 22222)
+                clients = []
+                for n in sent:
+                    pid, out = self.lab.run_in([sys.executable, "-c", TCP_CLIENT, V4, str(port),
+                                                str(n)])
+                    self.assertEqual(out, "GOT 3000")
+                    clients.append(pid)
+                self.assertEqual(server.wait(timeout=10), 0)
+                for pid, n in zip(clients, sent):
+                    out = self.event(lambda e: e["type"] == "flow" and e["kind"] == "closed"
+                                     and e["pid"] == pid, "closed outbound flow of a client")
+                    inbound = self.event(
+                        lambda e: e["type"] == "flow" and e["kind"] == "closed"
+                        and e["direction"] == "inbound" and e["sport"] == port
+                        and e["dport"] == out["sport"], "closed accepted flow of the server")
+                    self.assertEqual((inbound["bytes_in"], inbound["bytes_out"]), (n, 3000),
+                                     inbound)
+                    self.assertEqual(inbound["pid"], server.pid, inbound)
+
     def test_reset_flows_have_exact_totals_and_close_before_accept(self):
         # A reset sets both shutdown bits with no FIN either way: the totals must not lose a
         # byte for a FIN that never was. And the server's side reached CLOSE in the accept
@@ -609,8 +636,9 @@ class SensorTest(unittest.TestCase):
         self.assertEqual(sorted(n for n in probes if n.startswith("sluice_enter_")),
                          ["sluice_enter_close", "sluice_enter_connect"])
         self.assertNotIn("sluice_exit_openat", probes)
-        # io_uring reads and opens, on every kernel that has io_uring.
-        self.assertTrue(probes["sluice_io_uring_complete"]["attached"])
+        # io_uring reads, opens and accepts, on every kernel that has io_uring.
+        for prog in ("sluice_io_uring_complete", "sluice_uring_submit", "sluice_uring_accept"):
+            self.assertTrue(probes[prog]["attached"], probes.get(prog))
         if ARGS.hooks == "fallback":
             self.assertNotIn("sluice_exec_btf", probes)
             self.assertEqual(probes["sluice_exec"]["preferred_hook"], "tp_btf/sched_process_exec")
