@@ -530,10 +530,11 @@ int sluice_exit_fcntl(struct trace_event_raw_sys_exit *ctx)
  * workload and fd gates unless the process is watched or already holds a sensitive fd.
  *
  * What it does per opcode (uapi numbers, which never change):
- * - reads (READ, READV, READ_FIXED, READ_MULTISHOT, READV_FIXED): the result is added to the
- *   totals of (process, the request's file) when that file is sensitive by inode, whatever fd or
+ * - reads (READ, READV, READ_FIXED, READV_FIXED): the result is added to the totals of
+ *   (process, the request's file) when that file is sensitive by inode, whatever fd or
  *   registered file slot it was read through. The first such read of a file with no totals yet
  *   sends a file_open record (fd -1, matched_by IO_URING, the file's name as its path).
+ *   (READ_MULTISHOT, whose later completions name no request, reads only pipes and sockets.)
  * - SPLICE: the same for its input, when given as an fd (a registered input slot is not read).
  * - OPENAT, OPENAT2, FIXED_FD_INSTALL: an fd that holds a sensitive file is noted like an open
  *   syscall's (open_files, a record), so read(), mmap() or sendfile() on it count. With LSM
@@ -549,7 +550,6 @@ int sluice_exit_fcntl(struct trace_event_raw_sys_exit *ctx)
 #define SLUICE_IORING_OP_READ 22
 #define SLUICE_IORING_OP_OPENAT2 28
 #define SLUICE_IORING_OP_SPLICE 30
-#define SLUICE_IORING_OP_READ_MULTISHOT 49
 #define SLUICE_IORING_OP_FIXED_FD_INSTALL 54
 #define SLUICE_IORING_OP_READV_FIXED 60
 #define SLUICE_SPLICE_F_FD_IN_FIXED (1U << 31)
@@ -648,11 +648,12 @@ int sluice_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
 	if (workload == SLUICE_NO_WORKLOAD && !sluice_may_hold_fd(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	struct io_kiocb *req = ctx->req;
+	if (!req)
+		return 0;  /* a multishot request's completion: none of the operations below */
 	switch (BPF_CORE_READ(req, opcode)) {
 	case SLUICE_IORING_OP_READV:
 	case SLUICE_IORING_OP_READ_FIXED:
 	case SLUICE_IORING_OP_READ:
-	case SLUICE_IORING_OP_READ_MULTISHOT:
 	case SLUICE_IORING_OP_READV_FIXED:
 		sluice_uring_read(BPF_CORE_READ(req, file), res, workload);
 		break;
