@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
@@ -57,9 +59,20 @@ std::string KernelPrefix(const std::string& configured) {
   return configured + "/";
 }
 
-absl::Status ApplyFileClasses(int prefix_fd, int inode_fd,
+// The (dev, inode) of a configured path when it is an existing directory.
+std::optional<sluice_exe_key> PrefixDir(const std::string& configured) {
+  struct stat st;
+  if (stat(configured.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+  sluice_exe_key key{};
+  key.ino = st.st_ino;
+  key.dev = static_cast<uint32_t>(st.st_dev);
+  return key;
+}
+
+absl::Status ApplyFileClasses(const FileClassMaps& maps,
                               const std::vector<detect::FileClass>& classes,
                               FileSeedStats* stats, size_t max_inodes) {
+  const int prefix_fd = maps.prefix_fd, inode_fd = maps.inode_fd;
   for (const detect::FileClass& c : classes) {
     for (const std::string& configured : c.paths) {
       const std::string prefix = KernelPrefix(configured);
@@ -76,6 +89,13 @@ absl::Status ApplyFileClasses(int prefix_fd, int inode_fd,
                                                 strerror(errno)));
       }
       ++stats->prefixes;
+      if (const auto dir = PrefixDir(configured)) {
+        if (bpf_map_update_elem(maps.dir_fd, &*dir, &value, BPF_ANY) != 0) {
+          return absl::InternalError(absl::StrCat("cannot add sensitive directory ", configured,
+                                                  ": ", strerror(errno)));
+        }
+        ++stats->dirs;
+      }
 
       WalkState walk;
       walk.inode_fd = inode_fd;
@@ -95,14 +115,19 @@ absl::Status ApplyFileClasses(int prefix_fd, int inode_fd,
   return absl::OkStatus();
 }
 
-absl::Status RemoveStaleFileClasses(int prefix_fd, int inode_fd,
+absl::Status RemoveStaleFileClasses(const FileClassMaps& maps,
                                     const std::vector<detect::FileClass>& classes,
                                     size_t* prefixes_removed, size_t* inodes_removed) {
+  const int prefix_fd = maps.prefix_fd, inode_fd = maps.inode_fd;
   absl::flat_hash_set<std::string> prefixes;
   absl::flat_hash_set<uint32_t> ids;
+  absl::flat_hash_set<std::pair<uint32_t, uint64_t>> dirs;
   for (const detect::FileClass& c : classes) {
     ids.insert(c.id);
-    for (const std::string& configured : c.paths) prefixes.insert(KernelPrefix(configured));
+    for (const std::string& configured : c.paths) {
+      prefixes.insert(KernelPrefix(configured));
+      if (const auto dir = PrefixDir(configured)) dirs.insert({dir->dev, dir->ino});
+    }
   }
   *prefixes_removed = *inodes_removed = 0;
   for (const sluice_path_key& key : MapKeys<sluice_path_key>(prefix_fd)) {
@@ -112,6 +137,14 @@ absl::Status RemoveStaleFileClasses(int prefix_fd, int inode_fd,
       return absl::InternalError(absl::StrCat("cannot remove sensitive prefix: ", strerror(errno)));
     }
     ++*prefixes_removed;
+  }
+  // A prefix directory no class names any more goes with its prefix (counted there).
+  for (const sluice_exe_key& key : MapKeys<sluice_exe_key>(maps.dir_fd)) {
+    if (dirs.contains(std::make_pair(key.dev, static_cast<uint64_t>(key.ino)))) continue;
+    if (bpf_map_delete_elem(maps.dir_fd, &key) != 0 && errno != ENOENT) {
+      return absl::InternalError(
+          absl::StrCat("cannot remove sensitive directory: ", strerror(errno)));
+    }
   }
   for (const sluice_exe_key& key : MapKeys<sluice_exe_key>(inode_fd)) {
     sluice_file_class value{};

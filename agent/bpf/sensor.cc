@@ -621,8 +621,10 @@ int Sensor::flow_slot_reap_fd() const { return bpf_map__fd(skel_->maps.flow_slot
 std::vector<int> Sensor::inflight_fds() const {
   return {bpf_map__fd(skel_->maps.open_inflight), bpf_map__fd(skel_->maps.connect_inflight)};
 }
-int Sensor::sensitive_prefix_fd() const { return bpf_map__fd(skel_->maps.sensitive_prefix); }
-int Sensor::sensitive_inode_fd() const { return bpf_map__fd(skel_->maps.sensitive_inode); }
+FileClassMaps Sensor::file_class_maps() const {
+  return {bpf_map__fd(skel_->maps.sensitive_prefix), bpf_map__fd(skel_->maps.sensitive_inode),
+          bpf_map__fd(skel_->maps.sensitive_dir)};
+}
 int Sensor::sensor_cfg_fd() const { return bpf_map__fd(skel_->maps.sensor_cfg); }
 
 bpf_program* Sensor::program(const char* name) const {

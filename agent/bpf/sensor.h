@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "agent/bpf/file_maps.h"
 #include "agent/common/unique_fd.h"
 #include "sluice/abi.h"
 
@@ -129,8 +130,8 @@ class Sensor {
   int flow_slot_reap_fd() const;
   // The hashes of calls in flight that the reaper sweeps (Reaper).
   std::vector<int> inflight_fds() const;
-  int sensitive_prefix_fd() const;
-  int sensitive_inode_fd() const;
+  // sensitive_prefix, sensitive_inode and sensitive_dir (file_maps.h).
+  FileClassMaps file_class_maps() const;
   int sensor_cfg_fd() const;
   // A loaded program by name (TLS uprobes are attached per process by their owner), or null.
   bpf_program* program(const char* name) const;

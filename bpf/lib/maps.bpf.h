@@ -178,6 +178,17 @@ struct {
 	__type(value, struct sluice_file_class);
 } sensitive_inode SEC(".maps") __weak;
 
+/* The configured prefixes that are directories, by (dev, inode), written by the agent: a file
+ * below one of them is sensitive wherever a path to it came from, found by walking its parents
+ * (file.bpf.c, sluice_dir_class) when no path names it: a relative open, an io_uring open. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);  /* as many as sensitive_prefix */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sluice_exe_key);
+	__type(value, struct sluice_file_class);
+} sensitive_dir SEC(".maps") __weak;
+
 /* Open sensitive fds of watched processes -> the file they refer to. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

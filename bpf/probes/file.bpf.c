@@ -48,7 +48,7 @@ struct sluice_open_pending {
 	__u32 class_id;   /* from the path match, 0 when the path matched nothing */
 	__u32 workload_id;
 	__u32 flags;
-	__u32 matched_by;  /* SLUICE_FILE_MATCH_* when the path matched nothing: INODE, or IO_URING */
+	__u32 matched_by;  /* SLUICE_FILE_MATCH_* of the record */
 	char path[SLUICE_PATH_MAX];
 };
 
@@ -132,8 +132,10 @@ static __always_inline void sluice_open_match(struct sluice_file_scratch *s, lon
 		s->key.prefixlen = (__u32)(n - 1) * 8;  /* without the NUL */
 		__builtin_memcpy(s->key.path, s->pending.path, sizeof(s->key.path));
 		struct sluice_file_class *c = bpf_map_lookup_elem(&sensitive_prefix, &s->key);
-		if (c)
+		if (c) {
 			s->pending.class_id = c->class_id;
+			s->pending.matched_by = SLUICE_FILE_MATCH_PATH;
+		}
 	}
 }
 
@@ -188,6 +190,43 @@ static __always_inline struct file *sluice_opened_file(long fd, __u64 expect,
 	return f;
 }
 
+/* Levels of directories above a file that sluice_dir_class looks at. */
+#define SLUICE_DIR_WALK_MAX 24
+
+/* The class of the closest configured prefix directory above file `f` (sensitive_dir), or NULL:
+ * for a file no path names (a relative open, an io_uring open) and no inode entry knows, such as
+ * one created below a prefix after the agent started. Parents are followed across mounts (a
+ * mount's root goes on at its mountpoint in the parent mount), up to SLUICE_DIR_WALK_MAX levels;
+ * each level is a few probe reads and a lookup. */
+static __always_inline struct sluice_file_class *sluice_dir_class(struct file *f)
+{
+	struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
+	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
+	struct mount *m = (void *)((__u64)vm - bpf_core_field_offset(struct mount, mnt));
+	for (int i = 0; i < SLUICE_DIR_WALK_MAX; i++) {
+		struct dentry *parent = BPF_CORE_READ(d, d_parent);
+		if (d == BPF_CORE_READ(m, mnt.mnt_root) || parent == d) {
+			/* The root of its mount: on at the mountpoint, unless this is the top. */
+			struct mount *up = BPF_CORE_READ(m, mnt_parent);
+			if (!up || up == m)
+				return NULL;
+			d = BPF_CORE_READ(m, mnt_mountpoint);
+			m = up;
+			continue;  /* the mountpoint is the directory that holds the mount */
+		}
+		d = parent;
+		struct inode *inode = BPF_CORE_READ(d, d_inode);
+		struct sluice_exe_key k = {
+			.ino = BPF_CORE_READ(inode, i_ino),
+			.dev = sluice_user_dev(BPF_CORE_READ(inode, i_sb, s_dev)),
+		};
+		struct sluice_file_class *c = bpf_map_lookup_elem(&sensitive_dir, &k);
+		if (c)
+			return c;
+	}
+	return NULL;
+}
+
 /* The record of a newly counted (process, file): `fd` -1 when no fd was opened for it (a read
  * seen at an io_uring completion). */
 static __always_inline void sluice_file_open_record(const struct sluice_exe_key *ik, __s32 fd,
@@ -211,13 +250,13 @@ static __always_inline void sluice_file_open_record(const struct sluice_exe_key 
 }
 
 /* An open of thread `id` returned fd `ret`, the file `ik` (`known`: its sensitive_inode entry,
- * if any); `p` says how it was opened and what its path matched. */
+ * if any); `p` says how it was opened and what its path (or its directory) matched. */
 static __always_inline void sluice_open_done(__u64 id, long ret, const struct sluice_exe_key *ik,
 					     struct sluice_file_class *known,
 					     const struct sluice_open_pending *p)
 {
 	__u32 class_id = p->class_id;
-	__u32 matched = SLUICE_FILE_MATCH_PATH;
+	__u32 matched = p->matched_by;
 	if (class_id) {
 		/* Known already (a reopen): no update, which would allocate a new element. */
 		struct sluice_file_class c = {.class_id = class_id};
@@ -228,7 +267,6 @@ static __always_inline void sluice_open_done(__u64 id, long ret, const struct sl
 		if (!known)
 			return;
 		class_id = known->class_id;
-		matched = p->matched_by;
 	}
 
 	__u32 tgid = id >> 32;
@@ -314,7 +352,8 @@ static __always_inline int sluice_quiet_reopen(__u64 id, long fd, const struct s
 /* Fallback: the exit alone, the path as the caller passed it, read from its memory once the
  * call has returned (syscall_args.bpf.h). No enter program and no open in flight: every open on
  * the host runs one program instead of two, a watched one parks nothing in a hash. A relative
- * path or one too long to read still counts when the fd's inode is known to be sensitive. */
+ * path or one too long to read still counts when the fd's inode is known to be sensitive, or
+ * when the file lies below a prefix directory (a file created there since the agent started). */
 static __always_inline void sluice_exit_open_path(long ret, const char *upath, __u32 flags)
 {
 	if (ret < 0)
@@ -324,7 +363,8 @@ static __always_inline void sluice_exit_open_path(long ret, const char *upath, _
 		return;
 	__u64 id = bpf_get_current_pid_tgid();
 	struct sluice_exe_key ik = {};
-	if (!sluice_opened_file(ret, 0, &ik))
+	struct file *f = sluice_opened_file(ret, 0, &ik);
+	if (!f)
 		return;
 	struct sluice_file_class *known = bpf_map_lookup_elem(&sensitive_inode, &ik);
 	if (known && sluice_quiet_reopen(id, ret, &ik, flags))
@@ -337,6 +377,15 @@ static __always_inline void sluice_exit_open_path(long ret, const char *upath, _
 	if (n <= 0)
 		s->pending.path[0] = 0;
 	sluice_open_match(s, n, workload, flags, 0);
+	if (!known && !s->pending.class_id && s->pending.path[0] != '/') {
+		/* No prefix to match: where the file is decides. Only relative or unreadable paths
+		 * pay for the walk; an absolute one was matched as the caller spelled it. */
+		struct sluice_file_class *dir = sluice_dir_class(f);
+		if (dir) {
+			s->pending.class_id = dir->class_id;
+			s->pending.matched_by = SLUICE_FILE_MATCH_PATH;  /* its place matched */
+		}
+	}
 	sluice_open_done(id, ret, &ik, known, &s->pending);
 }
 
@@ -539,11 +588,13 @@ int sluice_exit_fcntl(struct trace_event_raw_sys_exit *ctx)
  * - OPENAT, OPENAT2, FIXED_FD_INSTALL: an fd that holds a sensitive file is noted like an open
  *   syscall's (open_files, a record), so read(), mmap() or sendfile() on it count. With LSM
  *   file_open the open was parked with its resolved path and is finished here; otherwise the
- *   path is gone (io_uring frees it before the completion) and only the inode decides. An open
- *   into a registered file slot gives no fd: its reads count at their own completions.
- * Not seen: a file under a sensitive prefix that is not known by inode (created after the
- * agent's start and never opened by path by a watched process) opened through io_uring on a
- * kernel without LSM file_open, and a splice from a registered slot. */
+ *   path is gone (io_uring frees it before the completion): the inode decides, or for a file
+ *   no inode entry knows, the prefix directory it lies below (sluice_dir_class). An open into a
+ *   registered file slot gives no fd: its reads count at their own completions, by inode only
+ *   (no directory walk on every read).
+ * Not seen: on a kernel without LSM file_open, reads through a registered slot of a file that
+ * no inode entry knows (created below a prefix after the agent started and never opened with
+ * an fd by a watched process); a splice from a registered slot. */
 #define SLUICE_IORING_OP_READV 1
 #define SLUICE_IORING_OP_READ_FIXED 4
 #define SLUICE_IORING_OP_OPENAT 18
@@ -618,7 +669,10 @@ static __always_inline void sluice_uring_open(long fd, __u32 workload)
 	if (!f)
 		return;
 	struct sluice_file_class *known = bpf_map_lookup_elem(&sensitive_inode, &ik);
-	if (!known)
+	/* Not known by inode: where the file is decides (one created below a prefix directory
+	 * since the agent started). */
+	struct sluice_file_class *dir = known ? NULL : sluice_dir_class(f);
+	if (!known && !dir)
 		return;
 	__u32 zero = 0;
 	struct sluice_file_scratch *s = bpf_map_lookup_elem(&file_scratch, &zero);
@@ -626,7 +680,7 @@ static __always_inline void sluice_uring_open(long fd, __u32 workload)
 		return;
 	sluice_file_name(f, s->pending.path);
 	s->pending.file = 0;
-	s->pending.class_id = 0;
+	s->pending.class_id = dir ? dir->class_id : 0;
 	s->pending.workload_id = workload;
 	s->pending.flags = BPF_CORE_READ(f, f_flags);
 	s->pending.matched_by = SLUICE_FILE_MATCH_IO_URING;

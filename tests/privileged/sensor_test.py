@@ -500,6 +500,47 @@ class SensorTest(unittest.TestCase):
                        "totals of a relative open")
         self.assertEqual((t["bytes_read"], t["class"]), (3000, "inference-cache"), t)
 
+    def test_new_files_below_a_prefix_directory_are_known_by_where_they_are(self):
+        # Files created since the agent started, in a new subdirectory of the prefix: no inode
+        # entry knows them, and no path names them when they are opened relatively or through an
+        # io_uring (whose open keeps no path): the kernel finds the prefix directory among their
+        # parents, also across a mount inside the prefix. A new file elsewhere stays unwatched.
+        relative = ("import os, sys; os.chdir(sys.argv[1]); fd = os.open(sys.argv[2], os.O_RDONLY);"
+                    " print(len(os.read(fd, 4000)))")
+        sub = os.path.join(self.lab.cache, "new-dir", "deeper")
+        mnt = os.path.join(self.lab.cache, "new-mount")
+        os.makedirs(sub)
+        os.makedirs(mnt)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "sluice-test", mnt], check=True)
+        try:
+            for d in (sub, os.path.join(mnt, "in-mount"), self.lab.elsewhere):
+                os.makedirs(d, exist_ok=True)
+                for name in ("fresh.bin", "fresh-ring.bin"):
+                    with open(os.path.join(d, name), "wb") as f:
+                        f.write(os.urandom(20000))
+            for d in (sub, os.path.join(mnt, "in-mount")):
+                with self.subTest(dir=d):
+                    pid, out = self.lab.run_in([sys.executable, "-c", relative, d, "fresh.bin"],
+                                               netns=False)
+                    t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
+                                   "totals of a relative open of a new file")
+                    self.assertEqual((t["bytes_read"], t["class"]), (4000, "inference-cache"), t)
+                    pid, _ = self.lab.run_in([ARGS.fileread, "uring-open",
+                                              os.path.join(d, "fresh-ring.bin")], netns=False)
+                    t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
+                                   "totals of an io_uring open of a new file")
+                    self.assertEqual((t["bytes_read"], t["class"]), (11000, "inference-cache"), t)
+            pids = [self.lab.run_in([sys.executable, "-c", relative, self.lab.elsewhere,
+                                     "fresh.bin"], netns=False)[0],
+                    self.lab.run_in([ARGS.fileread, "uring-open",
+                                     os.path.join(self.lab.elsewhere, "fresh-ring.bin")],
+                                    netns=False)[0]]
+            time.sleep(0.6)  # two reaper periods
+            self.assertFalse([e for e in self.agent.events_now()
+                              if e["type"] in ("file_open", "file_read") and e["pid"] in pids])
+        finally:
+            subprocess.run(["umount", mnt], check=False)
+
     def test_dns_names_reach_the_following_connect(self):
         dnsmasq = subprocess.Popen(
             ["ip", "netns", "exec", self.lab.netns, "dnsmasq", "--no-daemon", "--no-resolv",

@@ -509,8 +509,7 @@ int Run(const Options& opt) {
     return Fail(kExitRuntime, s);
   }
   sluice::bpf::FileSeedStats file_seed;
-  if (auto s = sluice::bpf::ApplyFileClasses((*sensor)->sensitive_prefix_fd(),
-                                             (*sensor)->sensitive_inode_fd(),
+  if (auto s = sluice::bpf::ApplyFileClasses((*sensor)->file_class_maps(),
                                              loaded.rules.file_classes, &file_seed);
       !s.ok()) {
     return Fail(kExitRuntime, s);
@@ -518,8 +517,7 @@ int Run(const Options& opt) {
   if (staged_adoption) {
     // Classes of the earlier agent's rules that these do not have.
     size_t stale_prefixes = 0, stale_inodes = 0;
-    (void)sluice::bpf::RemoveStaleFileClasses((*sensor)->sensitive_prefix_fd(),
-                                              (*sensor)->sensitive_inode_fd(),
+    (void)sluice::bpf::RemoveStaleFileClasses((*sensor)->file_class_maps(),
                                               loaded.rules.file_classes, &stale_prefixes,
                                               &stale_inodes);
   }
@@ -689,8 +687,10 @@ int Run(const Options& opt) {
                                "(--tls-attach system)").c_str()
                 : "");
   }
-  fprintf(stderr, "sluiced: sensitive files: %zu prefix(es), %zu inode(s) seeded%s\n",
-          file_seed.prefixes, file_seed.inodes,
+  fprintf(stderr,
+          "sluiced: sensitive files: %zu prefix(es) (%zu existing directories), %zu inode(s) "
+          "seeded%s\n",
+          file_seed.prefixes, file_seed.dirs, file_seed.inodes,
           file_seed.truncated ? " (inode seeding stopped at its limit)" : "");
   fprintf(stderr, "sluiced: ready: %zu workload(s) from %s, mode %s, alerts to %s (SIGHUP "
                   "reloads the rules)\n",
@@ -901,16 +901,13 @@ int Run(const Options& opt) {
     auto restore_file_classes = [&] {
       sluice::bpf::FileSeedStats restored;
       size_t prefixes = 0, inodes = 0;
-      (void)sluice::bpf::ApplyFileClasses((*sensor)->sensitive_prefix_fd(),
-                                          (*sensor)->sensitive_inode_fd(),
+      (void)sluice::bpf::ApplyFileClasses((*sensor)->file_class_maps(),
                                           engine.rules().file_classes, &restored);
-      (void)sluice::bpf::RemoveStaleFileClasses((*sensor)->sensitive_prefix_fd(),
-                                                (*sensor)->sensitive_inode_fd(),
+      (void)sluice::bpf::RemoveStaleFileClasses((*sensor)->file_class_maps(),
                                                 engine.rules().file_classes, &prefixes, &inodes);
     };
     sluice::bpf::FileSeedStats seeded;
-    if (auto s = sluice::bpf::ApplyFileClasses((*sensor)->sensitive_prefix_fd(),
-                                               (*sensor)->sensitive_inode_fd(),
+    if (auto s = sluice::bpf::ApplyFileClasses((*sensor)->file_class_maps(),
                                                next.rules.file_classes, &seeded);
         !s.ok()) {
       maps.Abort();
@@ -946,7 +943,7 @@ int Run(const Options& opt) {
     }
     size_t stale_prefixes = 0, stale_inodes = 0;
     if (auto s = sluice::bpf::RemoveStaleFileClasses(
-            (*sensor)->sensitive_prefix_fd(), (*sensor)->sensitive_inode_fd(),
+            (*sensor)->file_class_maps(),
             engine.rules().file_classes, &stale_prefixes, &stale_inodes);
         !s.ok()) {
       fprintf(stderr, "sluiced: reload: %s\n", std::string(s.message()).c_str());
