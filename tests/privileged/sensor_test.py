@@ -782,14 +782,30 @@ class SensorTest(unittest.TestCase):
             t = self.file_reads(kv, "read")     # a class that stayed keeps its name
             self.assertEqual((t["bytes_read"], t["class"]), (100000, "inference-cache"), t)
 
+            # A new file below the prefix directory the set added (no inode entry; a relative
+            # open names no prefix): its place decides.
+            with open(os.path.join(models, "new.bin"), "wb") as f:
+                f.write(os.urandom(3000))
+            with open(os.path.join(self.lab.cache, "new-after-reload.bin"), "wb") as f:
+                f.write(os.urandom(3000))
+            relative = "import os, sys; os.chdir(sys.argv[1]); os.read(os.open(sys.argv[2], 0), 3000)"
+            pid, _ = self.lab.run_in([sys.executable, "-c", relative, models, "new.bin"],
+                                     netns=False)
+            t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
+                           "totals of a new file below an added prefix directory")
+            self.assertEqual((t["bytes_read"], t["class"]), (3000, "training-data"), t)
+
             self.assertEqual(self.agent.reload(only_models), "reloaded", self.agent.log())
             reloaded = [l for l in self.agent.log().splitlines() if "rules reloaded" in l][-1]
             self.assertRegex(reloaded, r"; 1 prefix\(es\), [1-9][0-9]* inode\(s\) dropped")
-            pid, _ = self.lab.run_in(["/bin/cat", kv], netns=False)
+            pids = [self.lab.run_in(["/bin/cat", kv], netns=False)[0],
+                    self.lab.run_in([sys.executable, "-c", relative, self.lab.cache,
+                                     "new-after-reload.bin"], netns=False)[0]]
             time.sleep(0.6)  # two reaper periods
             self.assertFalse([e for e in self.agent.events_now()
-                              if e["type"] in ("file_open", "file_read") and e["pid"] == pid],
-                             "a class the reload removed is still watched (prefix or inode)")
+                              if e["type"] in ("file_open", "file_read") and e["pid"] in pids],
+                             "a class the reload removed is still watched (prefix, inode or "
+                             "directory)")
             t = self.file_reads(model, "read")
             self.assertEqual((t["bytes_read"], t["class"]), (4000, "training-data"), t)
         finally:
