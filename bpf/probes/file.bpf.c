@@ -580,8 +580,8 @@ int sluice_exit_fcntl(struct trace_event_raw_sys_exit *ctx)
  *
  * What it does per opcode (uapi numbers, which never change):
  * - reads (READ, READV, READ_FIXED, READV_FIXED): the result is added to the totals of
- *   (process, the request's file) when that file is sensitive by inode, whatever fd or
- *   registered file slot it was read through. The first such read of a file with no totals yet
+ *   (process, the request's file) when that file is sensitive (by inode, or below a prefix
+ *   directory), whatever fd or registered file slot it was read through. The first such read of a file with no totals yet
  *   sends a file_open record (fd -1, matched_by IO_URING, the file's name as its path).
  *   (READ_MULTISHOT, whose later completions name no request, reads only pipes and sockets.)
  * - SPLICE: the same for its input, when given as an fd (a registered input slot is not read).
@@ -590,11 +590,8 @@ int sluice_exit_fcntl(struct trace_event_raw_sys_exit *ctx)
  *   file_open the open was parked with its resolved path and is finished here; otherwise the
  *   path is gone (io_uring frees it before the completion): the inode decides, or for a file
  *   no inode entry knows, the prefix directory it lies below (sluice_dir_class). An open into a
- *   registered file slot gives no fd: its reads count at their own completions, by inode only
- *   (no directory walk on every read).
- * Not seen: on a kernel without LSM file_open, reads through a registered slot of a file that
- * no inode entry knows (created below a prefix after the agent started and never opened with
- * an fd by a watched process); a splice from a registered slot. */
+ *   registered file slot gives no fd: its reads count at their own completions.
+ * Not seen: a splice from a registered slot. */
 #define SLUICE_IORING_OP_READV 1
 #define SLUICE_IORING_OP_READ_FIXED 4
 #define SLUICE_IORING_OP_OPENAT 18
@@ -613,6 +610,42 @@ static __always_inline void sluice_file_name(struct file *f, char *path)
 		path[0] = 0;
 }
 
+/* Files an io_uring read of a watched process found below no prefix directory, and when: a
+ * reader of ordinary files through registered slots then walks their parents once a second per
+ * file, not on every read. An LRU: only a cost saving, any entry may go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct sluice_exe_key);
+	__type(value, __u64);
+} uring_plain SEC(".maps");
+
+/* The class of file `ik` (`f`), met at an io_uring read of a watched process, when it is
+ * sensitive: known by inode, or found below a prefix directory (then known by inode from now
+ * on). NULL for an ordinary file. */
+static __always_inline __u32 sluice_uring_read_class(struct file *f,
+						     const struct sluice_exe_key *ik)
+{
+	struct sluice_file_class *known = bpf_map_lookup_elem(&sensitive_inode, ik);
+	if (known)
+		return known->class_id;
+	/* Not known by inode: a file opened straight into a registered slot (its open gave no fd
+	 * to look at) and created below a prefix since the agent started. */
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 *plain = bpf_map_lookup_elem(&uring_plain, ik);
+	if (plain && now - *plain < 1000000000ULL)
+		return 0;
+	struct sluice_file_class *dir = sluice_dir_class(f);
+	if (!dir) {
+		bpf_map_update_elem(&uring_plain, ik, &now, BPF_ANY);
+		return 0;
+	}
+	struct sluice_file_class c = {.class_id = dir->class_id};
+	if (bpf_map_update_elem(&sensitive_inode, ik, &c, BPF_ANY))
+		sluice_count(&map_full, SLUICE_EV_FILE_OPEN);
+	return c.class_id;
+}
+
 /* A read of `n` bytes of file `f` completed for the current process. */
 static __always_inline void sluice_uring_read(struct file *f, long n, __u32 workload)
 {
@@ -628,11 +661,11 @@ static __always_inline void sluice_uring_read(struct file *f, long n, __u32 work
 	if (!io) {
 		if (workload == SLUICE_NO_WORKLOAD)
 			return;
-		struct sluice_file_class *known = bpf_map_lookup_elem(&sensitive_inode, &ik);
-		if (!known)
+		__u32 class_id = sluice_uring_read_class(f, &ik);
+		if (!class_id)
 			return;
 		__u32 flags = BPF_CORE_READ(f, f_flags);
-		struct sluice_file_io first = {.class_id = known->class_id, .workload_id = workload,
+		struct sluice_file_io first = {.class_id = class_id, .workload_id = workload,
 					       .last_open_ns = bpf_ktime_get_boot_ns(),
 					       .last_open_flags = flags};
 		int err = bpf_map_update_elem(&file_io, &iok, &first, BPF_NOEXIST);
@@ -641,7 +674,7 @@ static __always_inline void sluice_uring_read(struct file *f, long n, __u32 work
 			struct sluice_file_scratch *s = bpf_map_lookup_elem(&file_scratch, &zero);
 			if (s) {
 				sluice_file_name(f, s->pending.path);
-				sluice_file_open_record(&ik, -1, flags, known->class_id, workload,
+				sluice_file_open_record(&ik, -1, flags, class_id, workload,
 							SLUICE_FILE_MATCH_IO_URING, s->pending.path);
 			}
 		} else if (err != -17 /* EEXIST: another completion, just now */) {

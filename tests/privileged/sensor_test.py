@@ -515,7 +515,7 @@ class SensorTest(unittest.TestCase):
         try:
             for d in (sub, os.path.join(mnt, "in-mount"), self.lab.elsewhere):
                 os.makedirs(d, exist_ok=True)
-                for name in ("fresh.bin", "fresh-ring.bin"):
+                for name in ("fresh.bin", "fresh-ring.bin", "fresh-slot.bin"):
                     with open(os.path.join(d, name), "wb") as f:
                         f.write(os.urandom(20000))
             for d in (sub, os.path.join(mnt, "in-mount")):
@@ -530,10 +530,19 @@ class SensorTest(unittest.TestCase):
                     t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
                                    "totals of an io_uring open of a new file")
                     self.assertEqual((t["bytes_read"], t["class"]), (11000, "inference-cache"), t)
+                    # Opened straight into a registered slot: decided at the first read.
+                    pid, _ = self.lab.run_in([ARGS.fileread, "uring-fixed",
+                                              os.path.join(d, "fresh-slot.bin")], netns=False)
+                    t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
+                                   "totals of an io_uring slot read of a new file")
+                    self.assertEqual((t["bytes_read"], t["class"]), (3000, "inference-cache"), t)
             pids = [self.lab.run_in([sys.executable, "-c", relative, self.lab.elsewhere,
                                      "fresh.bin"], netns=False)[0],
                     self.lab.run_in([ARGS.fileread, "uring-open",
                                      os.path.join(self.lab.elsewhere, "fresh-ring.bin")],
+                                    netns=False)[0],
+                    self.lab.run_in([ARGS.fileread, "uring-fixed",
+                                     os.path.join(self.lab.elsewhere, "fresh-slot.bin")],
                                     netns=False)[0]]
             time.sleep(0.6)  # two reaper periods
             self.assertFalse([e for e in self.agent.events_now()

@@ -688,7 +688,7 @@ int Run(const Options& opt) {
                 : "");
   }
   fprintf(stderr,
-          "sluiced: sensitive files: %zu prefix(es) (%zu existing directories), %zu inode(s) "
+          "sluiced: sensitive files: %zu prefix(es) (%zu of them directories), %zu inode(s) "
           "seeded%s\n",
           file_seed.prefixes, file_seed.dirs, file_seed.inodes,
           file_seed.truncated ? " (inode seeding stopped at its limit)" : "");
