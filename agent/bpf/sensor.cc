@@ -506,7 +506,7 @@ absl::Status Sensor::Attach(const std::string& cgroup2_root) {
     }
     absl::Status s = AttachOne(h.prog, h.hook, h.cgroup ? cgroup_fd.get() : -1,
                                family != nullptr ? choice->hook : "");
-    if (!s.ok() && h.older_prog != nullptr) {
+    if (!s.ok() && h.older_prog != nullptr && !probes_.empty() && probes_.back().probe == h.prog) {
       const ProbeStatus failed = probes_.back();
       probes_.pop_back();
       const size_t before = probes_.size();

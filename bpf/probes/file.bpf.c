@@ -581,8 +581,9 @@ int sluice_exit_fcntl(struct trace_event_raw_sys_exit *ctx)
  * What it does per opcode (uapi numbers, which never change):
  * - reads (READ, READV, READ_FIXED, READV_FIXED): the result is added to the totals of
  *   (process, the request's file) when that file is sensitive (by inode, or below a prefix
- *   directory), whatever fd or registered file slot it was read through. The first such read of a file with no totals yet
- *   sends a file_open record (fd -1, matched_by IO_URING, the file's name as its path).
+ *   directory), whatever fd or registered file slot it was read through. The first such read
+ *   of a file with no totals yet sends a file_open record (fd -1, matched_by IO_URING, the
+ *   file's name as its path).
  *   (READ_MULTISHOT, whose later completions name no request, reads only pipes and sockets.)
  * - SPLICE: the same for its input, when given as an fd (a registered input slot is not read).
  * - OPENAT, OPENAT2, FIXED_FD_INSTALL: an fd that holds a sensitive file is noted like an open

@@ -797,7 +797,8 @@ class SensorTest(unittest.TestCase):
                 f.write(os.urandom(3000))
             with open(os.path.join(self.lab.cache, "new-after-reload.bin"), "wb") as f:
                 f.write(os.urandom(3000))
-            relative = "import os, sys; os.chdir(sys.argv[1]); os.read(os.open(sys.argv[2], 0), 3000)"
+            relative = ("import os, sys; os.chdir(sys.argv[1]); "
+                        "os.read(os.open(sys.argv[2], 0), 3000)")
             pid, _ = self.lab.run_in([sys.executable, "-c", relative, models, "new.bin"],
                                      netns=False)
             t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
