@@ -115,19 +115,43 @@ absl::Status ApplyFileClasses(const FileClassMaps& maps,
   return absl::OkStatus();
 }
 
+absl::Status SyncPrefixDirs(const FileClassMaps& maps,
+                            const std::vector<detect::FileClass>& classes) {
+  absl::flat_hash_set<std::pair<uint32_t, uint64_t>> dirs;
+  for (const detect::FileClass& c : classes) {
+    sluice_file_class value{};
+    value.class_id = c.id;
+    for (const std::string& configured : c.paths) {
+      const auto dir = PrefixDir(configured);
+      if (!dir) continue;
+      dirs.insert({dir->dev, dir->ino});
+      sluice_file_class now{};
+      if (bpf_map_lookup_elem(maps.dir_fd, &*dir, &now) == 0 && now.class_id == c.id) continue;
+      if (bpf_map_update_elem(maps.dir_fd, &*dir, &value, BPF_ANY) != 0) {
+        return absl::InternalError(absl::StrCat("cannot add sensitive directory ", configured,
+                                                ": ", strerror(errno)));
+      }
+    }
+  }
+  for (const sluice_exe_key& key : MapKeys<sluice_exe_key>(maps.dir_fd)) {
+    if (dirs.contains(std::make_pair(key.dev, static_cast<uint64_t>(key.ino)))) continue;
+    if (bpf_map_delete_elem(maps.dir_fd, &key) != 0 && errno != ENOENT) {
+      return absl::InternalError(
+          absl::StrCat("cannot remove sensitive directory: ", strerror(errno)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RemoveStaleFileClasses(const FileClassMaps& maps,
                                     const std::vector<detect::FileClass>& classes,
                                     size_t* prefixes_removed, size_t* inodes_removed) {
   const int prefix_fd = maps.prefix_fd, inode_fd = maps.inode_fd;
   absl::flat_hash_set<std::string> prefixes;
   absl::flat_hash_set<uint32_t> ids;
-  absl::flat_hash_set<std::pair<uint32_t, uint64_t>> dirs;
   for (const detect::FileClass& c : classes) {
     ids.insert(c.id);
-    for (const std::string& configured : c.paths) {
-      prefixes.insert(KernelPrefix(configured));
-      if (const auto dir = PrefixDir(configured)) dirs.insert({dir->dev, dir->ino});
-    }
+    for (const std::string& configured : c.paths) prefixes.insert(KernelPrefix(configured));
   }
   *prefixes_removed = *inodes_removed = 0;
   for (const sluice_path_key& key : MapKeys<sluice_path_key>(prefix_fd)) {
@@ -139,13 +163,7 @@ absl::Status RemoveStaleFileClasses(const FileClassMaps& maps,
     ++*prefixes_removed;
   }
   // A prefix directory no class names any more goes with its prefix (counted there).
-  for (const sluice_exe_key& key : MapKeys<sluice_exe_key>(maps.dir_fd)) {
-    if (dirs.contains(std::make_pair(key.dev, static_cast<uint64_t>(key.ino)))) continue;
-    if (bpf_map_delete_elem(maps.dir_fd, &key) != 0 && errno != ENOENT) {
-      return absl::InternalError(
-          absl::StrCat("cannot remove sensitive directory: ", strerror(errno)));
-    }
-  }
+  if (absl::Status s = SyncPrefixDirs(maps, classes); !s.ok()) return s;
   for (const sluice_exe_key& key : MapKeys<sluice_exe_key>(inode_fd)) {
     sluice_file_class value{};
     if (bpf_map_lookup_elem(inode_fd, &key, &value) != 0 || ids.contains(value.class_id)) continue;

@@ -49,6 +49,12 @@ absl::Status RemoveStaleFileClasses(const FileClassMaps& maps,
                                     const std::vector<detect::FileClass>& classes,
                                     size_t* prefixes_removed, size_t* inodes_removed);
 
+// Makes sensitive_dir hold exactly the configured prefixes of `classes` that are directories now:
+// one created since the rules were loaded is added, one removed or replaced (a new inode) goes.
+// Run at every load and about once a second (a few stat calls).
+absl::Status SyncPrefixDirs(const FileClassMaps& maps,
+                            const std::vector<detect::FileClass>& classes);
+
 // Writes the capture settings, the agent's own tgid and SLUICE_SENSOR_F_* (slot 0 of sensor_cfg).
 absl::Status ApplySensorConfig(int cfg_fd, uint32_t tls_capture, uint32_t agent_tgid,
                                uint32_t flags = 0);

@@ -778,9 +778,11 @@ class SensorTest(unittest.TestCase):
             f.write(os.urandom(4000))
         kv = os.path.join(self.lab.cache, "kv.bin")
         original = rules_for(self.lab)
+        later = os.path.join(self.lab.tmp, "later")  # a prefix directory made after the load
         two_classes = original.replace(
             "workloads:",
-            "  - class: training-data\n    paths: [\"%s\"]\nworkloads:" % models, 1)
+            "  - class: training-data\n    paths: [\"%s\", \"%s\"]\nworkloads:" % (models, later),
+            1)
         only_models = two_classes.replace(
             "  - class: inference-cache\n    paths: [\"%s\"]\n" % self.lab.cache, "", 1)
         self.assertNotEqual(only_models, two_classes)
@@ -803,6 +805,16 @@ class SensorTest(unittest.TestCase):
                                      netns=False)
             t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
                            "totals of a new file below an added prefix directory")
+            self.assertEqual((t["bytes_read"], t["class"]), (3000, "training-data"), t)
+            # A prefix directory created after the load is known within a second or so.
+            os.makedirs(later)
+            with open(os.path.join(later, "new.bin"), "wb") as f:
+                f.write(os.urandom(3000))
+            time.sleep(1.5)
+            pid, _ = self.lab.run_in([sys.executable, "-c", relative, later, "new.bin"],
+                                     netns=False)
+            t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
+                           "totals of a new file below a prefix directory made after the load")
             self.assertEqual((t["bytes_read"], t["class"]), (3000, "training-data"), t)
 
             self.assertEqual(self.agent.reload(only_models), "reloaded", self.agent.log())

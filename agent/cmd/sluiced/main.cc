@@ -966,6 +966,7 @@ int Run(const Options& opt) {
   pipeline.Start();
   if (metrics) metrics->SetReady(true);
   auto next_sync = Clock::now() + std::chrono::seconds(1);
+  bool dir_sync_failed = false;
   while (!g_stop) {
     if (metrics) metrics->Heartbeat();
     if (g_reload) {
@@ -1004,6 +1005,14 @@ int Run(const Options& opt) {
       if (absl::Status s = pipeline.Flush(); !s.ok()) {
         fprintf(stderr, "sluiced: %s\n", std::string(s.message()).c_str());
       }
+      // A prefix directory created (or replaced) since the rules were loaded: the kernel's
+      // parent walk (relative and io_uring opens of new files) knows it within a second.
+      const absl::Status dirs = sluice::bpf::SyncPrefixDirs((*sensor)->file_class_maps(),
+                                                            engine.rules().file_classes);
+      if (!dirs.ok() && !dir_sync_failed) {  // said once, until it works again
+        fprintf(stderr, "sluiced: %s\n", std::string(dirs.message()).c_str());
+      }
+      dir_sync_failed = !dirs.ok();
       next_sync = now + std::chrono::seconds(1);
     }
     if (now >= next_loss_report) {
