@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/bpf/map_keys.h"
@@ -50,6 +51,26 @@ int Visit(const char*, const struct stat* st, int type, struct FTW*) {
   return 0;
 }
 
+// When a configured path is an existing directory, makes sensitive_dir map its (dev, inode) to
+// `class_id` (no write when it already does) and returns the key; nullopt for anything else.
+absl::StatusOr<std::optional<sluice_exe_key>> PutPrefixDir(int dir_fd,
+                                                          const std::string& configured,
+                                                          uint32_t class_id) {
+  struct stat st;
+  if (stat(configured.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+  sluice_exe_key key{};
+  key.ino = st.st_ino;
+  key.dev = static_cast<uint32_t>(st.st_dev);
+  sluice_file_class value{};
+  if (bpf_map_lookup_elem(dir_fd, &key, &value) == 0 && value.class_id == class_id) return key;
+  value.class_id = class_id;
+  if (bpf_map_update_elem(dir_fd, &key, &value, BPF_ANY) != 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot add sensitive directory ", configured, ": ", strerror(errno)));
+  }
+  return key;
+}
+
 }  // namespace
 
 std::string KernelPrefix(const std::string& configured) {
@@ -57,16 +78,6 @@ std::string KernelPrefix(const std::string& configured) {
   struct stat st;
   if (stat(configured.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) return configured;
   return configured + "/";
-}
-
-// The (dev, inode) of a configured path when it is an existing directory.
-std::optional<sluice_exe_key> PrefixDir(const std::string& configured) {
-  struct stat st;
-  if (stat(configured.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
-  sluice_exe_key key{};
-  key.ino = st.st_ino;
-  key.dev = static_cast<uint32_t>(st.st_dev);
-  return key;
 }
 
 absl::Status ApplyFileClasses(const FileClassMaps& maps,
@@ -89,13 +100,9 @@ absl::Status ApplyFileClasses(const FileClassMaps& maps,
                                                 strerror(errno)));
       }
       ++stats->prefixes;
-      if (const auto dir = PrefixDir(configured)) {
-        if (bpf_map_update_elem(maps.dir_fd, &*dir, &value, BPF_ANY) != 0) {
-          return absl::InternalError(absl::StrCat("cannot add sensitive directory ", configured,
-                                                  ": ", strerror(errno)));
-        }
-        ++stats->dirs;
-      }
+      const auto dir = PutPrefixDir(maps.dir_fd, configured, c.id);
+      if (!dir.ok()) return dir.status();
+      if (dir->has_value()) ++stats->dirs;
 
       WalkState walk;
       walk.inode_fd = inode_fd;
@@ -119,18 +126,10 @@ absl::Status SyncPrefixDirs(const FileClassMaps& maps,
                             const std::vector<detect::FileClass>& classes) {
   absl::flat_hash_set<std::pair<uint32_t, uint64_t>> dirs;
   for (const detect::FileClass& c : classes) {
-    sluice_file_class value{};
-    value.class_id = c.id;
     for (const std::string& configured : c.paths) {
-      const auto dir = PrefixDir(configured);
-      if (!dir) continue;
-      dirs.insert({dir->dev, dir->ino});
-      sluice_file_class now{};
-      if (bpf_map_lookup_elem(maps.dir_fd, &*dir, &now) == 0 && now.class_id == c.id) continue;
-      if (bpf_map_update_elem(maps.dir_fd, &*dir, &value, BPF_ANY) != 0) {
-        return absl::InternalError(absl::StrCat("cannot add sensitive directory ", configured,
-                                                ": ", strerror(errno)));
-      }
+      const auto dir = PutPrefixDir(maps.dir_fd, configured, c.id);
+      if (!dir.ok()) return dir.status();
+      if (dir->has_value()) dirs.insert({(*dir)->dev, (*dir)->ino});
     }
   }
   for (const sluice_exe_key& key : MapKeys<sluice_exe_key>(maps.dir_fd)) {

@@ -532,6 +532,19 @@ events::Flow FlowTo(std::array<uint8_t, 4> v4, uint16_t port) {
   return f;
 }
 
+// A file_open record of kPid for file (8, `ino`) of class 1 (inference-cache).
+events::FileOpenEvent OpenOf(uint64_t ino, int32_t fd, uint32_t matched_by, std::string path) {
+  events::FileOpenEvent open{};
+  open.hdr = {SLUICE_EV_FILE_OPEN, 1, kPid, kPid, 77};
+  open.dev = 8;
+  open.ino = ino;
+  open.fd = fd;
+  open.class_id = 1;
+  open.matched_by = matched_by;
+  open.path = std::move(path);
+  return open;
+}
+
 TEST_F(EngineTest, ClosedFlowIsReportedOnceWhetherOrNotItsRecordArrived) {
   CollectingEvents events;
   engine_->SetEventPublisher(&events);
@@ -596,14 +609,7 @@ TEST_F(EngineTest, ReleasedCloseRecordIsFinal) {
 TEST_F(EngineTest, FileTotalsCarryThePathAndClassOfTheOpen) {
   CollectingEvents events;
   engine_->SetEventPublisher(&events);
-  events::FileOpenEvent open{};
-  open.hdr = {SLUICE_EV_FILE_OPEN, 1, kPid, kPid, 77};
-  open.dev = 8;
-  open.ino = 99;
-  open.class_id = 1;
-  open.matched_by = SLUICE_FILE_MATCH_PATH;
-  open.path = "/var/cache/llm/kv.bin";
-  engine_->OnEvent(open);
+  engine_->OnEvent(OpenOf(99, 3, SLUICE_FILE_MATCH_PATH, "/var/cache/llm/kv.bin"));
   engine_->OnFileReaped({kPid, 8, 99}, 4096, 8192, 3, 1);
   auto totals = events.OfType("file_read");
   ASSERT_EQ(totals.size(), 1u);
@@ -620,15 +626,7 @@ TEST_F(EngineTest, FileTotalsCarryThePathAndClassOfTheOpen) {
 TEST_F(EngineTest, FilesSeenThroughIoUringAreNamedAsSuch) {
   CollectingEvents events;
   engine_->SetEventPublisher(&events);
-  events::FileOpenEvent open{};
-  open.hdr = {SLUICE_EV_FILE_OPEN, 1, kPid, kPid, 77};
-  open.dev = 8;
-  open.ino = 99;
-  open.fd = -1;
-  open.class_id = 1;
-  open.matched_by = SLUICE_FILE_MATCH_IO_URING;
-  open.path = "kv.bin";
-  engine_->OnEvent(open);
+  engine_->OnEvent(OpenOf(99, -1, SLUICE_FILE_MATCH_IO_URING, "kv.bin"));
   ASSERT_EQ(events.OfType("file_open").size(), 1u);
   EXPECT_EQ(events.OfType("file_open")[0]["matched_by"], "io_uring");
   EXPECT_EQ(events.OfType("file_open")[0]["fd"], -1);
@@ -636,13 +634,10 @@ TEST_F(EngineTest, FilesSeenThroughIoUringAreNamedAsSuch) {
   ASSERT_EQ(events.OfType("file_read").size(), 1u);
   EXPECT_EQ(events.OfType("file_read")[0]["path"], "(io_uring) kv.bin");
 
-  open.ino = 100;
-  engine_->OnEvent(open);
-  open.hdr.ts_ns = 2;
-  open.fd = 5;
-  open.matched_by = SLUICE_FILE_MATCH_PATH;
-  open.path = "/var/cache/llm/kv.bin";
-  engine_->OnEvent(open);
+  engine_->OnEvent(OpenOf(100, -1, SLUICE_FILE_MATCH_IO_URING, "kv.bin"));
+  events::FileOpenEvent by_path = OpenOf(100, 5, SLUICE_FILE_MATCH_PATH, "/var/cache/llm/kv.bin");
+  by_path.hdr.ts_ns = 2;
+  engine_->OnEvent(by_path);
   engine_->OnFileReaped({kPid, 8, 100}, 4096, 0, 2, 1);
   auto totals = events.OfType("file_read");
   ASSERT_EQ(totals.size(), 2u);

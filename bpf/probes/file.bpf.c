@@ -176,6 +176,16 @@ static __always_inline int sluice_reopen_is_quiet(const struct sluice_file_io *i
 	return io->last_open_flags == flags && now - io->last_open_ns < SLUICE_REOPEN_RECORD_NS;
 }
 
+/* The (dev, inode) key of `inode`, read through probe reads (`inode` need not be a BTF pointer). */
+static __always_inline struct sluice_exe_key sluice_inode_key(struct inode *inode)
+{
+	struct sluice_exe_key k = {
+		.ino = BPF_CORE_READ(inode, i_ino),
+		.dev = sluice_user_dev(BPF_CORE_READ(inode, i_sb, s_dev)),
+	};
+	return k;
+}
+
 /* The file behind the fd an open returned, its (dev, inode) in `ik`; NULL when there is none, or
  * when `expect` (the file LSM file_open saw, 0 for none) is another file: not this open's (e.g.
  * one left by an exec). */
@@ -185,8 +195,7 @@ static __always_inline struct file *sluice_opened_file(long fd, __u64 expect,
 	struct file *f = sluice_fd_file((int)fd);
 	if (!f || (expect && expect != (__u64)f))
 		return NULL;
-	ik->ino = BPF_CORE_READ(f, f_inode, i_ino);
-	ik->dev = sluice_user_dev(BPF_CORE_READ(f, f_inode, i_sb, s_dev));
+	*ik = sluice_inode_key(BPF_CORE_READ(f, f_inode));
 	return f;
 }
 
@@ -215,11 +224,7 @@ static __always_inline struct sluice_file_class *sluice_dir_class(struct file *f
 			continue;  /* the mountpoint is the directory that holds the mount */
 		}
 		d = parent;
-		struct inode *inode = BPF_CORE_READ(d, d_inode);
-		struct sluice_exe_key k = {
-			.ino = BPF_CORE_READ(inode, i_ino),
-			.dev = sluice_user_dev(BPF_CORE_READ(inode, i_sb, s_dev)),
-		};
+		struct sluice_exe_key k = sluice_inode_key(BPF_CORE_READ(d, d_inode));
 		struct sluice_file_class *c = bpf_map_lookup_elem(&sensitive_dir, &k);
 		if (c)
 			return c;
@@ -421,6 +426,15 @@ int sluice_exit_open_path_legacy(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* One call on a file whose totals are `io`, which read `n` bytes (none when n <= 0). */
+static __always_inline void sluice_io_count(struct sluice_file_io *io, long n)
+{
+	if (n > 0)
+		__sync_fetch_and_add(&io->bytes_read, (__u64)n);
+	__sync_fetch_and_add(&io->calls, 1);
+	io->last_ns = bpf_ktime_get_boot_ns();
+}
+
 /* A read-like call of the current thread on `fd` returned `ret` (fallback; the fd comes from the
  * saved registers, see syscall_args.bpf.h). Only a process past the fd gate gets here. */
 static __always_inline void sluice_io_done(long fd, long ret, __u32 kind, __u64 len)
@@ -435,11 +449,10 @@ static __always_inline void sluice_io_done(long fd, long ret, __u32 kind, __u64 
 	if (kind == SLUICE_IO_MMAP) {
 		if ((unsigned long)ret < (unsigned long)-4095L)  /* not an error code */
 			__sync_fetch_and_add(&io->bytes_mapped, len);
-	} else if (ret > 0) {
-		__sync_fetch_and_add(&io->bytes_read, (__u64)ret);
+		sluice_io_count(io, 0);
+	} else {
+		sluice_io_count(io, ret);
 	}
-	__sync_fetch_and_add(&io->calls, 1);
-	io->last_ns = bpf_ktime_get_boot_ns();
 }
 
 /* Preferred read hooks: the file is an argument, so its totals are found by (tgid, inode)
@@ -453,12 +466,8 @@ static __always_inline void sluice_file_read(struct file *file, long ret)
 		.ino = inode->i_ino,
 	};
 	struct sluice_file_io *io = bpf_map_lookup_elem(&file_io, &k);
-	if (!io)
-		return;
-	if (ret > 0)
-		__sync_fetch_and_add(&io->bytes_read, (__u64)ret);
-	__sync_fetch_and_add(&io->calls, 1);
-	io->last_ns = bpf_ktime_get_boot_ns();
+	if (io)
+		sluice_io_count(io, ret);
 }
 
 SEC("fexit/vfs_read")
@@ -652,10 +661,7 @@ static __always_inline void sluice_uring_read(struct file *f, long n, __u32 work
 {
 	if (!f || n <= 0)
 		return;
-	struct sluice_exe_key ik = {
-		.ino = BPF_CORE_READ(f, f_inode, i_ino),
-		.dev = sluice_user_dev(BPF_CORE_READ(f, f_inode, i_sb, s_dev)),
-	};
+	struct sluice_exe_key ik = sluice_inode_key(BPF_CORE_READ(f, f_inode));
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct sluice_file_io_key iok = {.tgid = tgid, .dev = ik.dev, .ino = ik.ino};
 	struct sluice_file_io *io = bpf_map_lookup_elem(&file_io, &iok);
@@ -686,9 +692,7 @@ static __always_inline void sluice_uring_read(struct file *f, long n, __u32 work
 		if (!io)
 			return;
 	}
-	__sync_fetch_and_add(&io->bytes_read, (__u64)n);
-	__sync_fetch_and_add(&io->calls, 1);
-	io->last_ns = bpf_ktime_get_boot_ns();
+	sluice_io_count(io, n);
 }
 
 /* An io_uring open (or fd install) gave the current process fd `fd`. */
@@ -713,10 +717,8 @@ static __always_inline void sluice_uring_open(long fd, __u32 workload)
 	if (!s)
 		return;
 	sluice_file_name(f, s->pending.path);
-	s->pending.file = 0;
+	sluice_open_match(s, 0 /* no path to match */, workload, BPF_CORE_READ(f, f_flags), 0);
 	s->pending.class_id = dir ? dir->class_id : 0;
-	s->pending.workload_id = workload;
-	s->pending.flags = BPF_CORE_READ(f, f_flags);
 	s->pending.matched_by = SLUICE_FILE_MATCH_IO_URING;
 	sluice_open_done(bpf_get_current_pid_tgid(), fd, &ik, known, &s->pending);
 }

@@ -71,6 +71,11 @@ s.close()
 print("GOT", n, flush=True)
 """
 
+# Reads argv[3] bytes of argv[2] opened relative to the directory argv[1]: a path with no prefix
+# to match.
+RELATIVE_READ = ("import os, sys; os.chdir(sys.argv[1]); "
+                 "os.read(os.open(sys.argv[2], os.O_RDONLY), int(sys.argv[3]))")
+
 # Accepts one connection only once the file argv[3] exists (its client has reset it by then),
 # then closes it.
 LATE_ACCEPT_SERVER = r"""
@@ -396,6 +401,12 @@ class SensorTest(unittest.TestCase):
         return self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
                           "file_read totals of %s" % name)
 
+    def read_relative(self, directory, name, n):
+        """Reads n bytes of `name` in the workload, opened relative to `directory`; returns the
+        reader's pid."""
+        return self.lab.run_in([sys.executable, "-c", RELATIVE_READ, directory, name, str(n)],
+                               netns=False)[0]
+
     def test_file_bytes_by_every_read_path(self):
         path = os.path.join(self.lab.cache, "kv.bin")
         for name, (read, mapped) in EXPECTED.items():
@@ -493,9 +504,7 @@ class SensorTest(unittest.TestCase):
         t = self.file_reads(moved_seeded, "read")
         self.assertEqual(t["bytes_read"], 100000, t)
         # Nor does a relative path (no prefix to match): the fd's inode decides.
-        code = ("import os; os.chdir(%r); fd = os.open('kv.bin', os.O_RDONLY); os.read(fd, 3000)"
-                % self.lab.cache)
-        pid, _ = self.lab.run_in([sys.executable, "-c", code], netns=False)
+        pid = self.read_relative(self.lab.cache, "kv.bin", 3000)
         t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
                        "totals of a relative open")
         self.assertEqual((t["bytes_read"], t["class"]), (3000, "inference-cache"), t)
@@ -505,8 +514,6 @@ class SensorTest(unittest.TestCase):
         # entry knows them, and no path names them when they are opened relatively or through an
         # io_uring (whose open keeps no path): the kernel finds the prefix directory among their
         # parents, also across a mount inside the prefix. A new file elsewhere stays unwatched.
-        relative = ("import os, sys; os.chdir(sys.argv[1]); fd = os.open(sys.argv[2], os.O_RDONLY);"
-                    " print(len(os.read(fd, 4000)))")
         sub = os.path.join(self.lab.cache, "new-dir", "deeper")
         mnt = os.path.join(self.lab.cache, "new-mount")
         os.makedirs(sub)
@@ -520,8 +527,7 @@ class SensorTest(unittest.TestCase):
                         f.write(os.urandom(20000))
             for d in (sub, os.path.join(mnt, "in-mount")):
                 with self.subTest(dir=d):
-                    pid, out = self.lab.run_in([sys.executable, "-c", relative, d, "fresh.bin"],
-                                               netns=False)
+                    pid = self.read_relative(d, "fresh.bin", 4000)
                     t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
                                    "totals of a relative open of a new file")
                     self.assertEqual((t["bytes_read"], t["class"]), (4000, "inference-cache"), t)
@@ -536,8 +542,7 @@ class SensorTest(unittest.TestCase):
                     t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
                                    "totals of an io_uring slot read of a new file")
                     self.assertEqual((t["bytes_read"], t["class"]), (3000, "inference-cache"), t)
-            pids = [self.lab.run_in([sys.executable, "-c", relative, self.lab.elsewhere,
-                                     "fresh.bin"], netns=False)[0],
+            pids = [self.read_relative(self.lab.elsewhere, "fresh.bin", 4000),
                     self.lab.run_in([ARGS.fileread, "uring-open",
                                      os.path.join(self.lab.elsewhere, "fresh-ring.bin")],
                                     netns=False)[0],
@@ -799,10 +804,7 @@ class SensorTest(unittest.TestCase):
                 f.write(os.urandom(3000))
             with open(os.path.join(self.lab.cache, "new-after-reload.bin"), "wb") as f:
                 f.write(os.urandom(3000))
-            relative = ("import os, sys; os.chdir(sys.argv[1]); "
-                        "os.read(os.open(sys.argv[2], 0), 3000)")
-            pid, _ = self.lab.run_in([sys.executable, "-c", relative, models, "new.bin"],
-                                     netns=False)
+            pid = self.read_relative(models, "new.bin", 3000)
             t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
                            "totals of a new file below an added prefix directory")
             self.assertEqual((t["bytes_read"], t["class"]), (3000, "training-data"), t)
@@ -811,8 +813,7 @@ class SensorTest(unittest.TestCase):
             with open(os.path.join(later, "new.bin"), "wb") as f:
                 f.write(os.urandom(3000))
             time.sleep(1.5)
-            pid, _ = self.lab.run_in([sys.executable, "-c", relative, later, "new.bin"],
-                                     netns=False)
+            pid = self.read_relative(later, "new.bin", 3000)
             t = self.event(lambda e: e["type"] == "file_read" and e["pid"] == pid,
                            "totals of a new file below a prefix directory made after the load")
             self.assertEqual((t["bytes_read"], t["class"]), (3000, "training-data"), t)
@@ -821,8 +822,7 @@ class SensorTest(unittest.TestCase):
             reloaded = [l for l in self.agent.log().splitlines() if "rules reloaded" in l][-1]
             self.assertRegex(reloaded, r"; 1 prefix\(es\), [1-9][0-9]* inode\(s\) dropped")
             pids = [self.lab.run_in(["/bin/cat", kv], netns=False)[0],
-                    self.lab.run_in([sys.executable, "-c", relative, self.lab.cache,
-                                     "new-after-reload.bin"], netns=False)[0]]
+                    self.read_relative(self.lab.cache, "new-after-reload.bin", 3000)]
             time.sleep(0.6)  # two reaper periods
             self.assertFalse([e for e in self.agent.events_now()
                               if e["type"] in ("file_open", "file_read") and e["pid"] in pids],
